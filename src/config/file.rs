@@ -1,0 +1,155 @@
+//! The serde mirror of `ferryd.toml`: raw values exactly as written, before validation.
+//!
+//! Never used outside `config`; `Config::load` turns it into typed values. Every table uses
+//! `deny_unknown_fields` so a misspelt key is an error with its name, not a silent default.
+//! Defaults live here, once, so `config/ferryd.toml` and `docs/configuration.md` describe
+//! these values.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct File {
+    pub server: ServerSection,
+    pub ftps: FtpsSection,
+    pub sftp: SftpSection,
+    pub auth: AuthSection,
+    pub log: LogSection,
+    pub metrics: MetricsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ServerSection {
+    pub data_dir: String,
+    pub state_dir: String,
+    pub max_connections: i64,
+    pub max_connections_per_ip: i64,
+    pub max_sessions_per_user: i64,
+    pub idle_timeout_secs: i64,
+    pub login_timeout_secs: i64,
+    pub shutdown_grace_secs: i64,
+    pub bootstrap_user: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> ServerSection {
+        ServerSection {
+            data_dir: "/var/lib/ferryd/data".to_owned(),
+            state_dir: "/var/lib/ferryd/state".to_owned(),
+            max_connections: 1000,
+            max_connections_per_ip: 32,
+            max_sessions_per_user: 0,
+            idle_timeout_secs: 600,
+            login_timeout_secs: 60,
+            shutdown_grace_secs: 30,
+            bootstrap_user: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FtpsSection {
+    pub enabled: bool,
+    pub listen: String,
+    pub implicit_listen: String,
+    pub passive_ports: String,
+    pub passive_address: String,
+    pub passive_address_overrides: Vec<PassiveOverrideEntry>,
+    pub require_tls: bool,
+    pub require_tls_session_reuse: bool,
+    pub tls_session_reuse_exempt_networks: Vec<String>,
+    pub cert: String,
+    pub key: String,
+    pub active_mode: bool,
+    pub data_timeout_secs: i64,
+    pub banner: String,
+}
+
+impl Default for FtpsSection {
+    fn default() -> FtpsSection {
+        FtpsSection {
+            enabled: true,
+            listen: "0.0.0.0:21".to_owned(),
+            implicit_listen: "0.0.0.0:990".to_owned(),
+            passive_ports: "50000-50100".to_owned(),
+            passive_address: String::new(),
+            passive_address_overrides: Vec::new(),
+            require_tls: true,
+            require_tls_session_reuse: true,
+            tls_session_reuse_exempt_networks: Vec::new(),
+            cert: String::new(),
+            key: String::new(),
+            active_mode: false,
+            data_timeout_secs: 30,
+            banner: "ferryd FTPS server ready".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PassiveOverrideEntry {
+    pub networks: Vec<String>,
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct SftpSection {
+    pub enabled: bool,
+    pub listen: String,
+    pub host_keys: Vec<String>,
+    pub max_auth_attempts: i64,
+    pub kex_algorithms: Vec<String>,
+    pub ciphers: Vec<String>,
+    pub macs: Vec<String>,
+}
+
+impl Default for SftpSection {
+    fn default() -> SftpSection {
+        SftpSection {
+            enabled: true,
+            listen: "0.0.0.0:22".to_owned(),
+            host_keys: vec![
+                "ssh_host_ed25519_key".to_owned(),
+                "ssh_host_ecdsa_key".to_owned(),
+            ],
+            max_auth_attempts: 6,
+            kex_algorithms: Vec::new(),
+            ciphers: Vec::new(),
+            macs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct AuthSection {
+    pub users_file: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct LogSection {
+    pub level: String,
+    pub format: String,
+    pub transfer_log: String,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            level: "info".to_owned(),
+            format: "text".to_owned(),
+            transfer_log: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct MetricsSection {
+    pub listen: String,
+}

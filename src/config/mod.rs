@@ -1,0 +1,516 @@
+//! Configuration: `ferryd.toml` validated into typed values.
+//!
+//! `Config::load` reads the file, parses it through the serde mirror in `file.rs` (which knows
+//! every key and its default) and validates each value into its real type (socket addresses,
+//! port ranges, durations, CIDR networks). Every problem is reported at once with its key path
+//! and line. Nothing outside this module sees raw TOML.
+//!
+//! Relative paths resolve against the working directory ferryd was started in; the files that
+//! default to living in `state_dir` (TLS certificate and key, SSH host keys, the users file)
+//! resolve relative names against `state_dir`.
+
+mod error;
+mod file;
+pub mod protocol;
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use error::{ConfigError, Problem};
+pub use protocol::Protocol;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was loaded from, if any (for messages and reload).
+    pub source: Option<PathBuf>,
+    /// Process-wide settings.
+    pub server: ServerConfig,
+    /// The FTPS front end.
+    pub ftps: FtpsConfig,
+    /// The SFTP front end.
+    pub sftp: SftpConfig,
+    /// Where users come from.
+    pub auth: AuthConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Prometheus metrics endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Root under which relative user homes live.
+    pub data_dir: PathBuf,
+    /// Host keys, generated certificates, the users file by default.
+    pub state_dir: PathBuf,
+    /// Most simultaneous connections (both protocols).
+    pub max_connections: usize,
+    /// Most simultaneous connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Most simultaneous sessions of one user; 0 = unlimited.
+    pub max_sessions_per_user: usize,
+    /// A session idle this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection not logged in after this long is closed.
+    pub login_timeout: Duration,
+    /// How long running transfers may continue after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// When set and the users file has no user, create this user with a random password.
+    pub bootstrap_user: Option<String>,
+}
+
+/// `[ftps]`: the FTP front end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FtpsConfig {
+    /// Whether FTPS listeners start at all.
+    pub enabled: bool,
+    /// Explicit FTPS (`AUTH TLS`) listener; `None` = off.
+    pub listen: Option<SocketAddr>,
+    /// Implicit FTPS listener (TLS from the first byte); `None` = off.
+    pub implicit_listen: Option<SocketAddr>,
+    /// Ports for passive data connections.
+    pub passive_ports: RangeInclusive<u16>,
+    /// Address advertised in PASV replies; `None` = the control connection's local address.
+    pub passive_address: Option<PassiveAddress>,
+    /// Per-client-network advertised addresses, checked before `passive_address`.
+    pub passive_address_overrides: Vec<PassiveOverride>,
+    /// Refuse login and clear data channels before TLS.
+    pub require_tls: bool,
+    /// Data connections must resume the control connection's TLS session.
+    pub require_tls_session_reuse: bool,
+    /// Client networks exempt from the session reuse check.
+    pub tls_session_reuse_exempt_networks: Vec<IpNet>,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Allow PORT/EPRT (active mode).
+    pub active_mode: bool,
+    /// How long to wait for a data connection.
+    pub data_timeout: Duration,
+    /// The 220 greeting text.
+    pub banner: String,
+}
+
+/// What to advertise as the passive address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassiveAddress {
+    /// A fixed IP address.
+    Ip(IpAddr),
+    /// A DNS name, re-resolved for each PASV (dynamic IPs).
+    Host(String),
+}
+
+/// Clients in `networks` are told `address` in PASV replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveOverride {
+    /// Client networks this applies to.
+    pub networks: Vec<IpNet>,
+    /// What they are told.
+    pub address: PassiveAddress,
+}
+
+/// `[sftp]`: the SSH front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpConfig {
+    /// Whether the SFTP listener starts at all.
+    pub enabled: bool,
+    /// The SSH listener; `None` = off.
+    pub listen: Option<SocketAddr>,
+    /// Host key files (generated when missing); type from the file name, else ed25519.
+    pub host_keys: Vec<PathBuf>,
+    /// Authentication attempts allowed per connection.
+    pub max_auth_attempts: u32,
+    /// Key exchange algorithms, in preference order; empty = ferryd's defaults.
+    pub kex_algorithms: Vec<String>,
+    /// Ciphers, in preference order; empty = ferryd's defaults.
+    pub ciphers: Vec<String>,
+    /// MACs, in preference order; empty = ferryd's defaults.
+    pub macs: Vec<String>,
+}
+
+/// `[auth]`: where users come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The users file (TOML).
+    pub users_file: PathBuf,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A tracing filter directive such as `info` or `ferryd=debug,warn`.
+    pub level: String,
+    /// Line format.
+    pub format: LogFormat,
+    /// Optional xferlog-format transfer log file.
+    pub transfer_log: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[metrics]`: the optional Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Where to serve `/metrics`; `None` = off.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        // The built-in defaults are valid by construction; a test keeps them so.
+        let mut problems = Vec::new();
+        let config = Validator::new("", &mut problems).config(file::File::default(), None);
+        debug_assert!(problems.is_empty(), "built-in defaults invalid: {problems:?}");
+        config
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: file::File = toml::from_str(text).map_err(|error| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: vec![toml_problem(text, &error)],
+        })?;
+        let mut problems = Vec::new();
+        let config = Validator::new(text, &mut problems).config(raw, Some(path.to_owned()));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Number of ports in the passive range.
+    pub fn passive_port_count(&self) -> usize {
+        usize::from(*self.ftps.passive_ports.end() - *self.ftps.passive_ports.start()) + 1
+    }
+}
+
+fn toml_problem(text: &str, error: &toml::de::Error) -> Problem {
+    let message = error.message().to_owned();
+    let key = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field"))
+        .unwrap_or("(syntax)")
+        .to_owned();
+    Problem {
+        key,
+        position: error.span().map(|span| error::line_column(text, span.start)),
+        message,
+    }
+}
+
+/// Turns raw values into typed ones, recording a `Problem` for each bad value.
+struct Validator<'a> {
+    source: &'a str,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(source: &'a str, problems: &'a mut Vec<Problem>) -> Validator<'a> {
+        Validator { source, problems }
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.to_owned(),
+            position: error::locate(self.source, key),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: file::File, source: Option<PathBuf>) -> Config {
+        let server = self.server(raw.server);
+        let state_dir = server.state_dir.clone();
+        let ftps = self.ftps(raw.ftps, &state_dir);
+        let sftp = self.sftp(raw.sftp, &state_dir);
+        let users_file = if raw.auth.users_file.is_empty() {
+            state_dir.join("users.toml")
+        } else {
+            state_dir.join(&raw.auth.users_file)
+        };
+        let log = self.log(raw.log);
+        let metrics = MetricsConfig {
+            listen: self.optional_address("metrics.listen", &raw.metrics.listen),
+        };
+        if ftps.enabled && sftp.enabled {
+            let ftp_addresses = [ftps.listen, ftps.implicit_listen];
+            if let Some(listen) = sftp.listen.filter(|a| ftp_addresses.contains(&Some(*a))) {
+                self.problem("sftp.listen", format!("{listen} is also an FTPS listener"));
+            }
+        }
+        Config {
+            source,
+            server,
+            ftps,
+            sftp,
+            auth: AuthConfig { users_file },
+            log,
+            metrics,
+        }
+    }
+
+    fn server(&mut self, raw: file::ServerSection) -> ServerConfig {
+        let bootstrap_user = match raw.bootstrap_user.trim() {
+            "" => None,
+            name if is_valid_user_name(name) => Some(name.to_owned()),
+            name => {
+                self.problem(
+                    "server.bootstrap_user",
+                    format!("{name:?} is not a valid user name (letters, digits, '.', '_', '-')"),
+                );
+                None
+            }
+        };
+        ServerConfig {
+            data_dir: self.directory("server.data_dir", &raw.data_dir),
+            state_dir: self.directory("server.state_dir", &raw.state_dir),
+            max_connections: self.count("server.max_connections", raw.max_connections, 1),
+            max_connections_per_ip: self.count(
+                "server.max_connections_per_ip",
+                raw.max_connections_per_ip,
+                1,
+            ),
+            max_sessions_per_user: self.count(
+                "server.max_sessions_per_user",
+                raw.max_sessions_per_user,
+                0,
+            ),
+            idle_timeout: self.seconds("server.idle_timeout_secs", raw.idle_timeout_secs),
+            login_timeout: self.seconds("server.login_timeout_secs", raw.login_timeout_secs),
+            shutdown_grace: self.seconds("server.shutdown_grace_secs", raw.shutdown_grace_secs),
+            bootstrap_user,
+        }
+    }
+
+    fn ftps(&mut self, raw: file::FtpsSection, state_dir: &Path) -> FtpsConfig {
+        let passive_ports = self.port_range("ftps.passive_ports", &raw.passive_ports);
+        let passive_address = match raw.passive_address.trim() {
+            "" => None,
+            text => self.passive_address("ftps.passive_address", text),
+        };
+        let mut passive_address_overrides = Vec::new();
+        for entry in raw.passive_address_overrides {
+            let key = "ftps.passive_address_overrides";
+            let networks = self.networks(key, &entry.networks);
+            if networks.is_empty() {
+                self.problem(key, "each override needs at least one network");
+            }
+            if let Some(address) = self.passive_address(key, entry.address.trim()) {
+                passive_address_overrides.push(PassiveOverride { networks, address });
+            }
+        }
+        let listen = self.optional_address("ftps.listen", &raw.listen);
+        let implicit_listen = self.optional_address("ftps.implicit_listen", &raw.implicit_listen);
+        if listen.is_some() && listen == implicit_listen {
+            self.problem(
+                "ftps.implicit_listen",
+                "explicit and implicit FTPS cannot share one address",
+            );
+        }
+        FtpsConfig {
+            enabled: raw.enabled,
+            listen,
+            implicit_listen,
+            passive_ports,
+            passive_address,
+            passive_address_overrides,
+            require_tls: raw.require_tls,
+            require_tls_session_reuse: raw.require_tls_session_reuse,
+            tls_session_reuse_exempt_networks: self.networks(
+                "ftps.tls_session_reuse_exempt_networks",
+                &raw.tls_session_reuse_exempt_networks,
+            ),
+            cert: state_file(state_dir, &raw.cert, "ftps-cert.pem"),
+            key: state_file(state_dir, &raw.key, "ftps-key.pem"),
+            active_mode: raw.active_mode,
+            data_timeout: self.seconds("ftps.data_timeout_secs", raw.data_timeout_secs),
+            banner: sanitize_banner(&raw.banner),
+        }
+    }
+
+    fn sftp(&mut self, raw: file::SftpSection, state_dir: &Path) -> SftpConfig {
+        if raw.enabled && raw.host_keys.is_empty() {
+            self.problem("sftp.host_keys", "at least one host key is needed");
+        }
+        let max_auth_attempts = self.count("sftp.max_auth_attempts", raw.max_auth_attempts, 1);
+        SftpConfig {
+            enabled: raw.enabled,
+            listen: self.optional_address("sftp.listen", &raw.listen),
+            host_keys: raw
+                .host_keys
+                .iter()
+                .map(|name| state_file(state_dir, name, name))
+                .collect(),
+            max_auth_attempts: u32::try_from(max_auth_attempts).unwrap_or(u32::MAX),
+            kex_algorithms: raw.kex_algorithms,
+            ciphers: raw.ciphers,
+            macs: raw.macs,
+        }
+    }
+
+    fn log(&mut self, raw: file::LogSection) -> LogConfig {
+        let format = match raw.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                self.problem(
+                    "log.format",
+                    format!("{other:?} is not a log format (expected \"text\" or \"json\")"),
+                );
+                LogFormat::Text
+            }
+        };
+        if let Err(error) = raw.level.parse::<tracing_subscriber::EnvFilter>() {
+            self.problem("log.level", format!("{:?} is not a valid level: {error}", raw.level));
+        }
+        LogConfig {
+            level: raw.level,
+            format,
+            transfer_log: (!raw.transfer_log.is_empty()).then(|| PathBuf::from(raw.transfer_log)),
+        }
+    }
+
+    fn directory(&mut self, key: &str, text: &str) -> PathBuf {
+        if text.trim().is_empty() {
+            self.problem(key, "must name a directory");
+        }
+        PathBuf::from(text)
+    }
+
+    fn count(&mut self, key: &str, value: i64, minimum: i64) -> usize {
+        if value < minimum {
+            self.problem(key, format!("must be at least {minimum}, got {value}"));
+            return usize::try_from(minimum).unwrap_or(0);
+        }
+        usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
+    fn seconds(&mut self, key: &str, value: i64) -> Duration {
+        const MAX_SECS: i64 = 7 * 24 * 3600;
+        if !(1..=MAX_SECS).contains(&value) {
+            self.problem(key, format!("must be between 1 and {MAX_SECS} seconds, got {value}"));
+            return Duration::from_secs(1);
+        }
+        Duration::from_secs(value.unsigned_abs())
+    }
+
+    fn optional_address(&mut self, key: &str, text: &str) -> Option<SocketAddr> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        match text.parse::<SocketAddr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                self.problem(
+                    key,
+                    format!("{text:?} is not an address:port such as \"0.0.0.0:21\" or \"[::]:22\" (\"\" turns it off)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn port_range(&mut self, key: &str, text: &str) -> RangeInclusive<u16> {
+        let parsed = text.split_once('-').and_then(|(low, high)| {
+            let low: u16 = low.trim().parse().ok()?;
+            let high: u16 = high.trim().parse().ok()?;
+            (1024 <= low && low <= high).then_some(low..=high)
+        });
+        parsed.unwrap_or_else(|| {
+            self.problem(
+                key,
+                format!("{text:?} is not a port range such as \"50000-50100\" (ports 1024-65535, low <= high)"),
+            );
+            50000..=50100
+        })
+    }
+
+    fn passive_address(&mut self, key: &str, text: &str) -> Option<PassiveAddress> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Some(PassiveAddress::Ip(ip));
+        }
+        let is_host_name = !text.is_empty()
+            && text.len() <= 253
+            && text
+                .split('.')
+                .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if is_host_name {
+            Some(PassiveAddress::Host(text.to_owned()))
+        } else {
+            self.problem(key, format!("{text:?} is neither an IP address nor a host name"));
+            None
+        }
+    }
+
+    fn networks(&mut self, key: &str, texts: &[String]) -> Vec<IpNet> {
+        texts
+            .iter()
+            .filter_map(|text| match parse_network(text) {
+                Some(network) => Some(network),
+                None => {
+                    self.problem(key, format!("{text:?} is not a network such as \"10.0.0.0/8\""));
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// Parses a CIDR network, accepting a bare address as a single-host network.
+pub fn parse_network(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// The user-name rule shared by the config (bootstrap user) and the users file.
+pub fn is_valid_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn state_file(state_dir: &Path, configured: &str, default_name: &str) -> PathBuf {
+    let name = if configured.is_empty() { default_name } else { configured };
+    state_dir.join(name)
+}
+
+fn sanitize_banner(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests;

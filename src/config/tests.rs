@@ -1,0 +1,160 @@
+//! Unit tests for config loading and validation.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse(text) {
+        Ok(config) => panic!("expected problems, got {config:?}"),
+        Err(error) => error.problems().to_vec(),
+    }
+}
+
+#[test]
+fn built_in_defaults_use_standard_ports() {
+    let config = parse("").unwrap();
+    assert_eq!(config, Config { source: Some("test.toml".into()), ..Config::default() });
+    assert_eq!(config.ftps.listen, Some("0.0.0.0:21".parse().unwrap()));
+    assert_eq!(config.ftps.implicit_listen, Some("0.0.0.0:990".parse().unwrap()));
+    assert_eq!(config.sftp.listen, Some("0.0.0.0:22".parse().unwrap()));
+    assert_eq!(config.ftps.passive_ports, 50000..=50100);
+    assert!(config.ftps.require_tls);
+    assert!(config.ftps.require_tls_session_reuse);
+    assert_eq!(config.auth.users_file, PathBuf::from("/var/lib/ferryd/state/users.toml"));
+    assert_eq!(config.ftps.cert, PathBuf::from("/var/lib/ferryd/state/ftps-cert.pem"));
+    assert_eq!(config.sftp.host_keys.len(), 2);
+    assert_eq!(config.passive_port_count(), 101);
+}
+
+#[test]
+fn quickstart_and_reference_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["config/quickstart.toml", "config/ferryd.toml"] {
+        let config = Config::load(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(config.ftps.enabled && config.sftp.enabled, "{name}");
+    }
+    let quickstart = Config::load(&root.join("config/quickstart.toml")).unwrap();
+    assert_eq!(quickstart.ftps.listen.map(|a| a.port()), Some(2121));
+    assert_eq!(quickstart.ftps.implicit_listen.map(|a| a.port()), Some(2990));
+    assert_eq!(quickstart.sftp.listen.map(|a| a.port()), Some(2222));
+    assert!(quickstart.server.bootstrap_user.is_some());
+    assert!(quickstart.server.data_dir.is_relative());
+}
+
+#[test]
+fn unknown_key_is_reported_with_its_name_and_line() {
+    let found = problems("[server]\nmax_connections = 5\nmax_conections = 5\n");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, "max_conections");
+    assert_eq!(found[0].position.map(|p| p.0), Some(3));
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let found = problems("[server\n");
+    assert_eq!(found[0].position.map(|p| p.0), Some(1));
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let text = r#"
+[server]
+max_connections = 0
+idle_timeout_secs = -1
+bootstrap_user = "-bad"
+
+[ftps]
+listen = "not an address"
+passive_ports = "60000-50000"
+passive_address = "bad address!"
+tls_session_reuse_exempt_networks = ["10.0.0.0/33"]
+
+[log]
+format = "xml"
+level = "=="
+"#;
+    let found = problems(text);
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.bootstrap_user",
+            "server.max_connections",
+            "server.idle_timeout_secs",
+            "ftps.passive_ports",
+            "ftps.passive_address",
+            "ftps.listen",
+            "ftps.tls_session_reuse_exempt_networks",
+            "log.format",
+            "log.level",
+        ]
+    );
+    let listen = found.iter().find(|p| p.key == "ftps.listen").unwrap();
+    assert_eq!(listen.position, Some((8, 1)));
+    assert!(found.iter().all(|p| p.position.is_some()), "{found:?}");
+}
+
+#[test]
+fn empty_listen_turns_a_listener_off() {
+    let config = parse("[ftps]\nimplicit_listen = \"\"\n[sftp]\nlisten = \"\"\n").unwrap();
+    assert_eq!(config.ftps.implicit_listen, None);
+    assert_eq!(config.sftp.listen, None);
+}
+
+#[test]
+fn passive_address_accepts_ip_or_host_name() {
+    let config = parse(
+        r#"[ftps]
+passive_address = "ftp.example.com"
+passive_address_overrides = [{ networks = ["10.0.0.0/8", "192.168.1.7"], address = "10.0.0.5" }]
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.ftps.passive_address, Some(PassiveAddress::Host("ftp.example.com".into())));
+    let override_ = &config.ftps.passive_address_overrides[0];
+    assert_eq!(override_.address, PassiveAddress::Ip("10.0.0.5".parse().unwrap()));
+    assert_eq!(override_.networks[1], "192.168.1.7/32".parse::<IpNet>().unwrap());
+}
+
+#[test]
+fn shared_listen_addresses_are_refused() {
+    let found = problems("[ftps]\nlisten = \"127.0.0.1:2121\"\n[sftp]\nlisten = \"127.0.0.1:2121\"\n");
+    assert_eq!(found[0].key, "sftp.listen");
+}
+
+#[test]
+fn relative_state_files_live_in_state_dir() {
+    let config = parse(
+        "[server]\nstate_dir = \"st\"\n[ftps]\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n[auth]\nusers_file = \"u.toml\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.ftps.cert, PathBuf::from("st/c.pem"));
+    assert_eq!(config.ftps.key, PathBuf::from("/abs/k.pem"));
+    assert_eq!(config.auth.users_file, PathBuf::from("st/u.toml"));
+}
+
+#[test]
+fn banner_control_characters_are_removed() {
+    let config = parse("[ftps]\nbanner = \"hi\\r\\n230 fake\"\n").unwrap();
+    assert_eq!(config.ftps.banner, "hi  230 fake");
+}
+
+#[test]
+fn user_name_rule() {
+    for good in ["alice", "ci-bot", "a.b_c", "X1"] {
+        assert!(is_valid_user_name(good), "{good}");
+    }
+    for bad in ["", "-x", ".x", "a b", "a/b", "ü", &"x".repeat(65)] {
+        assert!(!is_valid_user_name(bad), "{bad}");
+    }
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let error = Config::load(Path::new("/nonexistent/ferryd.toml")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert!(error.to_string().contains("/nonexistent/ferryd.toml"));
+}

@@ -1,0 +1,3 @@
+//! FTP front end: explicit and implicit FTPS listeners, the control channel and data channels.
+
+pub mod proto;

@@ -1,0 +1,11 @@
+//! ferryd: an FTPS and SFTP file server daemon.
+//!
+//! The crate is organised as a protocol-neutral core (`config`, `auth`, `vfs`, `audit`) with two
+//! thin protocol front ends (`ftp`, `sftp`) and the daemon shell (`server`, `cli`).
+//! See `docs/ARCHITECTURE.md` for the map and its invariants.
+
+pub mod auth;
+pub mod config;
+pub mod ftp;
+pub mod sftp;
+pub mod vfs;

@@ -1,0 +1,2 @@
+//! ferryd binary entry point.
+fn main() {}

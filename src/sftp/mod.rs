@@ -1,0 +1,3 @@
+//! SFTP front end: the SSH server and the SFTP v3 request loop.
+
+pub mod proto;
