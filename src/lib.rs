@@ -4,8 +4,15 @@
 //! thin protocol front ends (`ftp`, `sftp`) and the daemon shell (`server`, `cli`).
 //! See `docs/ARCHITECTURE.md` for the map and its invariants.
 
+pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod ftp;
+pub mod limits;
+pub mod logging;
+pub mod server;
+pub mod services;
 pub mod sftp;
 pub mod vfs;

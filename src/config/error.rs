@@ -84,7 +84,11 @@ pub(super) fn locate(source: &str, key_path: &str) -> Option<(usize, usize)> {
     for (index, line) in source.lines().enumerate() {
         let trimmed = line.trim_start();
         if trimmed.starts_with('[') {
-            let header = trimmed.trim_start_matches('[').split(']').next().unwrap_or("");
+            let header = trimmed
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("");
             in_section = header.trim() == section;
             continue;
         }
@@ -103,7 +107,10 @@ pub(super) fn locate(source: &str, key_path: &str) -> Option<(usize, usize)> {
 pub(super) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |newline| before.len() - newline - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |newline| before.len() - newline - 1)
+        + 1;
     (line, column)
 }
 

@@ -174,7 +174,10 @@ impl Default for Config {
         // The built-in defaults are valid by construction; a test keeps them so.
         let mut problems = Vec::new();
         let config = Validator::new("", &mut problems).config(file::File::default(), None);
-        debug_assert!(problems.is_empty(), "built-in defaults invalid: {problems:?}");
+        debug_assert!(
+            problems.is_empty(),
+            "built-in defaults invalid: {problems:?}"
+        );
         config
     }
 }
@@ -223,7 +226,9 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> Problem {
         .to_owned();
     Problem {
         key,
-        position: error.span().map(|span| error::line_column(text, span.start)),
+        position: error
+            .span()
+            .map(|span| error::line_column(text, span.start)),
         message,
     }
 }
@@ -263,7 +268,8 @@ impl<'a> Validator<'a> {
         };
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
-            if let Some(listen) = sftp.listen.filter(|a| ftp_addresses.contains(&Some(*a))) {
+            let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
+            if let Some(listen) = sftp.listen.filter(shared) {
                 self.problem("sftp.listen", format!("{listen} is also an FTPS listener"));
             }
         }
@@ -330,7 +336,7 @@ impl<'a> Validator<'a> {
         }
         let listen = self.optional_address("ftps.listen", &raw.listen);
         let implicit_listen = self.optional_address("ftps.implicit_listen", &raw.implicit_listen);
-        if listen.is_some() && listen == implicit_listen {
+        if listen.is_some_and(|a| a.port() != 0) && listen == implicit_listen {
             self.problem(
                 "ftps.implicit_listen",
                 "explicit and implicit FTPS cannot share one address",
@@ -390,7 +396,10 @@ impl<'a> Validator<'a> {
             }
         };
         if let Err(error) = raw.level.parse::<tracing_subscriber::EnvFilter>() {
-            self.problem("log.level", format!("{:?} is not a valid level: {error}", raw.level));
+            self.problem(
+                "log.level",
+                format!("{:?} is not a valid level: {error}", raw.level),
+            );
         }
         LogConfig {
             level: raw.level,
@@ -417,7 +426,10 @@ impl<'a> Validator<'a> {
     fn seconds(&mut self, key: &str, value: i64) -> Duration {
         const MAX_SECS: i64 = 7 * 24 * 3600;
         if !(1..=MAX_SECS).contains(&value) {
-            self.problem(key, format!("must be between 1 and {MAX_SECS} seconds, got {value}"));
+            self.problem(
+                key,
+                format!("must be between 1 and {MAX_SECS} seconds, got {value}"),
+            );
             return Duration::from_secs(1);
         }
         Duration::from_secs(value.unsigned_abs())
@@ -461,13 +473,19 @@ impl<'a> Validator<'a> {
         }
         let is_host_name = !text.is_empty()
             && text.len() <= 253
-            && text
-                .split('.')
-                .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
         if is_host_name {
             Some(PassiveAddress::Host(text.to_owned()))
         } else {
-            self.problem(key, format!("{text:?} is neither an IP address nor a host name"));
+            self.problem(
+                key,
+                format!("{text:?} is neither an IP address nor a host name"),
+            );
             None
         }
     }
@@ -478,7 +496,10 @@ impl<'a> Validator<'a> {
             .filter_map(|text| match parse_network(text) {
                 Some(network) => Some(network),
                 None => {
-                    self.problem(key, format!("{text:?} is not a network such as \"10.0.0.0/8\""));
+                    self.problem(
+                        key,
+                        format!("{text:?} is not a network such as \"10.0.0.0/8\""),
+                    );
                     None
                 }
             })
@@ -504,12 +525,18 @@ pub fn is_valid_user_name(name: &str) -> bool {
 }
 
 fn state_file(state_dir: &Path, configured: &str, default_name: &str) -> PathBuf {
-    let name = if configured.is_empty() { default_name } else { configured };
+    let name = if configured.is_empty() {
+        default_name
+    } else {
+        configured
+    };
     state_dir.join(name)
 }
 
 fn sanitize_banner(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]

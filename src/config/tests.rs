@@ -16,15 +16,30 @@ fn problems(text: &str) -> Vec<Problem> {
 #[test]
 fn built_in_defaults_use_standard_ports() {
     let config = parse("").unwrap();
-    assert_eq!(config, Config { source: Some("test.toml".into()), ..Config::default() });
+    assert_eq!(
+        config,
+        Config {
+            source: Some("test.toml".into()),
+            ..Config::default()
+        }
+    );
     assert_eq!(config.ftps.listen, Some("0.0.0.0:21".parse().unwrap()));
-    assert_eq!(config.ftps.implicit_listen, Some("0.0.0.0:990".parse().unwrap()));
+    assert_eq!(
+        config.ftps.implicit_listen,
+        Some("0.0.0.0:990".parse().unwrap())
+    );
     assert_eq!(config.sftp.listen, Some("0.0.0.0:22".parse().unwrap()));
     assert_eq!(config.ftps.passive_ports, 50000..=50100);
     assert!(config.ftps.require_tls);
     assert!(config.ftps.require_tls_session_reuse);
-    assert_eq!(config.auth.users_file, PathBuf::from("/var/lib/ferryd/state/users.toml"));
-    assert_eq!(config.ftps.cert, PathBuf::from("/var/lib/ferryd/state/ftps-cert.pem"));
+    assert_eq!(
+        config.auth.users_file,
+        PathBuf::from("/var/lib/ferryd/state/users.toml")
+    );
+    assert_eq!(
+        config.ftps.cert,
+        PathBuf::from("/var/lib/ferryd/state/ftps-cert.pem")
+    );
     assert_eq!(config.sftp.host_keys.len(), 2);
     assert_eq!(config.passive_port_count(), 101);
 }
@@ -38,7 +53,10 @@ fn quickstart_and_reference_configs_are_valid() {
     }
     let quickstart = Config::load(&root.join("config/quickstart.toml")).unwrap();
     assert_eq!(quickstart.ftps.listen.map(|a| a.port()), Some(2121));
-    assert_eq!(quickstart.ftps.implicit_listen.map(|a| a.port()), Some(2990));
+    assert_eq!(
+        quickstart.ftps.implicit_listen.map(|a| a.port()),
+        Some(2990)
+    );
     assert_eq!(quickstart.sftp.listen.map(|a| a.port()), Some(2222));
     assert!(quickstart.server.bootstrap_user.is_some());
     assert!(quickstart.server.data_dir.is_relative());
@@ -113,16 +131,29 @@ passive_address_overrides = [{ networks = ["10.0.0.0/8", "192.168.1.7"], address
 "#,
     )
     .unwrap();
-    assert_eq!(config.ftps.passive_address, Some(PassiveAddress::Host("ftp.example.com".into())));
+    assert_eq!(
+        config.ftps.passive_address,
+        Some(PassiveAddress::Host("ftp.example.com".into()))
+    );
     let override_ = &config.ftps.passive_address_overrides[0];
-    assert_eq!(override_.address, PassiveAddress::Ip("10.0.0.5".parse().unwrap()));
-    assert_eq!(override_.networks[1], "192.168.1.7/32".parse::<IpNet>().unwrap());
+    assert_eq!(
+        override_.address,
+        PassiveAddress::Ip("10.0.0.5".parse().unwrap())
+    );
+    assert_eq!(
+        override_.networks[1],
+        "192.168.1.7/32".parse::<IpNet>().unwrap()
+    );
 }
 
 #[test]
 fn shared_listen_addresses_are_refused() {
-    let found = problems("[ftps]\nlisten = \"127.0.0.1:2121\"\n[sftp]\nlisten = \"127.0.0.1:2121\"\n");
+    let found =
+        problems("[ftps]\nlisten = \"127.0.0.1:2121\"\n[sftp]\nlisten = \"127.0.0.1:2121\"\n");
     assert_eq!(found[0].key, "sftp.listen");
+    // Port 0 (tests) means "any free port": never a clash.
+    parse("[ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n")
+        .unwrap();
 }
 
 #[test]

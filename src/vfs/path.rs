@@ -230,7 +230,14 @@ mod tests {
     #[test]
     fn dotdot_cannot_escape_user_root() {
         let root = VirtualPath::root();
-        for attack in ["..", "../..", "/..", "a/../../b", "./../", "/../../../../etc"] {
+        for attack in [
+            "..",
+            "../..",
+            "/..",
+            "a/../../b",
+            "./../",
+            "/../../../../etc",
+        ] {
             let resolved = root.resolve(attack).unwrap();
             assert!(resolved.components().all(|c| c != ".." && c != "."));
             assert!(resolved.as_str().starts_with('/'));

@@ -142,7 +142,9 @@ impl PermissionRules {
 
     /// The rules, deepest first.
     pub fn iter(&self) -> impl Iterator<Item = (&VirtualPath, Permissions)> {
-        self.rules.iter().map(|(path, permissions)| (path, *permissions))
+        self.rules
+            .iter()
+            .map(|(path, permissions)| (path, *permissions))
     }
 }
 
@@ -164,7 +166,10 @@ mod tests {
     fn longest_prefix_wins() {
         let mut rules = PermissionRules::new(Permissions::ALL);
         rules.set(path("/shared"), Permissions::READ_ONLY);
-        rules.set(path("/shared/drop"), Permissions::LIST | Permissions::UPLOAD);
+        rules.set(
+            path("/shared/drop"),
+            Permissions::LIST | Permissions::UPLOAD,
+        );
         assert_eq!(rules.for_path(&path("/x")), Permissions::ALL);
         assert_eq!(rules.for_path(&path("/shared")), Permissions::READ_ONLY);
         assert_eq!(rules.for_path(&path("/shared/a/b")), Permissions::READ_ONLY);

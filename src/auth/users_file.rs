@@ -1,0 +1,604 @@
+//! The users file format: TOML text ↔ [`UserRecord`]s, with errors that point at lines.
+//!
+//! This module is pure (no file I/O); `user_db` reads and writes the file. The format:
+//!
+//! ```toml
+//! [[user]]
+//! name = "alice"                   # required; [A-Za-z0-9._-], 1..=64 chars, not starting with '-' or '.'
+//! password = "$argon2id$v=19$m=19456,t=2,p=1$…"   # argon2id PHC string; omit for key-only users
+//! home = "alice"                   # relative to data_dir, or absolute; default: the user name
+//! enabled = true                   # default true; false refuses new logins
+//! protocols = ["ftps", "sftp"]     # default both; "ftp" is accepted as a synonym for "ftps"
+//! allowed_networks = ["10.0.0.0/8", "192.0.2.7"]  # CIDR or single address; default: any
+//! keys = ["ssh-ed25519 AAAA… ci@example"]         # OpenSSH public key lines (no options)
+//! require_key_and_password = false # SFTP: a key AND the password (partial success in between)
+//! tls_session_reuse_exempt = false # FTPS: skip the data-channel TLS-resumption check
+//! quota_bytes = 1073741824         # optional, home directory only
+//! quota_files = 10000              # optional, home directory only
+//! denied_upload_patterns = ["*.exe"]   # optional file-name globs
+//! permissions = ["*"]              # at "/"; default ["*"]; see below
+//!
+//! [[user.rule]]                    # per-path override; the longest matching prefix wins
+//! path = "/incoming"               # absolute virtual path, not "/"
+//! permissions = ["list", "upload"] # required
+//!
+//! [[user.folder]]                  # a virtual folder
+//! path = "/shared"                 # absolute virtual path, not "/"
+//! dir = "/srv/shared"              # absolute, or relative to data_dir
+//! read_only = true                 # default false; adds a read_only rule at `path`
+//!                                  # unless a [[user.rule]] names the same path
+//! ```
+//!
+//! Permission names: `list`, `download`, `upload`, `overwrite`, `delete`, `rename`, `mkdir`,
+//! `rmdir`, `set_attributes`, `link`, plus `read_only` (list + download) and `*`/`all`.
+//!
+//! Unknown keys are errors (a typo must not silently drop a restriction). Syntax and type errors
+//! stop at the first one (that is all the TOML parser reports); semantic errors are collected for
+//! every user, each with the user name and line. Writing the file back loses comments and
+//! normalises values (sorted protocols, canonical permission names, normalised virtual paths),
+//! but loading what was written gives equal records.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::password::HashedPassword;
+use super::public_key;
+use super::user_record::{
+    parse_network, permission_names, unknown_permission, Folder, PathRule, RecordError, UserName,
+    UserRecord,
+};
+use crate::config::Protocol;
+use crate::vfs::{Permissions, Quota, VirtualPath};
+
+/// Written at the top of every saved file, since saving drops hand-written comments.
+const HEADER: &str = "# ferryd users file. Managed by `ferryd user …`; comments are not kept.\n\
+                      # Format: see the `auth::users_file` module documentation.\n\n";
+
+/// Why the users file could not be read, parsed or written.
+#[derive(Debug, thiserror::Error)]
+pub enum UsersFileError {
+    /// The file exists but could not be read.
+    #[error("cannot read users file {}: {source}", path.display())]
+    Read {
+        /// The users file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The text is not valid TOML or does not fit the format (unknown key, wrong type).
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        /// The users file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column (in characters) of the error.
+        column: usize,
+        /// The offending key, when the parser named one.
+        key: Option<String>,
+        /// What the parser said.
+        message: String,
+    },
+    /// The file parsed but some users are invalid; every problem is listed.
+    #[error("{}", display_problems(path, problems))]
+    Invalid {
+        /// The users file.
+        path: PathBuf,
+        /// One entry per problem, in file order.
+        problems: Vec<UserProblem>,
+    },
+    /// Writing the file (or its temporary sibling) failed.
+    #[error("cannot write users file {}: {source}", path.display())]
+    Write {
+        /// The users file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One semantic problem, located by user and (when known) line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserProblem {
+    /// The user's name as written (it may itself be the problem).
+    pub user: String,
+    /// 1-based line in the users file; `None` for records that did not come from a file.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub error: RecordError,
+}
+
+impl fmt::Display for UserProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "user {:?}: {}", self.user, self.error)
+    }
+}
+
+/// Parses the users file text. `path` is only used in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<UserRecord>, UsersFileError> {
+    let document: FileDocument =
+        toml::from_str(text).map_err(|error| syntax_error(text, path, &error))?;
+    let mut problems = Vec::new();
+    let mut records = Vec::with_capacity(document.user.len());
+    let mut seen_names = HashMap::new();
+    for entry in &document.user {
+        let entry_ref = entry.get_ref();
+        let name = entry_ref.name.get_ref();
+        if seen_names.insert(name.clone(), ()).is_some() {
+            problems.push(UserProblem {
+                user: name.clone(),
+                line: Some(line_of(text, entry_ref.name.span())),
+                error: RecordError::DuplicateName,
+            });
+        }
+        match convert_user(entry_ref) {
+            Ok(record) => {
+                for error in record.problems() {
+                    let span = locate(&error, entry_ref, &record).unwrap_or(entry.span());
+                    problems.push(UserProblem {
+                        user: name.clone(),
+                        line: Some(line_of(text, span)),
+                        error,
+                    });
+                }
+                records.push(record);
+            }
+            Err(errors) => problems.extend(errors.into_iter().map(|(span, error)| UserProblem {
+                user: name.clone(),
+                line: Some(line_of(text, span)),
+                error,
+            })),
+        }
+    }
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(UsersFileError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
+    }
+}
+
+/// Problems across records that did not come from a file (before saving, after CLI edits).
+pub fn check_records(users: &[UserRecord]) -> Vec<UserProblem> {
+    let mut problems = Vec::new();
+    let mut seen_names = HashMap::new();
+    for user in users {
+        if seen_names.insert(user.name.as_str(), ()).is_some() {
+            problems.push(UserProblem {
+                user: user.name.to_string(),
+                line: None,
+                error: RecordError::DuplicateName,
+            });
+        }
+        problems.extend(user.problems().into_iter().map(|error| UserProblem {
+            user: user.name.to_string(),
+            line: None,
+            error,
+        }));
+    }
+    problems
+}
+
+/// Renders records as users-file text. `path` is only used in errors.
+pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileError> {
+    let problems = check_records(users);
+    if !problems.is_empty() {
+        return Err(UsersFileError::Invalid {
+            path: path.to_owned(),
+            problems,
+        });
+    }
+    let mut saved = Vec::with_capacity(users.len());
+    for user in users {
+        let keys = user
+            .keys
+            .iter()
+            .map(public_key::to_openssh_line)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| encode_error(path, error.to_string()))?;
+        saved.push(SavedUser {
+            name: user.name.as_str(),
+            password: user.password.as_ref().map(HashedPassword::as_str),
+            // `problems()` above guarantees these paths are UTF-8.
+            home: user.home.as_deref().and_then(Path::to_str),
+            enabled: user.enabled,
+            protocols: user.protocols.iter().map(|p| p.as_str()).collect(),
+            allowed_networks: user
+                .allowed_networks
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
+            keys,
+            require_key_and_password: user.require_key_and_password,
+            tls_session_reuse_exempt: user.tls_session_reuse_exempt,
+            quota_bytes: user.quota.max_bytes,
+            quota_files: user.quota.max_files,
+            denied_upload_patterns: &user.denied_upload_patterns,
+            permissions: permission_names(user.permissions),
+            rule: user
+                .rules
+                .iter()
+                .map(|rule| SavedRule {
+                    path: rule.path.as_str(),
+                    permissions: permission_names(rule.permissions),
+                })
+                .collect(),
+            folder: user
+                .folders
+                .iter()
+                .map(|folder| SavedFolder {
+                    path: folder.path.as_str(),
+                    dir: folder.dir.to_str().unwrap_or_default(),
+                    read_only: folder.read_only,
+                })
+                .collect(),
+        });
+    }
+    let body = toml::to_string_pretty(&SavedDocument { user: saved })
+        .map_err(|error| encode_error(path, error.to_string()))?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+/// The serde mirror of the file; spans let errors point at lines.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDocument {
+    #[serde(default)]
+    user: Vec<Spanned<FileUser>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUser {
+    name: Spanned<String>,
+    password: Option<Spanned<String>>,
+    home: Option<Spanned<String>>,
+    enabled: Option<bool>,
+    protocols: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    allowed_networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    keys: Vec<Spanned<String>>,
+    #[serde(default)]
+    require_key_and_password: bool,
+    #[serde(default)]
+    tls_session_reuse_exempt: bool,
+    quota_bytes: Option<u64>,
+    quota_files: Option<u64>,
+    #[serde(default)]
+    denied_upload_patterns: Vec<String>,
+    permissions: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    rule: Vec<Spanned<FileRule>>,
+    #[serde(default)]
+    folder: Vec<Spanned<FileFolder>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRule {
+    path: Spanned<String>,
+    permissions: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFolder {
+    path: Spanned<String>,
+    dir: Spanned<String>,
+    #[serde(default)]
+    read_only: bool,
+}
+
+/// What `render` writes; defaults are omitted so saved files stay short.
+#[derive(Serialize)]
+struct SavedDocument<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    user: Vec<SavedUser<'a>>,
+}
+
+#[derive(Serialize)]
+struct SavedUser<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    home: Option<&'a str>,
+    enabled: bool,
+    protocols: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allowed_networks: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    require_key_and_password: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tls_session_reuse_exempt: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota_files: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    denied_upload_patterns: &'a [String],
+    permissions: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rule: Vec<SavedRule<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    folder: Vec<SavedFolder<'a>>,
+}
+
+#[derive(Serialize)]
+struct SavedRule<'a> {
+    path: &'a str,
+    permissions: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct SavedFolder<'a> {
+    path: &'a str,
+    dir: &'a str,
+    #[serde(skip_serializing_if = "is_false")]
+    read_only: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+type SpannedError = (Range<usize>, RecordError);
+
+/// Turns one entry into a record, collecting every field error with its span.
+fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
+    let mut errors: Vec<SpannedError> = Vec::new();
+    let mut capture = |span: Range<usize>, error: RecordError| errors.push((span, error));
+
+    let name = UserName::parse(entry.name.get_ref())
+        .map_err(|error| capture(entry.name.span(), error))
+        .ok();
+    let password = entry.password.as_ref().and_then(|phc| {
+        HashedPassword::parse(phc.get_ref())
+            .map_err(|error| capture(phc.span(), RecordError::BadPasswordHash(error)))
+            .ok()
+    });
+    let protocols = match &entry.protocols {
+        None => Protocol::ALL.into_iter().collect(),
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .filter_map(|protocol| {
+                protocol
+                    .get_ref()
+                    .parse::<Protocol>()
+                    .map_err(|error| {
+                        capture(
+                            protocol.span(),
+                            RecordError::UnknownProtocol(error.to_string()),
+                        )
+                    })
+                    .ok()
+            })
+            .collect(),
+    };
+    let allowed_networks = entry
+        .allowed_networks
+        .iter()
+        .filter_map(|network| {
+            parse_network(network.get_ref())
+                .map_err(|error| capture(network.span(), error))
+                .ok()
+        })
+        .collect();
+    let keys = entry
+        .keys
+        .iter()
+        .enumerate()
+        .filter_map(|(index, key)| {
+            public_key::parse_authorized_key(key.get_ref())
+                .map_err(|error| capture(key.span(), RecordError::BadKey { index, error }))
+                .ok()
+        })
+        .collect();
+    let permissions = match &entry.permissions {
+        None => Permissions::ALL,
+        Some(names) => spanned_permissions(names, &mut capture),
+    };
+    let rules = entry
+        .rule
+        .iter()
+        .filter_map(|rule| {
+            let rule = rule.get_ref();
+            let path = virtual_path("rule.path", &rule.path, &mut capture);
+            let permissions = spanned_permissions(&rule.permissions, &mut capture);
+            Some(PathRule {
+                path: path?,
+                permissions,
+            })
+        })
+        .collect();
+    let folders = entry
+        .folder
+        .iter()
+        .filter_map(|folder| {
+            let folder = folder.get_ref();
+            Some(Folder {
+                path: virtual_path("folder.path", &folder.path, &mut capture)?,
+                dir: PathBuf::from(folder.dir.get_ref()),
+                read_only: folder.read_only,
+            })
+        })
+        .collect();
+
+    match name {
+        Some(name) if errors.is_empty() => Ok(UserRecord {
+            name,
+            password,
+            home: entry
+                .home
+                .as_ref()
+                .map(|home| PathBuf::from(home.get_ref())),
+            enabled: entry.enabled.unwrap_or(true),
+            protocols,
+            allowed_networks,
+            keys,
+            require_key_and_password: entry.require_key_and_password,
+            tls_session_reuse_exempt: entry.tls_session_reuse_exempt,
+            quota: Quota {
+                max_bytes: entry.quota_bytes,
+                max_files: entry.quota_files,
+            },
+            denied_upload_patterns: entry.denied_upload_patterns.clone(),
+            permissions,
+            rules,
+            folders,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn spanned_permissions(
+    names: &[Spanned<String>],
+    capture: &mut impl FnMut(Range<usize>, RecordError),
+) -> Permissions {
+    let mut permissions = Permissions::NONE;
+    for name in names {
+        match Permissions::from_name(name.get_ref()) {
+            Some(permission) => permissions |= permission,
+            None => capture(name.span(), unknown_permission(name.get_ref())),
+        }
+    }
+    permissions
+}
+
+fn virtual_path(
+    field: &'static str,
+    text: &Spanned<String>,
+    capture: &mut impl FnMut(Range<usize>, RecordError),
+) -> Option<VirtualPath> {
+    VirtualPath::parse_absolute(text.get_ref())
+        .map_err(|error| {
+            capture(
+                text.span(),
+                RecordError::BadVirtualPath {
+                    field,
+                    path: text.get_ref().clone(),
+                    error,
+                },
+            )
+        })
+        .ok()
+}
+
+/// The most specific span for a record-level problem; `None` falls back to the user entry.
+fn locate(error: &RecordError, entry: &FileUser, record: &UserRecord) -> Option<Range<usize>> {
+    let rule_span = |wanted: &VirtualPath| {
+        entry
+            .rule
+            .iter()
+            .zip(&record.rules)
+            .rev()
+            .find(|(_, rule)| rule.path == *wanted)
+            .map(|(spanned, _)| spanned.span())
+    };
+    let folder_span = |wanted: &VirtualPath| {
+        entry
+            .folder
+            .iter()
+            .zip(&record.folders)
+            .rev()
+            .find(|(_, folder)| folder.path == *wanted)
+            .map(|(spanned, _)| spanned.span())
+    };
+    match error {
+        RecordError::DuplicateKey { fingerprint } => entry
+            .keys
+            .iter()
+            .zip(&record.keys)
+            .rev()
+            .find(|(_, key)| public_key::fingerprint(key) == *fingerprint)
+            .map(|(spanned, _)| spanned.span()),
+        RecordError::RootRule => rule_span(&VirtualPath::root()),
+        RecordError::DuplicateRule(path) => rule_span(path),
+        RecordError::RootFolder => folder_span(&VirtualPath::root()),
+        RecordError::DuplicateFolder(path) => folder_span(path),
+        RecordError::NoProtocols => entry.protocols.as_ref().map(Spanned::span),
+        RecordError::BadDirectory("home") => entry.home.as_ref().map(Spanned::span),
+        RecordError::BadDirectory(_) => entry
+            .folder
+            .iter()
+            .find(|folder| folder.get_ref().dir.get_ref().is_empty())
+            .map(|folder| folder.get_ref().dir.span()),
+        _ => None,
+    }
+}
+
+fn syntax_error(text: &str, path: &Path, error: &toml::de::Error) -> UsersFileError {
+    let span = error.span().unwrap_or(0..0);
+    let (line, column) = line_column(text, span.start);
+    UsersFileError::Syntax {
+        path: path.to_owned(),
+        line,
+        column,
+        key: offending_key(text, span.start, error.message()),
+        message: error.message().to_owned(),
+    }
+}
+
+/// The key an error is about: named in the message (unknown/duplicate/missing field), or the key
+/// on the left of `=` on the error's line (wrong type).
+fn offending_key(text: &str, offset: usize, message: &str) -> Option<String> {
+    for prefix in ["unknown field `", "duplicate key `", "missing field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_owned);
+        }
+    }
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |index| index + 1);
+    let before_error = text.get(line_start..offset)?;
+    let (key, _) = before_error.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
+}
+
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    line_column(text, span.start).0
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn encode_error(path: &Path, message: String) -> UsersFileError {
+    UsersFileError::Write {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidData, message),
+    }
+}
+
+fn display_problems(path: &Path, problems: &[UserProblem]) -> String {
+    problems
+        .iter()
+        .map(|problem| match problem.line {
+            Some(line) => format!("{}:{line}: {problem}", path.display()),
+            None => format!("{}: {problem}", path.display()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+#[path = "users_file_tests.rs"]
+mod tests;

@@ -1,0 +1,203 @@
+//! Tests for the users file format: round trip, syntax errors with keys, semantic errors with
+//! lines.
+
+use super::*;
+use crate::auth::password::cheap_hash_for_tests;
+use crate::auth::public_key::tests::{KEY_A, KEY_B};
+
+fn parse_text(text: &str) -> Result<Vec<UserRecord>, UsersFileError> {
+    parse(text, Path::new("users.toml"))
+}
+
+fn full_example() -> String {
+    let hash = cheap_hash_for_tests("pw");
+    format!(
+        r#"
+[[user]]
+name = "alice"
+password = "{hash}"
+home = "alice-home"
+enabled = true
+protocols = ["sftp", "ftps"]
+allowed_networks = ["10.0.0.0/8", "192.0.2.7"]
+keys = ["{KEY_A}"]
+require_key_and_password = true
+tls_session_reuse_exempt = true
+quota_bytes = 1073741824
+quota_files = 10000
+denied_upload_patterns = ["*.exe"]
+permissions = ["list", "download", "upload"]
+
+[[user.rule]]
+path = "/incoming/../drop"
+permissions = ["list", "upload"]
+
+[[user.folder]]
+path = "/shared"
+dir = "/srv/shared"
+read_only = true
+
+[[user]]
+name = "bob"
+keys = ["{KEY_B}"]
+enabled = false
+protocols = ["ftp"]
+"#,
+        hash = hash.as_str()
+    )
+}
+
+#[test]
+fn full_example_parses_with_defaults_and_round_trips() {
+    let users = parse_text(&full_example()).unwrap();
+    assert_eq!(users.len(), 2);
+    let alice = &users[0];
+    assert_eq!(alice.name.as_str(), "alice");
+    assert!(alice.password.is_some());
+    assert_eq!(alice.home, Some(PathBuf::from("alice-home")));
+    assert_eq!(alice.allowed_networks.len(), 2);
+    assert_eq!(alice.keys.len(), 1);
+    assert!(alice.require_key_and_password && alice.tls_session_reuse_exempt);
+    assert_eq!(alice.quota.max_bytes, Some(1 << 30));
+    assert_eq!(alice.rules[0].path.as_str(), "/drop");
+    assert!(alice.folders[0].read_only);
+    let bob = &users[1];
+    assert!(!bob.enabled);
+    assert!(bob.password.is_none());
+    assert_eq!(
+        bob.protocols.iter().collect::<Vec<_>>(),
+        vec![&Protocol::Ftps]
+    );
+    assert_eq!(bob.permissions, Permissions::ALL);
+
+    let rendered = render(&users, Path::new("users.toml")).unwrap();
+    assert!(rendered.starts_with("# ferryd users file"));
+    assert_eq!(parse_text(&rendered).unwrap(), users);
+    assert_eq!(
+        render(&parse_text(&rendered).unwrap(), Path::new("u")).unwrap(),
+        rendered
+    );
+}
+
+#[test]
+fn empty_text_is_no_users_and_renders_to_just_the_header() {
+    assert!(parse_text("").unwrap().is_empty());
+    assert_eq!(render(&[], Path::new("u")).unwrap(), HEADER);
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_name_and_line() {
+    let error = parse_text("[[user]]\nname = \"a\"\nquota = 5\n").unwrap_err();
+    match &error {
+        UsersFileError::Syntax {
+            line, column, key, ..
+        } => {
+            assert_eq!((*line, *column), (3, 1));
+            assert_eq!(key.as_deref(), Some("quota"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(error
+        .to_string()
+        .starts_with("users.toml:3:1: unknown field `quota`"));
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let error = parse_text("[[user]]\nname = \"a\"\nenabled = \"yes\"\n").unwrap_err();
+    assert!(matches!(
+        error,
+        UsersFileError::Syntax { line: 3, ref key, .. } if key.as_deref() == Some("enabled")
+    ));
+    let error = parse_text("[[user]]\nhome = \"x\"\n").unwrap_err();
+    assert!(matches!(
+        error,
+        UsersFileError::Syntax { ref key, .. } if key.as_deref() == Some("name")
+    ));
+}
+
+#[test]
+fn all_semantic_errors_are_reported_at_once_with_lines() {
+    let text = format!(
+        r#"[[user]]
+name = "-bad"
+
+[[user]]
+name = "carol"
+password = "not-a-phc"
+keys = ["ssh-ed25519 garbage", "{KEY_A}", "{KEY_A}"]
+allowed_networks = ["10.0.0.0/33"]
+protocols = ["gopher"]
+permissions = ["list", "fly"]
+
+[[user.rule]]
+path = "relative"
+permissions = ["*"]
+
+[[user]]
+name = "dave"
+keys = ["{KEY_A}", "{KEY_A}"]
+
+[[user.rule]]
+path = "/"
+permissions = ["*"]
+
+[[user]]
+name = "dave"
+"#
+    );
+    let error = parse_text(&text).unwrap_err();
+    let UsersFileError::Invalid { problems, .. } = &error else {
+        panic!("unexpected {error:?}");
+    };
+    let summary: Vec<(&str, Option<usize>, String)> = problems
+        .iter()
+        .map(|p| (p.user.as_str(), p.line, p.error.to_string()))
+        .collect();
+    let expect = |user: &str, line: usize, fragment: &str| {
+        assert!(
+            summary
+                .iter()
+                .any(|(u, l, e)| *u == user && *l == Some(line) && e.contains(fragment)),
+            "missing {user}:{line}: {fragment} in {summary:#?}"
+        );
+    };
+    expect("-bad", 2, "invalid user name");
+    expect("carol", 6, "password");
+    expect("carol", 7, "keys[0]");
+    expect("carol", 8, "10.0.0.0/33");
+    expect("carol", 9, "gopher");
+    expect("carol", 10, "fly");
+    expect("carol", 13, "relative");
+    expect("dave", 18, "listed twice");
+    expect("dave", 20, "rule for \"/\"");
+    expect("dave", 25, "duplicate user name");
+    assert_eq!(problems.len(), 10, "{summary:#?}");
+    let display = error.to_string();
+    assert_eq!(display.lines().count(), 10);
+    assert!(display.lines().all(|line| line.starts_with("users.toml:")));
+    assert!(
+        !display.contains("not-a-phc"),
+        "hash text must not be echoed"
+    );
+}
+
+#[test]
+fn render_refuses_invalid_records() {
+    let mut user = UserRecord::new(UserName::parse("x").unwrap());
+    user.protocols.clear();
+    let twin = UserRecord::new(UserName::parse("x").unwrap());
+    let error = render(&[user, twin], Path::new("u")).unwrap_err();
+    let UsersFileError::Invalid { problems, .. } = error else {
+        panic!("unexpected {error:?}");
+    };
+    assert_eq!(problems.len(), 2);
+    assert!(problems.iter().all(|p| p.line.is_none()));
+}
+
+#[test]
+fn line_column_counts_characters() {
+    assert_eq!(line_column("ab\ncd", 0), (1, 1));
+    assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    assert_eq!(line_column("ä\nöx", 5), (2, 2));
+}

@@ -1,0 +1,176 @@
+//! `ferryd init`: write a production config, certificate, host keys and an empty users file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+
+use crate::auth::UserDb;
+use crate::config::Config;
+use crate::server::{certificate, host_keys};
+
+use super::Failure;
+
+/// Options of `ferryd init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Put the config, state and data below this directory (self-contained setup).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Host names and IPs the TLS certificate is issued for, besides this host's name.
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Also create an RSA host key (for very old clients; the rsa crate has an unpatched
+    /// timing advisory, RUSTSEC-2023-0071, so it is off by default).
+    #[arg(long)]
+    rsa: bool,
+}
+
+/// The reference config; init writes it with the chosen directories filled in, so the
+/// generated file documents every key.
+const REFERENCE_CONFIG: &str = include_str!("../../config/ferryd.toml");
+
+pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
+    let layout = Layout::new(config_path, args)?;
+    let text = production_config(&layout, args.rsa);
+    let config = Config::parse(&text, &layout.config)
+        .context("internal error: the generated config is invalid")
+        .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+
+    let mut outputs = vec![
+        layout.config.clone(),
+        config.ftps.cert.clone(),
+        config.ftps.key.clone(),
+        config.auth.users_file.clone(),
+    ];
+    outputs.extend(config.sftp.host_keys.iter().cloned());
+    let existing: Vec<String> = outputs
+        .iter()
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect();
+    if !existing.is_empty() {
+        return Err(Failure::new(
+            Failure::CANT_CREATE,
+            anyhow!(
+                "refusing to overwrite existing files: {}",
+                existing.join(", ")
+            ),
+        ));
+    }
+
+    let cant_create = |error: anyhow::Error| Failure::new(Failure::CANT_CREATE, error);
+    for dir in [&config.server.state_dir, &config.server.data_dir] {
+        create_private_dir(dir).map_err(cant_create)?;
+    }
+    if let Some(parent) = layout.config.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))
+            .map_err(cant_create)?;
+    }
+    std::fs::write(&layout.config, &text)
+        .with_context(|| format!("writing {}", layout.config.display()))
+        .map_err(cant_create)?;
+    println!("wrote {}", layout.config.display());
+
+    let names = certificate::default_names(&args.names);
+    certificate::generate(&config.ftps.cert, &config.ftps.key, &names)
+        .context("generating the TLS certificate")
+        .map_err(cant_create)?;
+    let tls = certificate::load(&config.ftps.cert, &config.ftps.key)
+        .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+    println!(
+        "wrote {} (self-signed for {}; SHA-256 {})",
+        config.ftps.cert.display(),
+        names.join(", "),
+        tls.fingerprint()
+    );
+    for path in &config.sftp.host_keys {
+        host_keys::generate(path, host_keys::HostKeyKind::for_path(path))
+            .context("generating an SSH host key")
+            .map_err(cant_create)?;
+        let key = host_keys::load(path).map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+        println!(
+            "wrote {} ({})",
+            path.display(),
+            host_keys::fingerprint(&key)
+        );
+    }
+    UserDb::default()
+        .save(&config.auth.users_file)
+        .context("creating the users file")
+        .map_err(cant_create)?;
+    println!("wrote {} (no users yet)", config.auth.users_file.display());
+    println!();
+    println!(
+        "Next: ferryd --config {} user add NAME --random-password",
+        layout.config.display()
+    );
+    println!("Then start the service, e.g. systemctl enable --now ferryd");
+    Ok(())
+}
+
+struct Layout {
+    config: PathBuf,
+    state_dir: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl Layout {
+    fn new(config_path: &Path, args: &InitArgs) -> Result<Layout, Failure> {
+        let absolute = |path: &Path| -> Result<PathBuf, Failure> {
+            std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))
+                .map_err(|error| Failure::new(Failure::USAGE, error))
+        };
+        Ok(match &args.dir {
+            Some(dir) => {
+                let dir = absolute(dir)?;
+                Layout {
+                    config: dir.join("ferryd.toml"),
+                    state_dir: dir.join("state"),
+                    data_dir: dir.join("data"),
+                }
+            }
+            None => Layout {
+                config: absolute(config_path)?,
+                state_dir: PathBuf::from("/var/lib/ferryd/state"),
+                data_dir: PathBuf::from("/var/lib/ferryd/data"),
+            },
+        })
+    }
+}
+
+fn production_config(layout: &Layout, rsa: bool) -> String {
+    let mut text = String::with_capacity(REFERENCE_CONFIG.len() + 256);
+    text.push_str(
+        "# Written by `ferryd init`; every key is shown with its default unless changed.\n",
+    );
+    for line in REFERENCE_CONFIG.lines() {
+        let replaced = if line.starts_with("data_dir = ") {
+            format!("data_dir = {}", toml_string(&layout.data_dir))
+        } else if line.starts_with("state_dir = ") {
+            format!("state_dir = {}", toml_string(&layout.state_dir))
+        } else if rsa && line.starts_with("host_keys = ") {
+            "host_keys = [\"ssh_host_ed25519_key\", \"ssh_host_ecdsa_key\", \"ssh_host_rsa_key\"]"
+                .to_owned()
+        } else {
+            line.to_owned()
+        };
+        text.push_str(&replaced);
+        text.push('\n');
+    }
+    text
+}
+
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(path)
+        .with_context(|| format!("creating {}", path.display()))
+}

@@ -1,0 +1,121 @@
+//! The command line: `serve`, `init`, `check-config`, `user …`.
+//!
+//! Each subcommand returns `Result<(), Failure>`; `Failure` carries the sysexits-style exit
+//! code so `systemctl status` tells an admin whether to fix the config (78), the environment
+//! (69) or report a bug (70).
+
+mod check;
+mod init;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// ferryd: an FTPS and SFTP file server.
+///
+/// One binary and one TOML config serve FTPS (explicit AUTH TLS and implicit TLS) and SFTP over
+/// SSH from one virtual file system and one user database. Run `ferryd init` to create a
+/// production setup, or `ferryd serve --config config/quickstart.toml` to try it.
+#[derive(Debug, Parser)]
+#[command(name = "ferryd", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "FERRYD_CONFIG",
+        default_value = "/etc/ferryd/ferryd.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Log filter overriding `[log] level` (e.g. `debug`, `ferryd=trace,info`).
+    #[arg(long, global = true, env = "FERRYD_LOG")]
+    pub log_level: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server in the foreground (systemd style; it never daemonizes itself).
+    ///
+    /// Loads and validates the config, creates missing directories, generates a missing TLS
+    /// certificate and SSH host keys, binds every listener, then serves until SIGTERM or
+    /// SIGINT. SIGHUP reloads the config, the users file and the certificate without
+    /// dropping sessions.
+    Serve,
+    /// Create a production setup: config file, TLS certificate, SSH host keys, users file.
+    ///
+    /// Refuses to overwrite anything that exists. Without --dir the config goes to --config
+    /// and state and data to /var/lib/ferryd; with --dir everything goes below DIR.
+    Init(init::InitArgs),
+    /// Validate the config and the users file; print every problem with file and line.
+    CheckConfig,
+    /// Manage users in the users file (the server need not be running).
+    #[command(subcommand)]
+    User(user::UserCommand),
+}
+
+/// A failed command, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code (sysexits.h).
+    pub code: u8,
+    /// What went wrong, with context.
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// EX_USAGE: the command line was wrong.
+    pub const USAGE: u8 = 64;
+    /// EX_DATAERR: input data (a key, a password) was wrong.
+    pub const DATA: u8 = 65;
+    /// EX_UNAVAILABLE: a resource (a port) is not available.
+    pub const UNAVAILABLE: u8 = 69;
+    /// EX_SOFTWARE: an internal error.
+    pub const SOFTWARE: u8 = 70;
+    /// EX_CANTCREAT: an output file could not be created.
+    pub const CANT_CREATE: u8 = 73;
+    /// EX_CONFIG: the configuration is wrong.
+    pub const CONFIG: u8 = 78;
+
+    /// A failure with `code`.
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// A configuration failure (78).
+    pub fn config(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(Failure::CONFIG, error)
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve => serve::run(&cli.config, cli.log_level.as_deref()),
+        Command::Init(args) => init::run(&cli.config, &args),
+        Command::CheckConfig => check::run(&cli.config),
+        Command::User(command) => user::run(&cli.config, command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

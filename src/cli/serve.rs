@@ -1,0 +1,108 @@
+//! `ferryd serve`: run the daemon until a stop signal.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::logging;
+use crate::server::signals::{Request, Signals};
+use crate::server::{systemd, BootstrapUser, BoundAddresses, RunningServer, Server};
+
+use super::Failure;
+
+pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
+    let config = Config::load(config_path).map_err(Failure::config)?;
+    logging::init(&config.log, log_level).map_err(Failure::config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferryd")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
+    let mut signals = Signals::install()
+        .context("cannot install signal handlers")
+        .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+    let server = Server::start(config).await.map_err(|error| {
+        let code = if error.is_configuration() {
+            Failure::CONFIG
+        } else {
+            Failure::UNAVAILABLE
+        };
+        Failure::new(code, error)
+    })?;
+    if let Some(user) = server.bootstrap_user() {
+        print_first_start_help(user, server.addresses());
+    }
+    systemd::ready(&status_line(&server));
+    let watchdog = systemd::watchdog_interval().map(|interval| {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                systemd::watchdog();
+            }
+        })
+    });
+    loop {
+        match signals.next().await {
+            Request::Stop => break,
+            Request::Reload => {
+                systemd::reloading();
+                if let Err(error) = server.reload() {
+                    tracing::error!("reload refused, keeping the running configuration: {error}");
+                }
+                systemd::reloaded(&status_line(&server));
+            }
+        }
+    }
+    tracing::info!("stopping: no new connections; waiting for running transfers");
+    systemd::stopping();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+fn status_line(server: &RunningServer) -> String {
+    format!(
+        "serving; {} connection(s)",
+        server.services().limits.active_connections()
+    )
+}
+
+/// Shown once, on stdout, when the quick-start bootstrap user was just created.
+fn print_first_start_help(user: &BootstrapUser, addresses: BoundAddresses) {
+    let BootstrapUser { name, password } = user;
+    println!();
+    println!("Created user {name:?} with password: {password}");
+    println!("(shown once; change it with `ferryd user passwd {name} --random-password`)");
+    println!();
+    if let Some(address) = addresses.ftps_explicit {
+        let (host, port) = (address.ip(), address.port());
+        println!(
+            "FTPS (explicit TLS):  FileZilla: Host ftpes://{host}  Port {port}  Logon Type Normal"
+        );
+        println!("  curl --ssl-reqd -k --user '{name}:{password}' ftp://{host}:{port}/");
+        println!("  lftp -u '{name},{password}' -e 'set ssl:verify-certificate no; ls; quit' ftp://{host}:{port}");
+    }
+    if let Some(address) = addresses.ftps_implicit {
+        println!(
+            "FTPS (implicit TLS):  curl -k --user '{name}:{password}' ftps://{}:{}/",
+            address.ip(),
+            address.port()
+        );
+    }
+    if let Some(address) = addresses.sftp {
+        let (host, port) = (address.ip(), address.port());
+        println!("SFTP:  FileZilla: Host sftp://{host}  Port {port}");
+        println!("  sftp -P {port} {name}@{host}");
+        println!("  curl -k --user '{name}:{password}' sftp://{host}:{port}/~/");
+    }
+    println!();
+}

@@ -1,0 +1,318 @@
+//! `ferryd user …`: manage the users file without a running server.
+//!
+//! Edits are saved atomically; a running server picks them up on reload (SIGHUP).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+
+use crate::auth::{password, public_key, UserDb, UserRecord};
+use crate::config::{Config, Protocol};
+
+use super::Failure;
+
+/// User management subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user. Give a password (--password-stdin or --random-password), a key, or both.
+    Add {
+        /// The user name: letters, digits, '.', '_', '-'.
+        name: String,
+        /// Home directory, relative to `server.data_dir` or absolute (default: the name).
+        #[arg(long)]
+        home: Option<PathBuf>,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// An authorized SSH public key (`ssh-ed25519 AAAA… comment`); repeatable.
+        #[arg(long = "key", value_name = "KEY")]
+        keys: Vec<String>,
+        /// Restrict the user to these protocols (ftps, sftp); repeatable.
+        #[arg(long = "protocol", value_name = "PROTOCOL")]
+        protocols: Vec<Protocol>,
+        /// Allow reading and listing only.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Remove a user (their files stay on disk).
+    Del {
+        /// The user name.
+        name: String,
+    },
+    /// List users.
+    List,
+    /// Show one user's settings (never the password hash).
+    Show {
+        /// The user name.
+        name: String,
+    },
+    /// Set a new password.
+    Passwd {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Manage a user's authorized SSH keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `ferryd user key …`
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Add an authorized key: `ferryd user key add NAME 'ssh-ed25519 AAAA… comment'`.
+    Add {
+        /// The user name.
+        name: String,
+        /// The public key line, as in authorized_keys or a `.pub` file.
+        key: String,
+    },
+    /// Remove a key by its fingerprint as `ssh-keygen -lf` prints it (`SHA256:…`).
+    Del {
+        /// The user name.
+        name: String,
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+}
+
+/// Where a new password comes from.
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Generate a random password and print it once.
+    #[arg(long)]
+    random_password: bool,
+}
+
+pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failure> {
+    let config = Config::load(config_path).map_err(Failure::config)?;
+    let users_file = &config.auth.users_file;
+    let mut users = UserDb::load(users_file).map_err(Failure::config)?;
+    let data_error = |error: anyhow::Error| Failure::new(Failure::DATA, error);
+    match command {
+        UserCommand::List => {
+            list(&users, &config);
+            return Ok(());
+        }
+        UserCommand::Show { name } => {
+            let user = users
+                .get(&name)
+                .ok_or_else(|| data_error(anyhow!("no user named {name:?}")))?;
+            show(user, &config);
+            return Ok(());
+        }
+        UserCommand::Add {
+            name,
+            home,
+            password,
+            keys,
+            protocols,
+            read_only,
+        } => {
+            if !password.is_given() && keys.is_empty() {
+                return Err(Failure::new(
+                    Failure::USAGE,
+                    anyhow!("give --password-stdin, --random-password or --key, or the user cannot log in"),
+                ));
+            }
+            let mut record = UserRecord::named(&name).map_err(|e| data_error(e.into()))?;
+            record.home = home;
+            if !protocols.is_empty() {
+                record.protocols = protocols.into_iter().collect();
+            }
+            if read_only {
+                record.permissions = crate::vfs::Permissions::READ_ONLY;
+            }
+            users.add(record).map_err(|e| data_error(e.into()))?;
+            for key in &keys {
+                let fingerprint = users
+                    .add_key(&name, key)
+                    .map_err(|e| data_error(e.into()))?;
+                println!("added key {fingerprint}");
+            }
+            if let Some(new_password) = password.read()? {
+                users
+                    .set_password(&name, &new_password)
+                    .map_err(|e| data_error(e.into()))?;
+            }
+            save(&users, users_file)?;
+            println!(
+                "added user {name:?} (home {})",
+                home_of(&users, &name, &config)
+            );
+        }
+        UserCommand::Del { name } => {
+            users.remove(&name).map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("removed user {name:?}; their files were left in place");
+        }
+        UserCommand::Passwd { name, password } => {
+            let new_password = password.read()?.ok_or_else(|| {
+                Failure::new(
+                    Failure::USAGE,
+                    anyhow!("give --password-stdin or --random-password"),
+                )
+            })?;
+            users
+                .set_password(&name, &new_password)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("password of {name:?} changed");
+        }
+        UserCommand::Key(KeyCommand::Add { name, key }) => {
+            let fingerprint = users
+                .add_key(&name, &key)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("added key {fingerprint} to {name:?}");
+        }
+        UserCommand::Key(KeyCommand::Del { name, fingerprint }) => {
+            let removed = users
+                .remove_key(&name, &fingerprint)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!(
+                "removed key {} from {name:?}",
+                public_key::fingerprint(&removed)
+            );
+        }
+    }
+    println!("a running server picks this up on reload (systemctl reload ferryd, or SIGHUP)");
+    Ok(())
+}
+
+impl PasswordSource {
+    fn is_given(&self) -> bool {
+        self.password_stdin || self.random_password
+    }
+
+    /// The new password, or `None` when neither flag was given.
+    fn read(&self) -> Result<Option<String>, Failure> {
+        if self.random_password {
+            let generated = password::generate_password();
+            println!("password: {generated}");
+            return Ok(Some(generated));
+        }
+        if !self.password_stdin {
+            return Ok(None);
+        }
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprint!("password: ");
+        }
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")
+            .map_err(|error| Failure::new(Failure::DATA, error))?;
+        let trimmed = line.trim_end_matches(['\r', '\n']).to_owned();
+        if trimmed.is_empty() {
+            return Err(Failure::new(
+                Failure::DATA,
+                anyhow!("the password is empty"),
+            ));
+        }
+        Ok(Some(trimmed))
+    }
+}
+
+fn save(users: &UserDb, path: &Path) -> Result<(), Failure> {
+    users
+        .save(path)
+        .map_err(|error| Failure::new(Failure::CANT_CREATE, error))
+}
+
+fn home_of(users: &UserDb, name: &str, config: &Config) -> String {
+    users.get(name).map_or_else(String::new, |user| {
+        user.home_dir(&config.server.data_dir).display().to_string()
+    })
+}
+
+fn list(users: &UserDb, config: &Config) {
+    if users.is_empty() {
+        println!("no users in {}", config.auth.users_file.display());
+        return;
+    }
+    println!(
+        "{:<20} {:<8} {:<10} {:<5} {:<8} HOME",
+        "NAME", "ENABLED", "PROTOCOLS", "KEYS", "PASSWORD"
+    );
+    for user in users.iter() {
+        let protocols: Vec<&str> = user.protocols.iter().map(|p| p.as_str()).collect();
+        println!(
+            "{:<20} {:<8} {:<10} {:<5} {:<8} {}",
+            user.name.as_str(),
+            if user.enabled { "yes" } else { "no" },
+            protocols.join(","),
+            user.keys.len(),
+            if user.password.is_some() { "set" } else { "-" },
+            user.home_dir(&config.server.data_dir).display()
+        );
+    }
+}
+
+fn show(user: &UserRecord, config: &Config) {
+    let protocols: Vec<&str> = user.protocols.iter().map(|p| p.as_str()).collect();
+    println!("name:        {}", user.name.as_str());
+    println!("enabled:     {}", user.enabled);
+    println!(
+        "home:        {}",
+        user.home_dir(&config.server.data_dir).display()
+    );
+    println!(
+        "password:    {}",
+        if user.password.is_some() {
+            "set"
+        } else {
+            "not set"
+        }
+    );
+    println!("protocols:   {}", protocols.join(", "));
+    let networks: Vec<String> = user
+        .allowed_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "networks:    {}",
+        if networks.is_empty() {
+            "any".to_owned()
+        } else {
+            networks.join(", ")
+        }
+    );
+    let permissions: Vec<&str> = user.permissions.names().collect();
+    println!("permissions: {}", permissions.join(", "));
+    for rule in &user.rules {
+        let names: Vec<&str> = rule.permissions.names().collect();
+        println!("  {}: {}", rule.path, names.join(", "));
+    }
+    for folder in &user.folders {
+        println!(
+            "folder:      {} -> {}{}",
+            folder.path,
+            folder.dir.display(),
+            if folder.read_only { " (read-only)" } else { "" }
+        );
+    }
+    if let Some(bytes) = user.quota.max_bytes {
+        println!("quota bytes: {bytes}");
+    }
+    if let Some(files) = user.quota.max_files {
+        println!("quota files: {files}");
+    }
+    println!("key+password: {}", user.require_key_and_password);
+    for key in &user.keys {
+        println!(
+            "key:         {} {}",
+            public_key::fingerprint(key),
+            key.algorithm()
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Who is on the other end of a connection: its id, protocol and addresses, and its log span.
+//!
+//! Every log line a session writes is inside the span made here, so `conn`, `protocol`, `peer`
+//! and (once known) `user` appear on all of them without each call site repeating them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::Protocol;
+
+/// A process-unique connection number, shown in logs as `c` + number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// The next unused id.
+    pub fn next() -> ConnectionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "c{}", self.0)
+    }
+}
+
+/// What is known about a connection when it is accepted.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    /// Its id.
+    pub id: ConnectionId,
+    /// The protocol served on the listener that accepted it.
+    pub protocol: Protocol,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Our address the client connected to.
+    pub local: SocketAddr,
+}
+
+impl ConnectionInfo {
+    /// Describes a newly accepted connection, giving it a fresh id.
+    pub fn new(protocol: Protocol, peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
+        ConnectionInfo {
+            id: ConnectionId::next(),
+            protocol,
+            peer,
+            local,
+        }
+    }
+
+    /// The span every line of this connection is logged in; `user` is recorded at login with
+    /// `span.record("user", name)`.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "conn",
+            id = %self.id,
+            protocol = %self.protocol,
+            peer = %self.peer,
+            user = tracing::field::Empty,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_displayed_with_prefix() {
+        let first = ConnectionId::next();
+        let second = ConnectionId::next();
+        assert!(second > first);
+        assert_eq!(first.to_string(), format!("c{}", first.as_u64()));
+    }
+}

@@ -1,0 +1,53 @@
+//! Log output: human-readable text (journald-friendly under systemd) or JSON lines.
+//!
+//! Under systemd (`JOURNAL_STREAM` set) text lines carry no timestamp and no colour: the
+//! journal adds its own timestamp and would show escape codes literally.
+
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// The level/filter text is invalid.
+    #[error("invalid log level {level:?}: {source}")]
+    Filter {
+        /// The text given.
+        level: String,
+        /// Why it was refused.
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// A global subscriber was already installed (a second call).
+    #[error("logging was already initialised")]
+    AlreadyInitialised,
+}
+
+/// Installs the global subscriber. `level_override` (from the command line or `RUST_LOG`)
+/// wins over the config's level.
+pub fn init(config: &LogConfig, level_override: Option<&str>) -> Result<(), LoggingError> {
+    let level = level_override.unwrap_or(&config.level);
+    let filter = EnvFilter::try_new(level).map_err(|source| LoggingError::Filter {
+        level: level.to_owned(),
+        source,
+    })?;
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_span_events(FmtSpan::NONE);
+    let result = match (config.format, under_journald) {
+        (LogFormat::Json, _) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
+        (LogFormat::Text, false) => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
+    result.map_err(|_| LoggingError::AlreadyInitialised)
+}

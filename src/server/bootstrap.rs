@@ -1,0 +1,70 @@
+//! First start: create the data and state directories and, when asked, a bootstrap user.
+//!
+//! The quick-start config asks for a bootstrap user so a fresh clone is usable at once; its
+//! random password is shown exactly once, on the terminal that started the server.
+
+use std::path::Path;
+
+use crate::auth::{password, UserDb, UserRecord};
+use crate::config::Config;
+
+use super::StartError;
+
+/// A user created at start-up because the users file had none.
+#[derive(Debug, Clone)]
+pub struct BootstrapUser {
+    /// The user name from `server.bootstrap_user`.
+    pub name: String,
+    /// The generated password (shown once, never logged).
+    pub password: String,
+}
+
+pub(super) fn prepare_directories(config: &Config) -> Result<(), StartError> {
+    create_directory("server.data_dir", &config.server.data_dir, 0o750)?;
+    create_directory("server.state_dir", &config.server.state_dir, 0o700)
+}
+
+fn create_directory(key: &'static str, path: &Path, mode: u32) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let error = |source| StartError::Directory {
+        key,
+        path: path.to_owned(),
+        source,
+    };
+    if !path.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(path)
+            .map_err(error)?;
+    }
+    // Fail here, with the key name, rather than at the first upload.
+    std::fs::read_dir(path).map(drop).map_err(error)
+}
+
+pub(super) fn ensure_bootstrap_user(
+    config: &Config,
+    users: &mut UserDb,
+) -> Result<Option<BootstrapUser>, StartError> {
+    let Some(name) = &config.server.bootstrap_user else {
+        return Ok(None);
+    };
+    if !users.is_empty() {
+        return Ok(None);
+    }
+    let password = password::generate_password();
+    let hash = password::hash_password(&password)
+        .map_err(|error| StartError::Bootstrap(error.to_string()))?;
+    let mut record =
+        UserRecord::named(name).map_err(|error| StartError::Bootstrap(error.to_string()))?;
+    record.password = Some(hash);
+    users
+        .add(record)
+        .map_err(|error| StartError::Bootstrap(error.to_string()))?;
+    users.save(&config.auth.users_file)?;
+    tracing::info!(user = %name, "created the bootstrap user (password shown once on stdout)");
+    Ok(Some(BootstrapUser {
+        name: name.clone(),
+        password,
+    }))
+}

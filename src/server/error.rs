@@ -1,0 +1,68 @@
+//! Why the server could not start or reload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::auth::UsersFileError;
+use crate::config::ConfigError;
+use crate::ftp::certificate::CertificateError;
+use crate::sftp::host_keys::HostKeyError;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A directory from `[server]` could not be created or used.
+    #[error("{key} = {path}: {source}")]
+    Directory {
+        /// The config key naming it.
+        key: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The users file is invalid or unreadable.
+    #[error(transparent)]
+    Users(#[from] UsersFileError),
+    /// The bootstrap user could not be created.
+    #[error("cannot create the bootstrap user: {0}")]
+    Bootstrap(String),
+    /// The TLS certificate or key is unusable.
+    #[error("TLS certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    /// An SSH host key is unusable.
+    #[error("SSH host key: {0}")]
+    HostKey(#[from] HostKeyError),
+    /// A listener could not be bound (port in use, no permission for a port below 1024, …).
+    #[error("cannot listen on {address} ({key}): {source}")]
+    Bind {
+        /// The config key naming the address.
+        key: &'static str,
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// True for problems the admin fixes in configuration or files (exit code 78), as opposed
+    /// to the environment refusing a resource (69).
+    pub fn is_configuration(&self) -> bool {
+        !matches!(self, StartError::Bind { .. })
+    }
+}
+
+/// A reload was refused; the running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The new users file is invalid.
+    #[error(transparent)]
+    Users(#[from] UsersFileError),
+    /// The new certificate is unusable.
+    #[error("TLS certificate: {0}")]
+    Certificate(#[from] CertificateError),
+}

@@ -1,0 +1,203 @@
+//! The daemon: start every listener from a `Config`, reload, and shut down gracefully.
+//!
+//! `Server::start` is the seam shared by `ferryd serve` and the integration tests: it prepares
+//! the state (directories, users, certificates, host keys), binds every configured listener
+//! (failing fast with the address in the error), spawns the accept loops and returns the bound
+//! addresses, so tests can ask for port 0.
+
+mod bootstrap;
+mod error;
+pub mod signals;
+pub mod systemd;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::Audit;
+use crate::auth::{Authenticator, LogObserver, UserDb};
+use crate::config::Config;
+use crate::limits::ConnectionLimits;
+use crate::services::Services;
+use crate::vfs::QuotaRegistry;
+
+/// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
+pub use crate::ftp::certificate;
+pub use crate::sftp::host_keys;
+pub use bootstrap::BootstrapUser;
+pub use error::{ReloadError, StartError};
+
+/// A started server.
+pub struct RunningServer {
+    addresses: BoundAddresses,
+    services: Services,
+    has_tls: bool,
+    bootstrap_user: Option<BootstrapUser>,
+}
+
+/// Where the listeners ended up (ports resolved when the config asked for port 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BoundAddresses {
+    /// Explicit FTPS (AUTH TLS).
+    pub ftps_explicit: Option<SocketAddr>,
+    /// Implicit FTPS.
+    pub ftps_implicit: Option<SocketAddr>,
+    /// SFTP over SSH.
+    pub sftp: Option<SocketAddr>,
+}
+
+/// Entry point for starting the daemon.
+pub struct Server;
+
+impl Server {
+    /// Prepares state, binds every listener and starts serving.
+    pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+        bootstrap::prepare_directories(&config)?;
+        let mut users = UserDb::load(&config.auth.users_file)?;
+        let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
+        let tls = prepare_tls(&config)?;
+        let has_tls = tls.is_some();
+        let keys = prepare_host_keys(&config)?;
+
+        let services = Services {
+            auth: Authenticator::new(users, config.server.data_dir.clone(), Arc::new(LogObserver)),
+            quotas: QuotaRegistry::default(),
+            limits: ConnectionLimits::new(&config.server),
+            audit: Audit::default(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            config: Arc::new(ArcSwap::from_pointee(config.clone())),
+        };
+
+        // The FTPS and SFTP listeners are started here once the front ends exist (#3, #4);
+        // the TLS certificate and host keys are already prepared for them.
+        drop((tls, keys));
+        let addresses = BoundAddresses::default();
+        Ok(RunningServer {
+            addresses,
+            services,
+            bootstrap_user,
+            has_tls,
+        })
+    }
+}
+
+impl RunningServer {
+    /// The bound listener addresses.
+    pub fn addresses(&self) -> BoundAddresses {
+        self.addresses
+    }
+
+    /// The user created on this start because the users file was empty, with its password.
+    pub fn bootstrap_user(&self) -> Option<&BootstrapUser> {
+        self.bootstrap_user.as_ref()
+    }
+
+    /// The shared handles (for status reporting and tests).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Re-reads the config file, the users file and the TLS certificate. Running sessions keep
+    /// what they started with; on any error nothing changes. Listener addresses are not
+    /// re-bound: changing them needs a restart, which is logged.
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        let current = self.services.config();
+        let new = match &current.source {
+            Some(path) => Config::load(path)?,
+            None => (*current).clone(),
+        };
+        let users = UserDb::load(&new.auth.users_file)?;
+        let tls = match self.has_tls {
+            true => Some(certificate::load(&new.ftps.cert, &new.ftps.key)?),
+            false => None,
+        };
+        if new.ftps.listen != current.ftps.listen
+            || new.ftps.implicit_listen != current.ftps.implicit_listen
+            || new.sftp.listen != current.sftp.listen
+        {
+            tracing::warn!("listen addresses changed; they take effect after a restart");
+        }
+        let user_count = users.len();
+        self.services.auth.replace_users(users);
+        self.services.limits.update(&new.server);
+        if let Some(tls) = tls {
+            tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate loaded");
+        }
+        self.services.config.store(Arc::new(new));
+        tracing::info!(users = user_count, "configuration reloaded");
+        Ok(())
+    }
+
+    /// Stops accepting, lets running transfers finish for up to the configured grace time,
+    /// then cuts what is left and waits for every session task to end.
+    pub async fn shutdown(self) {
+        let grace = self.services.config().server.shutdown_grace;
+        self.shutdown_with_grace(grace).await;
+    }
+
+    /// `shutdown` with an explicit grace time.
+    pub async fn shutdown_with_grace(self, grace: Duration) {
+        let services = self.services;
+        services.shutdown.cancel();
+        services.tasks.close();
+        if tokio::time::timeout(grace, services.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = services.tasks.len(),
+                "grace time over; closing remaining sessions"
+            );
+            services.abort.cancel();
+            // Sessions observe the abort token at their next await point; this bound only
+            // guards against a task stuck in a blocking call.
+            let _ = tokio::time::timeout(Duration::from_secs(5), services.tasks.wait()).await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+fn prepare_tls(config: &Config) -> Result<Option<certificate::CertifiedKey>, StartError> {
+    let ftps = &config.ftps;
+    if !ftps.enabled || (ftps.listen.is_none() && ftps.implicit_listen.is_none()) {
+        return Ok(None);
+    }
+    if certificate::ensure(&ftps.cert, &ftps.key, &certificate::default_names(&[]))? {
+        tracing::info!(cert = %ftps.cert.display(), "generated a self-signed TLS certificate");
+    }
+    let tls = certificate::load(&ftps.cert, &ftps.key)?;
+    tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate (SHA-256)");
+    if !ftps.require_tls {
+        tracing::warn!(
+            "ftps.require_tls = false: passwords and files may cross the network unencrypted"
+        );
+    }
+    Ok(Some(tls))
+}
+
+fn prepare_host_keys(config: &Config) -> Result<Option<Vec<russh::keys::PrivateKey>>, StartError> {
+    let sftp = &config.sftp;
+    if !sftp.enabled || sftp.listen.is_none() {
+        return Ok(None);
+    }
+    let mut keys = Vec::with_capacity(sftp.host_keys.len());
+    for path in &sftp.host_keys {
+        if host_keys::ensure(path)? {
+            tracing::info!(path = %path.display(), "generated an SSH host key");
+        }
+        let key = host_keys::load(path)?;
+        tracing::info!(
+            algorithm = %key.algorithm(),
+            fingerprint = %host_keys::fingerprint(&key),
+            "SSH host key"
+        );
+        keys.push(key);
+    }
+    Ok(Some(keys))
+}

@@ -1,0 +1,223 @@
+//! Blocking disk primitives that cap-std lacks or that need extra care.
+//!
+//! Everything here acts relative to an already-confined `cap_std::fs::Dir`, and the rustix calls
+//! take single file names (never paths), so they inherit the handle's confinement: the last
+//! component of a `renameat2` is never followed.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt as _};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
+use rustix::fs::{OFlags, RenameFlags};
+use rustix::io::Errno;
+
+use super::error::{VfsError, VfsErrorKind};
+use super::metadata::{FileKind, FileStat};
+use super::names;
+
+/// How to open a regular file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Access {
+    /// Read only.
+    Read,
+    /// Write an existing file in place.
+    Write,
+    /// Write an existing file, every write at its end (`O_APPEND`).
+    Append,
+    /// Create a new file; fails if the name exists (`O_EXCL`).
+    CreateNew {
+        /// Open with `O_APPEND`.
+        append: bool,
+    },
+}
+
+/// Opens `rel` in `dir` as a regular file without following a final symlink.
+///
+/// `O_NONBLOCK` keeps a FIFO planted in the tree from hanging the open; the `fstat` check then
+/// refuses anything that is not a regular file before a single byte moves.
+pub(crate) fn open_regular(
+    dir: &Dir,
+    rel: &Path,
+    access: Access,
+) -> Result<(File, FileStat), VfsError> {
+    let mut options = OpenOptions::new();
+    let mut flags = OFlags::NONBLOCK;
+    match access {
+        Access::Read => {
+            options.read(true);
+        }
+        Access::Write => {
+            options.write(true);
+        }
+        Access::Append => {
+            options.write(true);
+            flags |= OFlags::APPEND;
+        }
+        Access::CreateNew { append } => {
+            options.write(true).create_new(true).mode(0o666);
+            if append {
+                flags |= OFlags::APPEND;
+            }
+        }
+    }
+    options
+        .follow(FollowSymlinks::No)
+        .custom_flags(i32::try_from(flags.bits()).unwrap_or(0));
+    let file = dir
+        .open_with(rel, &options)
+        .map_err(VfsError::from_io)?
+        .into_std();
+    let stat = FileStat::of_file(&file).map_err(VfsError::from_io)?;
+    match stat.kind {
+        FileKind::File => Ok((file, stat)),
+        FileKind::Dir => Err(VfsError::new(VfsErrorKind::IsADirectory)),
+        _ => Err(VfsError::with_detail(
+            VfsErrorKind::PermissionDenied,
+            "not a regular file",
+        )),
+    }
+}
+
+/// Renames `from` in `from_dir` to `to` in `to_dir`, failing with `AlreadyExists` if `to`
+/// exists. Both names are single components.
+///
+/// Uses `renameat2(RENAME_NOREPLACE)`; file systems without it get a hard link plus unlink for
+/// files (also atomic against a concurrent creator), and a check-then-rename for directories.
+pub(crate) fn rename_no_replace(
+    from_dir: &Dir,
+    from: &Path,
+    to_dir: &Dir,
+    to: &Path,
+) -> Result<(), VfsError> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            match from_dir.hard_link(from, to_dir, to) {
+                Ok(()) => from_dir.remove_file(from).map_err(VfsError::from_io),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    Err(VfsError::from_io(error))
+                }
+                Err(_) => match to_dir.symlink_metadata(to) {
+                    Ok(_) => Err(VfsError::new(VfsErrorKind::AlreadyExists)),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                        from_dir.rename(from, to_dir, to).map_err(VfsError::from_io)
+                    }
+                    Err(error) => Err(VfsError::from_io(error)),
+                },
+            }
+        }
+        Err(errno) => Err(VfsError::from_io(io::Error::from(errno))),
+    }
+}
+
+/// Opens the directory `rel` in `dir` without following a final symlink (`.` is `dir` itself).
+pub(crate) fn open_dir(dir: &Dir, rel: &Path) -> Result<Dir, VfsError> {
+    use cap_fs_ext::DirExt as _;
+    let opened = if rel == Path::new(".") {
+        dir.try_clone()
+    } else {
+        dir.open_dir_nofollow(rel)
+    };
+    opened.map_err(VfsError::from_io)
+}
+
+/// Most entries `remove_stale_temps` looks at: it serves `rmdir` of a directory that looks
+/// empty, so anything larger is not worth scanning.
+const MAX_STALE_SCAN_ENTRIES: usize = 10_000;
+
+/// Removes temporary upload files left by a crash from `dir` (see `names::is_stale_temp`) and
+/// returns true when nothing else is in it, i.e. when a client that sees it as empty may now
+/// remove it.
+pub(crate) fn remove_stale_temps(dir: &Dir) -> bool {
+    let Ok(entries) = dir.entries() else {
+        return false;
+    };
+    let mut only_stale = true;
+    for entry in entries.take(MAX_STALE_SCAN_ENTRIES) {
+        let Ok(entry) = entry else { return false };
+        let name = entry.file_name();
+        let stale = name.to_str().is_some_and(|name| {
+            entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|modified| names::is_stale_temp(name, modified.into_std()))
+        });
+        if stale {
+            let _ = dir.remove_file(&name);
+        } else {
+            only_stale = false;
+        }
+    }
+    only_stale
+}
+
+/// File-system capacity of the file system holding `dir` (`fstatvfs`).
+pub(crate) fn statvfs(dir: &Dir) -> Result<rustix::fs::StatVfs, VfsError> {
+    rustix::fs::fstatvfs(dir).map_err(|errno| VfsError::from_io(io::Error::from(errno)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &Path) -> Dir {
+        Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap()
+    }
+
+    #[test]
+    fn no_replace_rename_refuses_an_existing_target() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("a"), b"a").unwrap();
+        std::fs::write(temp.path().join("b"), b"b").unwrap();
+        let dir = open(temp.path());
+        let error = rename_no_replace(&dir, Path::new("a"), &dir, Path::new("b")).unwrap_err();
+        assert_eq!(error.kind, VfsErrorKind::AlreadyExists);
+        rename_no_replace(&dir, Path::new("a"), &dir, Path::new("c")).unwrap();
+        assert_eq!(std::fs::read(temp.path().join("c")).unwrap(), b"a");
+        assert_eq!(std::fs::read(temp.path().join("b")).unwrap(), b"b");
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_fresh_ones_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let stale = temp.path().join(names::temp_name());
+        std::fs::write(&stale, b"crashed").unwrap();
+        let old = std::time::SystemTime::now() - names::STALE_TEMP_AGE * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let dir = open(temp.path());
+        assert!(remove_stale_temps(&dir));
+        assert!(!stale.exists());
+        let fresh = temp.path().join(names::temp_name());
+        std::fs::write(&fresh, b"uploading").unwrap();
+        assert!(!remove_stale_temps(&dir));
+        assert!(fresh.exists());
+    }
+
+    #[test]
+    fn open_regular_refuses_fifos_symlinks_and_directories() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(temp.path().join("d")).unwrap();
+        std::fs::write(temp.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink("f", temp.path().join("l")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(temp.path().join("p"))
+            .status();
+        let dir = open(temp.path());
+        assert!(open_regular(&dir, Path::new("f"), Access::Read).is_ok());
+        let error = open_regular(&dir, Path::new("d"), Access::Read).unwrap_err();
+        assert_eq!(error.kind, VfsErrorKind::IsADirectory);
+        let error = open_regular(&dir, Path::new("l"), Access::Read).unwrap_err();
+        assert_eq!(error.kind, VfsErrorKind::PermissionDenied);
+        if status.map(|status| status.success()).unwrap_or(false) {
+            let error = open_regular(&dir, Path::new("p"), Access::Read).unwrap_err();
+            assert_eq!(error.kind, VfsErrorKind::PermissionDenied);
+        }
+    }
+}

@@ -1,0 +1,652 @@
+//! The virtual file system: one user's confined view of the disk.
+//!
+//! `UserFs` is the only way front ends touch user data. Every operation takes a `VirtualPath`,
+//! resolves it inside the user's root (following symlinks in virtual space, see `resolve`),
+//! checks the user's permissions on both the path as asked and the canonical path it resolves
+//! to (so a symlink never grants more than either end allows), then acts through a
+//! `cap_std::fs::Dir` handle of the mount, which the OS keeps from leaving that directory.
+//! Ambient authority (opening a host path) is used only in [`UserFs::open`].
+//!
+//! Mount points and the directories leading to them belong to the configuration: they can be
+//! listed and stat'ed, never renamed, removed or changed. All blocking work runs on tokio's
+//! blocking pool; the API is async. Nothing here knows FTP or SFTP.
+
+pub mod path;
+pub mod permissions;
+pub mod spec;
+
+mod disk;
+mod error;
+mod hash;
+mod links;
+mod listing;
+mod metadata;
+mod names;
+mod quota;
+mod reader;
+mod resolve;
+mod space;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cap_fs_ext::{DirExt as _, SystemTimeSpec};
+use cap_std::fs::{Dir, PermissionsExt as _};
+
+pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
+pub use hash::HashAlgorithm;
+pub use listing::{DirLister, MAX_LIST_BATCH};
+pub use metadata::{DirEntry, FileKind, FileStat};
+pub use path::{PathError, VirtualPath};
+pub use permissions::{PermissionRules, Permissions};
+pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
+pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
+pub use space::SpaceInfo;
+pub use spec::{FsSpec, Mount, Quota};
+pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
+
+use disk::Access;
+use names::{is_reserved, DeniedPatterns};
+use quota::QuotaAccount;
+use reader::joined;
+use resolve::{Follow, MountDir, MountTable, Node, Resolved};
+use upload::WriteTarget;
+
+/// Permission bits a client may set: no setuid/setgid, sticky allowed.
+const SETTABLE_MODE_BITS: u32 = 0o1777;
+
+/// One user's confined file system view; cheap to clone, shareable between tasks.
+#[derive(Clone, Debug)]
+pub struct UserFs {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    user: String,
+    mounts: MountTable,
+    permissions: PermissionRules,
+    denied: DeniedPatterns,
+    /// Present when the user has a quota; it applies to the root mount only.
+    quota: Option<QuotaAccount>,
+}
+
+impl UserFs {
+    /// Opens the user's root (creating it, mode 0750, if missing) and mounts, and joins the
+    /// user's shared quota accounting.
+    pub async fn open(spec: FsSpec, quotas: &QuotaRegistry) -> Result<UserFs, VfsError> {
+        let FsSpec {
+            user,
+            root,
+            mounts,
+            permissions,
+            quota,
+            denied_upload_patterns,
+        } = spec;
+        for (index, mount) in mounts.iter().enumerate() {
+            let duplicate = mounts[..index]
+                .iter()
+                .any(|other| other.virtual_path == mount.virtual_path);
+            if mount.virtual_path.is_root() || duplicate {
+                return Err(VfsError::with_detail(
+                    VfsErrorKind::InvalidPath,
+                    "invalid mount point",
+                )
+                .at(&mount.virtual_path));
+            }
+        }
+        let (root_dir, mount_dirs) = tokio::task::spawn_blocking(move || open_dirs(&root, mounts))
+            .await
+            .map_err(|_| joined())??;
+        let quota = if quota.is_unlimited() {
+            None
+        } else {
+            Some(quotas.account(&user, quota, &root_dir).await?)
+        };
+        Ok(UserFs {
+            inner: Arc::new(Inner {
+                user,
+                mounts: MountTable::new(root_dir, mount_dirs),
+                permissions,
+                denied: DeniedPatterns::new(&denied_upload_patterns),
+                quota,
+            }),
+        })
+    }
+
+    /// The user this view belongs to.
+    pub fn user(&self) -> &str {
+        &self.inner.user
+    }
+
+    /// What the user may do at `path` by the rules alone (symlinks not considered).
+    pub fn permissions_at(&self, path: &VirtualPath) -> Permissions {
+        self.inner.permissions.for_path(path)
+    }
+
+    /// Metadata, following symlinks (inside the view only). Needs `LIST`.
+    pub async fn stat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
+        self.run(path, |inner, path| {
+            let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST)?;
+            inner.mounts.stat(&resolved)
+        })
+        .await
+    }
+
+    /// Metadata of the path itself (a symlink is reported as one). Needs `LIST`.
+    pub async fn lstat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
+        self.run(path, |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::LIST)?;
+            inner.mounts.stat(&resolved)
+        })
+        .await
+    }
+
+    /// Starts a streamed listing of directory `path`. Needs `LIST`.
+    pub async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
+        self.run(path, |inner, path| inner.list_dir(path)).await
+    }
+
+    /// Opens a regular file for reading, positioned at `offset`. Needs `DOWNLOAD`.
+    pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<FileReader, VfsError> {
+        self.run(path, move |inner, path| {
+            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
+            let file = inner.open_regular_file(&resolved, Access::Read)?;
+            Ok(FileReader::new(file, path.clone(), offset))
+        })
+        .await
+    }
+
+    /// Opens a file for writing (see [`WriteMode`]). Needs `UPLOAD`, plus `OVERWRITE` when the
+    /// file exists; refuses names matching the denied upload patterns.
+    pub async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<FileWriter, VfsError> {
+        self.run(path, move |inner, path| inner.open_write(path, mode))
+            .await
+    }
+
+    /// Renames `from` to `to`. With `overwrite`, an existing `to` is replaced atomically
+    /// (POSIX `rename`); without, an existing `to` fails with `AlreadyExists`. Needs `RENAME`
+    /// at `from` and `UPLOAD` (+ `OVERWRITE` when replacing) at `to`; both must lie in the
+    /// same mount (`CrossDevice` otherwise).
+    pub async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: bool,
+    ) -> Result<(), VfsError> {
+        let to = to.clone();
+        self.run(from, move |inner, from| inner.rename(from, &to, overwrite))
+            .await
+    }
+
+    /// Removes a file or symlink. Needs `DELETE`.
+    pub async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        self.run(path, |inner, path| inner.remove_file(path)).await
+    }
+
+    /// Creates a directory. Needs `MKDIR`.
+    pub async fn create_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        self.run(path, |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR)?;
+            if !matches!(resolved.node, Node::Missing) {
+                return Err(VfsError::new(VfsErrorKind::AlreadyExists));
+            }
+            let dir = inner.mounts.dir(resolved.mount);
+            dir.create_dir(&resolved.rel).map_err(VfsError::from_io)
+        })
+        .await
+    }
+
+    /// Removes an empty directory. Needs `RMDIR`.
+    pub async fn remove_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        self.run(path, |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR)?;
+            inner.refuse_structural(&resolved)?;
+            match resolved.entry() {
+                None => return Err(VfsError::new(VfsErrorKind::NotFound)),
+                Some(stat) if !stat.is_dir() => {
+                    return Err(VfsError::new(VfsErrorKind::NotADirectory))
+                }
+                Some(_) => {}
+            }
+            let dir = inner.mounts.dir(resolved.mount);
+            let error = match dir.remove_dir(&resolved.rel) {
+                Ok(()) => return Ok(()),
+                Err(error) => VfsError::from_io(error),
+            };
+            // Some file systems report a non-empty directory as EEXIST.
+            if !matches!(
+                error.kind,
+                VfsErrorKind::DirectoryNotEmpty | VfsErrorKind::AlreadyExists
+            ) {
+                return Err(error);
+            }
+            // The client saw it empty; what remains may be uploads a crash left behind.
+            let emptied = disk::open_dir(dir, &resolved.rel)
+                .map(|opened| disk::remove_stale_temps(&opened))
+                .unwrap_or(false);
+            if emptied {
+                return dir.remove_dir(&resolved.rel).map_err(VfsError::from_io);
+            }
+            Err(VfsError {
+                kind: VfsErrorKind::DirectoryNotEmpty,
+                ..error
+            })
+        })
+        .await
+    }
+
+    /// Sets the modification time (and the access time when given; it is left alone
+    /// otherwise), following symlinks. Needs `SET_ATTRIBUTES`.
+    pub async fn set_times(
+        &self,
+        path: &VirtualPath,
+        mtime: SystemTime,
+        atime: Option<SystemTime>,
+    ) -> Result<(), VfsError> {
+        self.run(path, move |inner, path| {
+            let resolved =
+                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
+            let spec = |time| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(time));
+            inner
+                .mounts
+                .dir(resolved.mount)
+                .set_times(&resolved.rel, atime.map(spec), Some(spec(mtime)))
+                .map_err(VfsError::from_io)
+        })
+        .await
+    }
+
+    /// Sets permission bits, following symlinks; masked to `0o1777` (never setuid/setgid).
+    /// Needs `SET_ATTRIBUTES`.
+    pub async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), VfsError> {
+        self.run(path, move |inner, path| {
+            let resolved =
+                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
+            let permissions = cap_std::fs::Permissions::from_mode(mode & SETTABLE_MODE_BITS);
+            inner
+                .mounts
+                .dir(resolved.mount)
+                .set_permissions(&resolved.rel, permissions)
+                .map_err(VfsError::from_io)
+        })
+        .await
+    }
+
+    /// Truncates or extends a regular file; growth counts toward the quota. Needs
+    /// `SET_ATTRIBUTES` and `OVERWRITE` (it changes content).
+    pub async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
+        self.run(path, move |inner, path| inner.set_len(path, length))
+            .await
+    }
+
+    /// Creates symlink `link` pointing at `target`: client text, absolute (a virtual path) or
+    /// relative to the link's directory. It is stored relative, so it resolves to the same
+    /// place on disk as in the view; targets above the root fail with `PermissionDenied`,
+    /// targets in another mount with `CrossDevice`. Needs `LINK`.
+    pub async fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
+        let target = target.to_owned();
+        self.run(link, move |inner, link| inner.symlink(&target, link))
+            .await
+    }
+
+    /// The target of symlink `path` as an absolute virtual path. A link whose target lies
+    /// outside the view fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
+    pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
+        self.run(path, |inner, path| inner.read_link(path)).await
+    }
+
+    /// Creates hard link `new` to the file `existing` (same mount only). Needs `LINK` at `new`
+    /// and `DOWNLOAD` at `existing`; when `new` would be writable, `existing` must be too.
+    pub async fn hard_link(
+        &self,
+        existing: &VirtualPath,
+        new: &VirtualPath,
+    ) -> Result<(), VfsError> {
+        let new = new.clone();
+        self.run(existing, move |inner, existing| {
+            inner.hard_link(existing, &new)
+        })
+        .await
+    }
+
+    /// Capacity and free space where `path` lives (the quota when the user has one).
+    pub async fn space(&self, path: &VirtualPath) -> Result<SpaceInfo, VfsError> {
+        self.run(path, |inner, path| {
+            inner.check_names(path)?;
+            let (mount, _) = inner.mounts.locate(path);
+            space::space(inner.mounts.dir(mount), inner.quota_for(mount))
+        })
+        .await
+    }
+
+    /// Checksum of a regular file, or of `range = (offset, length)` of it (clipped at the end
+    /// of the file; `u64::MAX` length means "to the end"). Needs `DOWNLOAD`.
+    pub async fn hash(
+        &self,
+        path: &VirtualPath,
+        algorithm: HashAlgorithm,
+        range: Option<(u64, u64)>,
+    ) -> Result<Vec<u8>, VfsError> {
+        self.run(path, move |inner, path| {
+            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
+            let file = inner.open_regular_file(&resolved, Access::Read)?;
+            let (offset, length) = range.unwrap_or((0, u64::MAX));
+            hash::hash_file(&file, algorithm, offset, length).map_err(VfsError::from_io)
+        })
+        .await
+    }
+
+    /// Runs `operation` on the blocking pool; errors without a path get `path`.
+    async fn run<T, F>(&self, path: &VirtualPath, operation: F) -> Result<T, VfsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            operation(&inner, &path).map_err(|error| error.or_path(&path))
+        })
+        .await
+        .map_err(|_| joined())?
+    }
+}
+
+/// Creates and opens the root, then opens each mount (the only use of ambient authority).
+fn open_dirs(root: &Path, mounts: Vec<Mount>) -> Result<(Dir, Vec<MountDir>), VfsError> {
+    let at_root = |error| VfsError::from_io(error).at(&VirtualPath::root());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(root)
+        .map_err(at_root)?;
+    let root_dir = Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(at_root)?;
+    let mut mount_dirs = Vec::with_capacity(mounts.len());
+    for mount in mounts {
+        let dir = Dir::open_ambient_dir(&mount.dir, cap_std::ambient_authority())
+            .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
+        mount_dirs.push(MountDir {
+            virtual_path: mount.virtual_path,
+            dir,
+        });
+    }
+    Ok((root_dir, mount_dirs))
+}
+
+impl Inner {
+    /// Refuses reserved names, checks `needed` on the path as asked, resolves it, and checks
+    /// `needed` again on the canonical path.
+    fn resolve(
+        &self,
+        path: &VirtualPath,
+        follow: Follow,
+        needed: Permissions,
+    ) -> Result<Resolved, VfsError> {
+        self.check_names(path)?;
+        self.require(path, needed)?;
+        let resolved = self.mounts.resolve(path, follow)?;
+        self.require(&resolved.path, needed)
+            .map_err(|error| error.at(path))?;
+        Ok(resolved)
+    }
+
+    /// Like `resolve`, for operations that change an existing, non-structural object.
+    fn resolve_existing(
+        &self,
+        path: &VirtualPath,
+        follow: Follow,
+        needed: Permissions,
+    ) -> Result<Resolved, VfsError> {
+        let resolved = self.resolve(path, follow, needed)?;
+        self.refuse_structural(&resolved)?;
+        if matches!(resolved.node, Node::Missing) {
+            return Err(VfsError::new(VfsErrorKind::NotFound));
+        }
+        Ok(resolved)
+    }
+
+    fn require(&self, path: &VirtualPath, needed: Permissions) -> Result<(), VfsError> {
+        if self.permissions.for_path(path).contains(needed) {
+            Ok(())
+        } else {
+            Err(VfsError::new(VfsErrorKind::PermissionDenied).at(path))
+        }
+    }
+
+    fn check_names(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        if path.components().any(is_reserved) {
+            return Err(resolve::reserved().at(path));
+        }
+        Ok(())
+    }
+
+    fn check_upload_name(&self, name: Option<&str>) -> Result<(), VfsError> {
+        match name {
+            Some(name) if self.denied.is_denied(name) => Err(VfsError::with_detail(
+                VfsErrorKind::PermissionDenied,
+                "file name not allowed",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn refuse_structural(&self, resolved: &Resolved) -> Result<(), VfsError> {
+        if resolved.is_structural() {
+            return Err(VfsError::with_detail(
+                VfsErrorKind::PermissionDenied,
+                "mount point",
+            ));
+        }
+        Ok(())
+    }
+
+    fn quota_for(&self, mount: usize) -> Option<&QuotaAccount> {
+        if mount == 0 {
+            self.quota.as_ref()
+        } else {
+            None
+        }
+    }
+
+    fn open_regular_file(
+        &self,
+        resolved: &Resolved,
+        access: Access,
+    ) -> Result<std::fs::File, VfsError> {
+        match &resolved.node {
+            Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
+            Node::MountRoot(_) | Node::Synthetic => Err(VfsError::new(VfsErrorKind::IsADirectory)),
+            Node::Entry(_) => {
+                let dir = self.mounts.dir(resolved.mount);
+                disk::open_regular(dir, &resolved.rel, access).map(|(file, _)| file)
+            }
+        }
+    }
+
+    fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
+        let resolved = self.resolve(path, Follow::Yes, Permissions::LIST)?;
+        let dir = self.mounts.dir(resolved.mount);
+        let stream = match &resolved.node {
+            Node::Missing => return Err(VfsError::new(VfsErrorKind::NotFound)),
+            Node::Entry(stat) if !stat.is_dir() => {
+                return Err(VfsError::new(VfsErrorKind::NotADirectory))
+            }
+            Node::Entry(_) | Node::MountRoot(_) => Some(
+                disk::open_dir(dir, &resolved.rel)?
+                    .entries()
+                    .map_err(VfsError::from_io)?,
+            ),
+            // A directory that exists only for a mount below may or may not exist on disk.
+            Node::Synthetic => disk::open_dir(dir, &resolved.rel)
+                .ok()
+                .and_then(|dir| dir.entries().ok()),
+        };
+        let mut mount_entries = Vec::new();
+        for (name, node) in self.mounts.children(&resolved.path) {
+            let child = resolved.path.join_name(&name)?;
+            let stat = self.mounts.node_stat(&child, &node)?;
+            mount_entries.push(DirEntry { name, stat });
+        }
+        Ok(DirLister::new(path.clone(), mount_entries, stream))
+    }
+
+    fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<FileWriter, VfsError> {
+        self.check_upload_name(path.file_name())?;
+        let resolved = self.resolve(path, Follow::Yes, Permissions::UPLOAD)?;
+        self.check_upload_name(resolved.name())?;
+        let existing = match &resolved.node {
+            Node::Missing => None,
+            Node::MountRoot(_) | Node::Synthetic => {
+                return Err(VfsError::new(VfsErrorKind::IsADirectory))
+            }
+            Node::Entry(stat) if stat.is_dir() => {
+                return Err(VfsError::new(VfsErrorKind::IsADirectory))
+            }
+            Node::Entry(stat) if !stat.is_file() => {
+                return Err(VfsError::with_detail(
+                    VfsErrorKind::PermissionDenied,
+                    "not a regular file",
+                ))
+            }
+            Node::Entry(stat) => Some(stat.clone()),
+        };
+        if existing.is_some() {
+            if mode == WriteMode::CreateNew {
+                return Err(VfsError::new(VfsErrorKind::AlreadyExists));
+            }
+            self.require(path, Permissions::OVERWRITE)?;
+            self.require(&resolved.path, Permissions::OVERWRITE)
+                .map_err(|error| error.at(path))?;
+        }
+        let Some(name) = resolved.name() else {
+            return Err(VfsError::new(VfsErrorKind::IsADirectory));
+        };
+        let parent = disk::open_dir(self.mounts.dir(resolved.mount), &resolved.parent_rel())?;
+        let target = WriteTarget {
+            parent,
+            name: name.to_owned(),
+            path: resolved.path.clone(),
+            existing,
+            quota: self.quota_for(resolved.mount).cloned(),
+        };
+        FileWriter::open(target, mode)
+    }
+
+    fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: bool,
+    ) -> Result<(), VfsError> {
+        self.check_names(to).map_err(|error| error.at(to))?;
+        self.require(to, Permissions::UPLOAD)?;
+        let source = self.resolve(from, Follow::No, Permissions::RENAME)?;
+        let target = self
+            .mounts
+            .resolve(to, Follow::No)
+            .map_err(|error| error.or_path(to))?;
+        self.require(&target.path, Permissions::UPLOAD)
+            .map_err(|error| error.at(to))?;
+        self.refuse_structural(&source)?;
+        self.refuse_structural(&target)
+            .map_err(|error| error.at(to))?;
+        let Some(source_stat) = source.entry() else {
+            return Err(VfsError::new(VfsErrorKind::NotFound));
+        };
+        if source.mount != target.mount {
+            return Err(VfsError::new(VfsErrorKind::CrossDevice));
+        }
+        if !source_stat.is_dir() {
+            self.check_upload_name(to.file_name())
+                .and_then(|()| self.check_upload_name(target.name()))
+                .map_err(|error| error.at(to))?;
+        }
+        if source.path == target.path {
+            return Ok(());
+        }
+        let replaced = target.entry();
+        if replaced.is_some() {
+            if !overwrite {
+                return Err(VfsError::new(VfsErrorKind::AlreadyExists).at(to));
+            }
+            self.require(to, Permissions::OVERWRITE)?;
+            self.require(&target.path, Permissions::OVERWRITE)
+                .map_err(|error| error.at(to))?;
+        }
+        let dir = self.mounts.dir(source.mount);
+        if overwrite {
+            dir.rename(&source.rel, dir, &target.rel)
+                .map_err(VfsError::from_io)?;
+        } else {
+            let (Some(source_name), Some(target_name)) = (source.name(), target.name()) else {
+                return Err(VfsError::new(VfsErrorKind::PermissionDenied));
+            };
+            disk::rename_no_replace(
+                &disk::open_dir(dir, &source.parent_rel())?,
+                Path::new(source_name),
+                &disk::open_dir(dir, &target.parent_rel())?,
+                Path::new(target_name),
+            )?;
+        }
+        if let (Some(quota), Some(replaced)) = (self.quota_for(source.mount), replaced) {
+            // Renaming one name of a file onto another name of it changes nothing on disk.
+            if replaced.is_file() && replaced.unique_id != source_stat.unique_id {
+                quota.release_bytes(replaced.size);
+                quota.release_files(1);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        let resolved = self.resolve_existing(path, Follow::No, Permissions::DELETE)?;
+        let Some(stat) = resolved.entry() else {
+            return Err(VfsError::new(VfsErrorKind::NotFound));
+        };
+        if stat.is_dir() {
+            return Err(VfsError::new(VfsErrorKind::IsADirectory));
+        }
+        self.mounts
+            .dir(resolved.mount)
+            .remove_file(&resolved.rel)
+            .map_err(VfsError::from_io)?;
+        if let (Some(quota), true) = (self.quota_for(resolved.mount), stat.is_file()) {
+            quota.release_bytes(stat.size);
+            quota.release_files(1);
+        }
+        Ok(())
+    }
+
+    fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
+        let needed = Permissions::SET_ATTRIBUTES | Permissions::OVERWRITE;
+        let resolved = self.resolve_existing(path, Follow::Yes, needed)?;
+        let dir = self.mounts.dir(resolved.mount);
+        let (file, stat) = disk::open_regular(dir, &resolved.rel, Access::Write)?;
+        let quota = self.quota_for(resolved.mount);
+        if let (Some(quota), true) = (quota, length > stat.size) {
+            quota.reserve_bytes(length - stat.size, 0)?;
+        }
+        let result = file.set_len(length).map_err(VfsError::from_io);
+        if let Some(quota) = quota {
+            let before = if length > stat.size {
+                length
+            } else {
+                stat.size
+            };
+            let after = file.metadata().map_or(before, |metadata| metadata.len());
+            quota.correct_bytes(before, after);
+        }
+        result
+    }
+}

@@ -1,0 +1,593 @@
+//! Uploads: `FileWriter` (one owner, sequential) and `SharedFileWriter` (many tasks, positional).
+//!
+//! A new file or a full overwrite (`WriteMode::Replace`, `WriteMode::CreateNew`) is written to a
+//! hidden temporary name in the target's directory and renamed into place only by `commit()`, so
+//! nobody ever sees a half-written file under the final name and an aborted overwrite leaves the
+//! old content intact. Resumes and random writes (`Append`, `At`, `InPlace`) work on the file
+//! itself. Dropping a writer without committing is an abort: the temporary file is removed
+//! (synchronously, best effort) and its quota returned.
+//!
+//! Sequential writes are buffered into 256 KiB blocks and written behind: one block is on its
+//! way to the disk while the next one fills, and an error surfaces on the following call.
+//! Quota is reserved when data is accepted, before any byte reaches the disk, and reconciled
+//! with the real file size at commit or drop.
+//!
+//! SFTP writes arrive concurrently at arbitrary offsets: convert the writer with
+//! [`FileWriter::into_shared`] and clone the [`SharedFileWriter`] into each request task.
+//! `commit` on a shared writer waits for writes in flight, then closes it for every clone; the
+//! temporary file of an uncommitted writer goes when the last clone is dropped. (Holding an
+//! `Arc<FileWriter>` and committing through `Arc::try_unwrap` also works, but then every clone
+//! must be gone first.)
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::{FileExt, PermissionsExt as _};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use cap_std::fs::Dir;
+use tokio::sync::RwLock;
+use tokio::task::JoinHandle;
+
+use super::disk::{self, Access};
+use super::error::{VfsError, VfsErrorKind};
+use super::metadata::FileStat;
+use super::names::temp_name;
+use super::path::VirtualPath;
+use super::quota::QuotaAccount;
+use super::reader::joined;
+
+/// Bytes gathered before a sequential write goes to the disk.
+pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
+
+/// How `UserFs::open_write` treats the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Write a temporary file and atomically replace (or create) the target on commit.
+    Replace,
+    /// Like `Replace`, but fail if the target exists, at open and again at commit (SFTP
+    /// `EXCL`, FTP `STOU`).
+    CreateNew,
+    /// Append to the file, creating it when missing (FTP `APPE`); every write lands at the end,
+    /// including `write_at` (as `O_APPEND` does).
+    Append,
+    /// Write in place from this offset without truncating (FTP `REST` + `STOR`); the file is
+    /// created when missing.
+    At(u64),
+    /// Open for random writes without truncation, creating when missing (SFTP `WRITE`
+    /// without `TRUNC`); the sequential position starts at 0.
+    InPlace,
+}
+
+impl WriteMode {
+    /// True for the modes that write a temporary file and rename it on commit.
+    pub fn is_atomic(self) -> bool {
+        matches!(self, WriteMode::Replace | WriteMode::CreateNew)
+    }
+}
+
+/// Where and how a writer is opened; built by `UserFs` after path and permission checks.
+pub(crate) struct WriteTarget {
+    /// The target's directory, already opened inside the mount.
+    pub(crate) parent: Dir,
+    /// The target's file name in `parent`.
+    pub(crate) name: String,
+    /// The canonical virtual path, for errors.
+    pub(crate) path: VirtualPath,
+    /// The target's metadata when it exists (always a regular file).
+    pub(crate) existing: Option<FileStat>,
+    /// The user's quota when the target lies in the quota-counted root.
+    pub(crate) quota: Option<QuotaAccount>,
+}
+
+/// A file being written by one owner. See the module docs.
+#[derive(Debug)]
+pub struct FileWriter {
+    core: Arc<Core>,
+    buffer: BytesMut,
+    position: u64,
+    in_flight: Option<JoinHandle<Result<(), VfsError>>>,
+}
+
+/// A file being written by several tasks at explicit offsets; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SharedFileWriter {
+    core: Arc<Core>,
+}
+
+#[derive(Debug)]
+struct Core {
+    file: File,
+    parent: Dir,
+    name: String,
+    /// The temporary name, for atomic modes.
+    temp: Option<String>,
+    exclusive: bool,
+    append: bool,
+    path: VirtualPath,
+    quota: Option<QuotaAccount>,
+    accounting: Mutex<Accounting>,
+    /// Positional writes hold it shared; commit and abort take it exclusively, so they wait
+    /// for writes in flight and no write starts after them.
+    gate: RwLock<()>,
+    /// Set by the blocking half of commit or discard once the file is in its final state, so
+    /// a commit whose future was cancelled mid-way is neither repeated nor undone by `Drop`.
+    settled: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Accounting {
+    /// Bytes of this file currently counted in the quota.
+    tracked: u64,
+    /// Bytes the quota may be exceeded by until commit (the file being replaced).
+    credit: u64,
+    /// Whether this writer counted a file that an abort must give back (the temporary file).
+    counts_file: bool,
+}
+
+impl FileWriter {
+    /// Opens a writer (blocking; `UserFs` runs it off the runtime).
+    pub(crate) fn open(target: WriteTarget, mode: WriteMode) -> Result<FileWriter, VfsError> {
+        let WriteTarget {
+            parent,
+            name,
+            path,
+            existing,
+            quota,
+        } = target;
+        let replaces = mode == WriteMode::Replace && existing.is_some();
+        let creates = mode.is_atomic() || existing.is_none();
+        if let Some(quota) = &quota {
+            if creates {
+                // Replacing keeps the file count in the end, so only a truly new name is
+                // checked; the temporary file is counted either way until commit.
+                if replaces {
+                    quota.add_files(1);
+                } else {
+                    quota.reserve_files(1)?;
+                }
+            }
+        }
+        let give_back = |error: VfsError| {
+            if let (Some(quota), true) = (&quota, creates) {
+                quota.release_files(1);
+            }
+            error.or_path(&path)
+        };
+        let append = mode == WriteMode::Append;
+        let (file, stat, temp) = if mode.is_atomic() {
+            let temp = temp_name();
+            let (file, stat) = disk::open_regular(
+                &parent,
+                Path::new(&temp),
+                Access::CreateNew { append: false },
+            )
+            .map_err(give_back)?;
+            if let Some(old) = existing.as_ref().filter(|_| replaces) {
+                // Keep the replaced file's permission bits, as an in-place overwrite would.
+                let _ = file.set_permissions(std::fs::Permissions::from_mode(old.mode & 0o777));
+            }
+            (file, stat, Some(temp))
+        } else {
+            let access = match (existing.is_some(), append) {
+                (true, false) => Access::Write,
+                (true, true) => Access::Append,
+                (false, append) => Access::CreateNew { append },
+            };
+            let (file, stat) =
+                disk::open_regular(&parent, Path::new(&name), access).map_err(give_back)?;
+            (file, stat, None)
+        };
+        let position = match mode {
+            WriteMode::Append => stat.size,
+            WriteMode::At(offset) => offset,
+            _ => 0,
+        };
+        let accounting = Accounting {
+            tracked: stat.size,
+            credit: if replaces {
+                existing.as_ref().map_or(0, |old| old.size)
+            } else {
+                0
+            },
+            counts_file: temp.is_some(),
+        };
+        let core = Core {
+            file,
+            parent,
+            name,
+            temp,
+            exclusive: mode == WriteMode::CreateNew,
+            append,
+            path,
+            quota,
+            accounting: Mutex::new(accounting),
+            gate: RwLock::new(()),
+            settled: AtomicBool::new(false),
+        };
+        Ok(FileWriter {
+            core: Arc::new(core),
+            buffer: BytesMut::with_capacity(WRITE_BLOCK_BYTES),
+            position,
+            in_flight: None,
+        })
+    }
+
+    /// Appends `data` at the sequential position. Data is buffered and written behind; an
+    /// error from an earlier block is returned by a later call (at the latest by `commit`).
+    pub async fn write_all(&mut self, data: Bytes) -> Result<(), VfsError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.core.ensure_open()?;
+        self.core.reserve(self.position, data.len() as u64)?;
+        let start = self.position;
+        self.position += data.len() as u64;
+        if self.buffer.is_empty() && data.len() >= WRITE_BLOCK_BYTES {
+            return self.submit(start, data).await;
+        }
+        self.buffer.extend_from_slice(&data);
+        if self.buffer.len() >= WRITE_BLOCK_BYTES {
+            let block = self.take_buffer();
+            let block_start = self.position - block.len() as u64;
+            self.submit(block_start, block).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes out buffered data and waits until every sequential write has reached the file.
+    pub async fn flush(&mut self) -> Result<(), VfsError> {
+        if !self.buffer.is_empty() {
+            let block = self.take_buffer();
+            let block_start = self.position - block.len() as u64;
+            self.submit(block_start, block).await?;
+        }
+        self.wait_in_flight().await
+    }
+
+    /// Writes `data` at `offset` without moving the sequential position; do not interleave
+    /// with `write_all` without a `flush` in between, since their order is not defined.
+    pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        self.core.clone().write_at(offset, data).await
+    }
+
+    /// Truncates or extends the file. Data still buffered by `write_all` is written later, so
+    /// `flush` first when mixing the two.
+    pub async fn set_len(&self, length: u64) -> Result<(), VfsError> {
+        self.core.clone().set_len(length).await
+    }
+
+    /// Asks the OS to make what has reached the file durable (`fdatasync`); `flush` first to
+    /// include data buffered by `write_all`.
+    pub async fn sync(&self) -> Result<(), VfsError> {
+        self.core.clone().sync().await
+    }
+
+    /// Metadata of the file being written (buffered data not yet included; `flush` first).
+    pub async fn stat(&self) -> Result<FileStat, VfsError> {
+        self.core.clone().stat().await
+    }
+
+    /// The sequential position: where the next `write_all` lands.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The virtual path the file will have (its canonical path).
+    pub fn path(&self) -> &VirtualPath {
+        &self.core.path
+    }
+
+    /// Finishes the upload: writes buffered data, then for atomic modes renames the temporary
+    /// file into place (`CreateNew` fails with `AlreadyExists` if the name appeared meanwhile).
+    /// Returns the final size. On error the upload is discarded as by `abort`.
+    pub async fn commit(mut self) -> Result<u64, VfsError> {
+        if let Err(error) = self.flush().await {
+            self.core.abort().await;
+            return Err(error);
+        }
+        self.core.commit().await
+    }
+
+    /// Discards the upload: the temporary file is removed and the target left untouched (for
+    /// in-place modes, data already written stays). Waits for writes in flight.
+    pub async fn abort(mut self) {
+        let _ = self.wait_in_flight().await;
+        self.core.abort().await;
+    }
+
+    /// Writes buffered data and turns the writer into a clonable positional writer.
+    pub async fn into_shared(mut self) -> Result<SharedFileWriter, VfsError> {
+        self.flush().await?;
+        Ok(SharedFileWriter { core: self.core })
+    }
+
+    /// The buffered block, leaving a fresh full-size buffer: growing one from empty would
+    /// reallocate and copy several times per block.
+    fn take_buffer(&mut self) -> Bytes {
+        std::mem::replace(&mut self.buffer, BytesMut::with_capacity(WRITE_BLOCK_BYTES)).freeze()
+    }
+
+    async fn submit(&mut self, offset: u64, block: Bytes) -> Result<(), VfsError> {
+        self.wait_in_flight().await?;
+        let core = self.core.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            core.write_blocking(offset, &block)
+        }));
+        Ok(())
+    }
+
+    async fn wait_in_flight(&mut self) -> Result<(), VfsError> {
+        match self.in_flight.take() {
+            Some(task) => task.await.map_err(|_| joined())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl SharedFileWriter {
+    /// Writes `data` at `offset` (at the end for `Append`); safe from concurrent tasks.
+    pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        self.core.clone().write_at(offset, data).await
+    }
+
+    /// Truncates or extends the file.
+    pub async fn set_len(&self, length: u64) -> Result<(), VfsError> {
+        self.core.clone().set_len(length).await
+    }
+
+    /// Asks the OS to make the file durable (`fdatasync`).
+    pub async fn sync(&self) -> Result<(), VfsError> {
+        self.core.clone().sync().await
+    }
+
+    /// Metadata of the file being written.
+    pub async fn stat(&self) -> Result<FileStat, VfsError> {
+        self.core.clone().stat().await
+    }
+
+    /// The virtual path the file will have.
+    pub fn path(&self) -> &VirtualPath {
+        &self.core.path
+    }
+
+    /// Finishes the upload for every clone (see [`FileWriter::commit`]); waits for writes in
+    /// flight. A second call, or a write after it, fails.
+    pub async fn commit(&self) -> Result<u64, VfsError> {
+        self.core.commit().await
+    }
+
+    /// Discards the upload for every clone (see [`FileWriter::abort`]).
+    pub async fn abort(&self) {
+        self.core.abort().await;
+    }
+}
+
+impl Core {
+    fn ensure_open(&self) -> Result<(), VfsError> {
+        if self.is_settled() {
+            Err(self.finished())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn finished(&self) -> VfsError {
+        VfsError::with_detail(VfsErrorKind::Io, "file already closed").at(&self.path)
+    }
+
+    /// Counts the growth a write of `length` bytes at `offset` causes, refusing it when the
+    /// quota does not allow it.
+    fn reserve(&self, offset: u64, length: u64) -> Result<(), VfsError> {
+        let Some(quota) = &self.quota else {
+            return Ok(());
+        };
+        let mut accounting = self.lock_accounting();
+        let end = if self.append {
+            accounting.tracked.saturating_add(length)
+        } else {
+            offset.saturating_add(length)
+        };
+        if end > accounting.tracked {
+            quota
+                .reserve_bytes(end - accounting.tracked, accounting.credit)
+                .map_err(|error| error.at(&self.path))?;
+            accounting.tracked = end;
+        }
+        Ok(())
+    }
+
+    fn lock_accounting(&self) -> std::sync::MutexGuard<'_, Accounting> {
+        // The guarded data stays consistent even if a holder panicked (plain integers).
+        self.accounting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets the counted size to the file's real size (after failed or short writes).
+    fn reconcile(&self) -> Result<u64, VfsError> {
+        let size = self
+            .file
+            .metadata()
+            .map_err(|error| VfsError::from_io(error).at(&self.path))?
+            .len();
+        if let Some(quota) = &self.quota {
+            let mut accounting = self.lock_accounting();
+            quota.correct_bytes(accounting.tracked, size);
+            accounting.tracked = size;
+        }
+        Ok(size)
+    }
+
+    fn write_blocking(&self, offset: u64, data: &[u8]) -> Result<(), VfsError> {
+        let result = if self.append {
+            (&self.file).write_all(data)
+        } else {
+            self.file.write_all_at(data, offset)
+        };
+        result.map_err(|error| VfsError::from_io(error).at(&self.path))
+    }
+
+    async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        let gate = self.gate.read().await;
+        if self.is_settled() {
+            return Err(self.finished());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.reserve(offset, data.len() as u64)?;
+        let core = self.clone();
+        let result = tokio::task::spawn_blocking(move || core.write_blocking(offset, &data))
+            .await
+            .map_err(|_| joined())?;
+        drop(gate);
+        result
+    }
+
+    async fn set_len(self: Arc<Self>, length: u64) -> Result<(), VfsError> {
+        let gate = self.gate.read().await;
+        if self.is_settled() {
+            return Err(self.finished());
+        }
+        if let Some(quota) = &self.quota {
+            let mut accounting = self.lock_accounting();
+            if length > accounting.tracked {
+                quota
+                    .reserve_bytes(length - accounting.tracked, accounting.credit)
+                    .map_err(|error| error.at(&self.path))?;
+            } else {
+                quota.release_bytes(accounting.tracked - length);
+            }
+            accounting.tracked = length;
+        }
+        let core = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            core.file
+                .set_len(length)
+                .map_err(|error| VfsError::from_io(error).at(&core.path))
+        })
+        .await
+        .map_err(|_| joined())?;
+        drop(gate);
+        result
+    }
+
+    async fn sync(self: Arc<Self>) -> Result<(), VfsError> {
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || {
+            core.file
+                .sync_data()
+                .map_err(|error| VfsError::from_io(error).at(&core.path))
+        })
+        .await
+        .map_err(|_| joined())?
+    }
+
+    async fn stat(self: Arc<Self>) -> Result<FileStat, VfsError> {
+        tokio::task::spawn_blocking(move || {
+            FileStat::of_file(&self.file).map_err(|error| VfsError::from_io(error).at(&self.path))
+        })
+        .await
+        .map_err(|_| joined())?
+    }
+
+    async fn commit(self: &Arc<Self>) -> Result<u64, VfsError> {
+        let _gate = self.gate.write().await;
+        if self.is_settled() {
+            return Err(self.finished());
+        }
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || core.commit_blocking())
+            .await
+            .map_err(|_| joined())?
+    }
+
+    async fn abort(self: &Arc<Self>) {
+        let _gate = self.gate.write().await;
+        if self.is_settled() {
+            return;
+        }
+        let core = self.clone();
+        let _ = tokio::task::spawn_blocking(move || core.discard_blocking()).await;
+    }
+
+    fn commit_blocking(&self) -> Result<u64, VfsError> {
+        let size = match self.reconcile() {
+            Ok(size) => size,
+            Err(error) => {
+                self.discard_blocking();
+                return Err(error);
+            }
+        };
+        let Some(temp) = &self.temp else {
+            self.settled.store(true, Ordering::SeqCst);
+            return Ok(size);
+        };
+        let (temp_name, name) = (Path::new(temp), Path::new(&self.name));
+        // What the rename replaces leaves the quota; look just before renaming.
+        let replaced = match self.parent.symlink_metadata(name) {
+            Ok(metadata) if metadata.is_file() => Some(metadata.len()),
+            _ => None,
+        };
+        let renamed = if self.exclusive {
+            disk::rename_no_replace(&self.parent, temp_name, &self.parent, name)
+        } else {
+            self.parent
+                .rename(temp_name, &self.parent, name)
+                .map_err(VfsError::from_io)
+        };
+        if let Err(error) = renamed {
+            self.discard_blocking();
+            return Err(error.at(&self.path));
+        }
+        self.settled.store(true, Ordering::SeqCst);
+        if let (Some(quota), Some(replaced)) = (&self.quota, replaced) {
+            if !self.exclusive {
+                quota.release_bytes(replaced);
+                quota.release_files(1);
+            }
+        }
+        Ok(size)
+    }
+
+    fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::SeqCst)
+    }
+
+    /// Drops the temporary file and its quota; for in-place writers, only corrects the quota.
+    fn discard_blocking(&self) {
+        if self.settled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match &self.temp {
+            Some(temp) => {
+                let _ = self.parent.remove_file(temp);
+                if let Some(quota) = &self.quota {
+                    let mut accounting = self.lock_accounting();
+                    quota.release_bytes(accounting.tracked);
+                    accounting.tracked = 0;
+                    if accounting.counts_file {
+                        quota.release_files(1);
+                        accounting.counts_file = false;
+                    }
+                }
+            }
+            None => {
+                let _ = self.reconcile();
+            }
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // A writer dropped without commit or abort (cancelled transfer, lost connection) is an
+        // abort. This runs a couple of quick syscalls on whatever thread drops the last clone.
+        if !self.is_settled() {
+            self.discard_blocking();
+        }
+    }
+}

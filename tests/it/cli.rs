@@ -1,0 +1,316 @@
+//! The command line, run as a user would: `init`, `user …`, `check-config`, `serve`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use crate::harness::daemon::{binary, Daemon};
+
+fn ferryd(config: &Path) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("--config")
+        .arg(config)
+        .env_remove("FERRYD_CONFIG");
+    command
+}
+
+/// A self-contained `ferryd init --dir` setup; returns (temp dir, config path).
+fn initialised() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("etc");
+    Command::new(binary())
+        .args(["init", "--dir"])
+        .arg(&root)
+        .args(["--name", "ftp.example.com"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("SHA256:"));
+    (dir, root.join("ferryd.toml"))
+}
+
+fn test_key_line() -> String {
+    let key = russh::keys::PrivateKey::random(
+        &mut russh::keys::key::safe_rng(),
+        russh::keys::Algorithm::Ed25519,
+    )
+    .unwrap();
+    key.public_key().to_openssh().unwrap() + " ci@example"
+}
+
+#[test]
+fn version_is_printed() {
+    Command::new(binary())
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("ferryd "));
+}
+
+#[test]
+fn init_writes_a_valid_production_setup_and_refuses_to_overwrite() {
+    let (dir, config) = initialised();
+    let root = dir.path().join("etc");
+    for file in [
+        "ferryd.toml",
+        "state/ftps-cert.pem",
+        "state/ftps-key.pem",
+        "state/ssh_host_ed25519_key",
+        "state/ssh_host_ecdsa_key",
+        "state/users.toml",
+    ] {
+        assert!(root.join(file).is_file(), "{file} missing");
+    }
+    assert!(!root.join("state/ssh_host_rsa_key").exists());
+    use std::os::unix::fs::PermissionsExt;
+    for secret in [
+        "state/ftps-key.pem",
+        "state/ssh_host_ed25519_key",
+        "state/users.toml",
+    ] {
+        let mode = std::fs::metadata(root.join(secret))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{secret} is readable by others");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains(&format!("data_dir = \"{}\"", root.join("data").display())));
+    assert!(
+        !text.contains("bootstrap_user = \"ferry\""),
+        "production config must not bootstrap"
+    );
+
+    ferryd(&config)
+        .arg("check-config")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("configuration OK"))
+        .stdout(predicate::str::contains("firewall"));
+
+    Command::new(binary())
+        .args(["init", "--dir"])
+        .arg(&root)
+        .assert()
+        .code(73)
+        .stderr(predicate::str::contains("refusing to overwrite"));
+}
+
+#[test]
+fn user_lifecycle_add_list_show_key_passwd_del() {
+    let (dir, config) = initialised();
+    let users_file = dir.path().join("etc/state/users.toml");
+
+    let output = ferryd(&config)
+        .args(["user", "add", "alice", "--random-password"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let output = String::from_utf8(output).unwrap();
+    let password = output
+        .lines()
+        .find_map(|line| line.strip_prefix("password: "))
+        .expect("random password printed");
+    assert!(password.len() >= 16);
+    let stored = std::fs::read_to_string(&users_file).unwrap();
+    assert!(stored.contains("$argon2id$"));
+    assert!(
+        !stored.contains(password),
+        "the password itself must not be stored"
+    );
+
+    ferryd(&config)
+        .args([
+            "user",
+            "add",
+            "ci",
+            "--password-stdin",
+            "--protocol",
+            "sftp",
+        ])
+        .write_stdin("s3cret-from-stdin\n")
+        .assert()
+        .success();
+    ferryd(&config)
+        .args(["user", "add", "alice", "--random-password"])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("already exists"));
+    ferryd(&config)
+        .args(["user", "add", "-bad name", "--random-password"])
+        .assert()
+        .failure();
+    ferryd(&config)
+        .args(["user", "add", "nokey"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("cannot log in"));
+
+    ferryd(&config)
+        .args(["user", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("alice").and(predicate::str::contains("ci")))
+        .stdout(predicate::str::contains("sftp"));
+
+    let key = test_key_line();
+    let added = ferryd(&config)
+        .args(["user", "key", "add", "alice", &key])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let added = String::from_utf8(added).unwrap();
+    let fingerprint = added
+        .split_whitespace()
+        .find(|word| word.starts_with("SHA256:"))
+        .unwrap()
+        .to_owned();
+    ferryd(&config)
+        .args(["user", "key", "add", "alice", "ssh-ed25519 not-base64"])
+        .assert()
+        .code(65);
+    ferryd(&config)
+        .args(["user", "show", "alice"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(fingerprint.as_str()))
+        .stdout(predicate::str::contains("argon2").not());
+
+    ferryd(&config)
+        .args(["user", "passwd", "alice", "--password-stdin"])
+        .write_stdin("another password\n")
+        .assert()
+        .success();
+    let before = std::fs::read_to_string(&users_file).unwrap();
+    ferryd(&config)
+        .args(["user", "key", "del", "alice", &fingerprint])
+        .assert()
+        .success();
+    let after = std::fs::read_to_string(&users_file).unwrap();
+    assert_ne!(before, after);
+    assert!(!after.contains(key.split_whitespace().nth(1).unwrap()));
+
+    ferryd(&config)
+        .args(["user", "del", "ci"])
+        .assert()
+        .success();
+    ferryd(&config)
+        .args(["user", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ci ").not());
+    ferryd(&config)
+        .args(["user", "del", "ghost"])
+        .assert()
+        .code(65);
+}
+
+#[test]
+fn check_config_reports_every_problem_with_line_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[server]\nmax_connections = 0\n\n[ftps]\nlisten = \"nowhere\"\npassive_ports = \"9-1\"\n",
+    )
+    .unwrap();
+    ferryd(&config)
+        .arg("check-config")
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains(
+            "bad.toml:2:1: server.max_connections",
+        ))
+        .stderr(predicate::str::contains("bad.toml:5:1: ftps.listen"))
+        .stderr(predicate::str::contains("bad.toml:6:1: ftps.passive_ports"));
+
+    std::fs::write(&config, "[server]\nmax_conections = 5\n").unwrap();
+    ferryd(&config)
+        .arg("check-config")
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("max_conections"))
+        .stderr(predicate::str::contains("bad.toml:2"));
+}
+
+#[test]
+fn check_config_reports_a_broken_users_file() {
+    let (dir, config) = initialised();
+    let users_file = dir.path().join("etc/state/users.toml");
+    std::fs::write(
+        &users_file,
+        "[[user]]\nname = \"ok\"\n\n[[user]]\nname = \"bad name\"\nfoo = 1\n",
+    )
+    .unwrap();
+    ferryd(&config)
+        .arg("check-config")
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("users.toml"));
+}
+
+#[test]
+fn serve_with_a_missing_config_file_exits_78() {
+    ferryd(Path::new("/nonexistent/ferryd.toml"))
+        .arg("serve")
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("/nonexistent/ferryd.toml"));
+}
+
+#[test]
+fn serve_first_start_generates_material_creates_bootstrap_user_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("quick.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nbootstrap_user = \"ferry\"\n\
+             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    let state = dir.path().join("state");
+    for file in [
+        "ftps-cert.pem",
+        "ftps-key.pem",
+        "ssh_host_ed25519_key",
+        "ssh_host_ecdsa_key",
+    ] {
+        assert!(state.join(file).is_file(), "{file} not generated");
+    }
+    let users = std::fs::read_to_string(state.join("users.toml")).unwrap();
+    assert!(users.contains("name = \"ferry\""));
+    assert!(dir.path().join("data").is_dir());
+    let stdout = daemon.stdout();
+    assert!(
+        stdout.contains("Created user \"ferry\" with password: "),
+        "{stdout}"
+    );
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("SHA256:"),
+        "host key fingerprints are logged: {stderr}"
+    );
+
+    daemon.signal("TERM");
+    let exit = daemon.wait(Duration::from_secs(30));
+    assert_eq!(exit.status.code(), Some(0), "stderr:\n{}", exit.stderr);
+
+    // Second start: nothing regenerated, no new bootstrap user.
+    let cert = std::fs::read(state.join("ftps-cert.pem")).unwrap();
+    let daemon = Daemon::start(&config);
+    assert!(!daemon.stdout().contains("Created user"));
+    daemon.signal("INT");
+    assert_eq!(daemon.wait(Duration::from_secs(30)).status.code(), Some(0));
+    assert_eq!(std::fs::read(state.join("ftps-cert.pem")).unwrap(), cert);
+}

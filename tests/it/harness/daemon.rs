@@ -1,0 +1,165 @@
+//! The real `ferryd` binary as systemd would run it: `NOTIFY_SOCKET` points at a datagram
+//! socket this harness owns, so tests learn readiness the way systemd does, never by polling.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of the built binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ferryd")
+}
+
+/// A running `ferryd serve`.
+pub struct Daemon {
+    child: Child,
+    notify: UnixDatagram,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    _socket_dir: tempfile::TempDir,
+}
+
+/// How a daemon ended.
+pub struct Exit {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Daemon {
+    /// Spawns `ferryd --config CONFIG serve` and waits for `READY=1`.
+    pub fn start(config: &Path) -> Daemon {
+        let mut daemon = Daemon::spawn(config);
+        daemon.wait_for_notification("READY=1", Duration::from_secs(60));
+        daemon
+    }
+
+    /// Spawns without waiting for readiness.
+    pub fn spawn(config: &Path) -> Daemon {
+        let socket_dir = tempfile::tempdir().unwrap();
+        let socket_path: PathBuf = socket_dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&socket_path).unwrap();
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env_remove("JOURNAL_STREAM")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Daemon {
+            child,
+            notify,
+            stdout,
+            stderr,
+            _socket_dir: socket_dir,
+        }
+    }
+
+    /// Waits for a notification datagram containing `needle`; returns the whole datagram.
+    /// Fails at once, with the daemon's stderr, if the daemon exits first.
+    pub fn wait_for_notification(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = [0u8; 4096];
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !remaining.is_zero(),
+                "no {needle:?} notification within {timeout:?}; stderr:\n{}",
+                self.stderr()
+            );
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "daemon exited with {status} before {needle:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            let slice = remaining.min(Duration::from_millis(200));
+            self.notify.set_read_timeout(Some(slice)).unwrap();
+            if let Ok(length) = self.notify.recv(&mut buffer) {
+                let message = String::from_utf8_lossy(&buffer[..length]).into_owned();
+                if message.lines().any(|line| line.contains(needle)) {
+                    return message;
+                }
+            }
+        }
+    }
+
+    /// Everything the daemon printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Everything the daemon logged on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// Waits for the process to exit (killing it after `timeout`).
+    pub fn wait(mut self, timeout: Duration) -> Exit {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "daemon did not exit within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader threads finish once the pipes close with the process.
+        std::thread::sleep(Duration::from_millis(50));
+        Exit {
+            status,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let sink = buffer.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    buffer
+}

@@ -1,0 +1,98 @@
+//! Test harness: temp-dir configs, an in-process `TestServer`, and the real binary.
+#![allow(dead_code)]
+
+pub mod daemon;
+
+use std::path::{Path, PathBuf};
+
+use ferryd::auth::{password, UserDb, UserRecord};
+use ferryd::config::Config;
+use ferryd::server::{BoundAddresses, RunningServer, Server};
+use tempfile::TempDir;
+
+/// The user every test server has, with `PASSWORD`.
+pub const USER: &str = "alice";
+/// `USER`'s password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A config whose every path is under `dir` and every listener on 127.0.0.1 port 0.
+pub fn test_config(dir: &Path) -> Config {
+    let text = format!(
+        r#"
+[server]
+data_dir = "{dir}/data"
+state_dir = "{dir}/state"
+shutdown_grace_secs = 5
+
+[ftps]
+listen = "127.0.0.1:0"
+implicit_listen = "127.0.0.1:0"
+passive_ports = "40000-44999"
+
+[sftp]
+listen = "127.0.0.1:0"
+"#,
+        dir = dir.display()
+    );
+    let path = dir.join("ferryd.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap()
+}
+
+/// A users database with `USER`/`PASSWORD`.
+pub fn test_users() -> UserDb {
+    let mut users = UserDb::new();
+    let mut alice = UserRecord::named(USER).unwrap();
+    alice.password = Some(password::hash_password(PASSWORD).unwrap());
+    users.add(alice).unwrap();
+    users
+}
+
+/// A server running in this process, in its own temp dir.
+pub struct TestServer {
+    pub dir: TempDir,
+    pub config: Config,
+    pub addresses: BoundAddresses,
+    running: Option<RunningServer>,
+}
+
+impl TestServer {
+    /// Starts a server with the test config and users.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_, _| {}).await
+    }
+
+    /// Starts a server after `customize` has adjusted the config and users.
+    pub async fn start_with(customize: impl FnOnce(&mut Config, &mut UserDb)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        let mut users = test_users();
+        customize(&mut config, &mut users);
+        std::fs::create_dir_all(&config.server.state_dir).unwrap();
+        users.save(&config.auth.users_file).unwrap();
+        let running = Server::start(config.clone()).await.unwrap();
+        TestServer {
+            dir,
+            config,
+            addresses: running.addresses(),
+            running: Some(running),
+        }
+    }
+
+    /// The running server.
+    pub fn running(&self) -> &RunningServer {
+        self.running.as_ref().unwrap()
+    }
+
+    /// The home directory of `user` on disk.
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.config.server.data_dir.join(user)
+    }
+
+    /// Shuts the server down and waits for its sessions.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}

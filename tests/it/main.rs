@@ -1,0 +1,9 @@
+//! ferryd's integration tests: one binary (faster to link, one place for the harness).
+//!
+//! Every test starts its own server or binary on ephemeral loopback ports in its own temp dir;
+//! see `harness` for the helpers and `docs/testing.md` for the layers.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod harness;
+mod server;

@@ -1,0 +1,57 @@
+//! `Server::start` in process: state preparation, reload and shutdown.
+
+use ferryd::auth::{password, UserRecord};
+use ferryd::server::Server;
+
+use crate::harness::{test_config, TestServer, USER};
+
+#[tokio::test]
+async fn reload_picks_up_a_new_user_and_keeps_the_old_users_on_a_broken_file() {
+    let server = TestServer::start().await;
+    let auth = &server.running().services().auth;
+    assert!(auth.user_count() == 1);
+
+    let users_file = &server.config.auth.users_file;
+    let mut users = ferryd::auth::UserDb::load(users_file).unwrap();
+    let mut bob = UserRecord::named("bob").unwrap();
+    bob.password = Some(password::hash_password("bob password").unwrap());
+    users.add(bob).unwrap();
+    users.save(users_file).unwrap();
+    server.running().reload().unwrap();
+    assert_eq!(auth.user_count(), 2);
+
+    std::fs::write(users_file, "[[user]]\nname = \n").unwrap();
+    assert!(server.running().reload().is_err());
+    assert_eq!(
+        auth.user_count(),
+        2,
+        "a broken users file must not replace the good one"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn start_fails_clearly_when_the_data_dir_cannot_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    std::fs::write(dir.path().join("file"), "x").unwrap();
+    config.server.data_dir = dir.path().join("file/data");
+    let error = Server::start(config).await.err().expect("start must fail");
+    let text = error.to_string();
+    assert!(text.contains("server.data_dir"), "{text}");
+    assert!(error.is_configuration());
+}
+
+#[tokio::test]
+async fn start_fails_clearly_on_a_broken_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    std::fs::create_dir_all(&config.server.state_dir).unwrap();
+    std::fs::write(
+        &config.auth.users_file,
+        format!("[[user]]\nname = \"{USER}\"\nbogus = 1\n"),
+    )
+    .unwrap();
+    let error = Server::start(config).await.err().expect("start must fail");
+    assert!(error.to_string().contains("bogus"), "{error}");
+}
