@@ -1,4 +1,82 @@
 //! SFTP front end: the SSH server and the SFTP v3 request loop.
+//!
+//! [`SftpServer`] owns the accept loop (`listener`): it takes a connection permit per peer,
+//! runs russh's `run_stream` with our [`ssh`] handler and a login timer, and tracks every task
+//! on the shared `TaskTracker`. The handler authenticates through `auth::Authenticator`, serves
+//! only the `sftp` subsystem (plus a fixed allow-list of in-process hash commands, `exec`) and
+//! hands each SFTP channel to [`session`], our own request loop over `sftp::proto`. russh-sftp's
+//! server engine is not used; see `docs/decisions/0003-own-sftp-request-loop.md` for why.
 
 pub mod host_keys;
 pub mod proto;
+
+mod algorithms;
+mod errors;
+mod exec;
+mod handles;
+mod listener;
+mod listing;
+mod requests;
+mod session;
+mod ssh;
+
+use std::sync::Arc;
+
+use crate::services::Services;
+
+pub use algorithms::{DEFAULT_CIPHERS, DEFAULT_KEX, DEFAULT_MACS};
+
+/// Why the SFTP front end cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `sftp.host_keys` produced no key.
+    #[error("no SSH host key is configured")]
+    NoHostKey,
+    /// A name in `sftp.kex_algorithms`, `sftp.ciphers` or `sftp.macs` is unknown to russh.
+    #[error("sftp.{list}: unknown or unsupported algorithm {name:?}")]
+    UnknownAlgorithm {
+        /// The config key (`kex_algorithms`, `ciphers`, `macs`).
+        list: &'static str,
+        /// The offending name.
+        name: String,
+    },
+    /// An algorithm that ferryd refuses on principle (SHA-1 key exchange, `none`, CBC).
+    #[error("sftp.{list}: {name:?} is refused (weak or unauthenticated)")]
+    RefusedAlgorithm {
+        /// The config key.
+        list: &'static str,
+        /// The offending name.
+        name: String,
+    },
+}
+
+/// The SSH/SFTP server: configured once, then given a bound listener.
+pub struct SftpServer {
+    services: Services,
+    ssh_config: Arc<russh::server::Config>,
+}
+
+impl SftpServer {
+    /// Builds the russh configuration from `services.config()` and the loaded host keys.
+    pub fn new(
+        services: Services,
+        host_keys: Vec<russh::keys::PrivateKey>,
+    ) -> Result<SftpServer, StartError> {
+        let config = services.config();
+        let ssh_config = algorithms::ssh_config(&config, host_keys)?;
+        Ok(SftpServer {
+            services,
+            ssh_config: Arc::new(ssh_config),
+        })
+    }
+
+    /// Spawns the accept loop on `services.tasks`; it stops accepting when `services.shutdown`
+    /// is cancelled.
+    pub fn spawn(&self, listener: tokio::net::TcpListener) {
+        let services = self.services.clone();
+        let ssh_config = self.ssh_config.clone();
+        self.services
+            .tasks
+            .spawn(listener::accept_loop(listener, services, ssh_config));
+    }
+}

@@ -1,0 +1,194 @@
+//! The accept loop and the life of one SSH connection around russh's `run_stream`.
+//!
+//! russh has no pre-auth deadline, per-IP limit or graceful drain, so they live here:
+//!
+//! - a connection permit (`limits`) is taken before any cryptography; a refused client gets
+//!   a cleartext SSH_MSG_DISCONNECT with the reason, which OpenSSH shows to the user;
+//! - a login timer disconnects clients not authenticated within `server.login_timeout`;
+//! - on shutdown, unauthenticated connections are closed at once and logged-in ones once their
+//!   SFTP sessions have finished the requests they had received; on abort everything is cut.
+//!
+//! Idle logged-in connections are closed by russh's inactivity timeout (`server.idle_timeout`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::Disconnect;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+use super::ssh::SshHandler;
+use crate::config::Protocol;
+use crate::connection::ConnectionInfo;
+use crate::services::Services;
+
+/// Pause after a failed accept (usually EMFILE), so a full descriptor table is not a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a closing connection may take to say goodbye before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// `SSH_DISCONNECT_TOO_MANY_CONNECTIONS` (RFC 4253 §11.1).
+const TOO_MANY_CONNECTIONS: u32 = 12;
+
+/// Accepts connections until `services.shutdown` is cancelled.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    services: Services,
+    ssh_config: Arc<russh::server::Config>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = services.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().unwrap_or(peer);
+                let info = ConnectionInfo::new(Protocol::Sftp, peer, local);
+                let span = info.span();
+                let connection = serve(stream, info, services.clone(), ssh_config.clone());
+                services.tasks.spawn(connection.instrument(span));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+    tracing::debug!("sftp listener stopped");
+}
+
+async fn serve(
+    stream: TcpStream,
+    info: ConnectionInfo,
+    services: Services,
+    ssh_config: Arc<russh::server::Config>,
+) {
+    let _permit = match services.limits.try_acquire(info.peer.ip()) {
+        Ok(permit) => permit,
+        Err(error) => {
+            tracing::info!(%error, "connection refused");
+            refuse(stream, &error.to_string()).await;
+            return;
+        }
+    };
+    tracing::debug!("connection accepted");
+    let login_deadline = Instant::now() + services.config().server.login_timeout;
+    let (login_tx, mut login_rx) = oneshot::channel();
+    let sessions = TaskTracker::new();
+    let span = tracing::Span::current();
+    let handler = SshHandler::new(services.clone(), info, span, login_tx, sessions.clone());
+    let started = tokio::select! {
+        started = tokio::time::timeout_at(
+            login_deadline,
+            russh::server::run_stream(ssh_config, stream, handler),
+        ) => started,
+        () = services.shutdown.cancelled() => return,
+    };
+    let mut running = match started {
+        Ok(Ok(running)) => running,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "ssh handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!("no SSH identification before the login timeout");
+            return;
+        }
+    };
+    let handle = running.handle();
+    let deadline = tokio::time::sleep_until(login_deadline);
+    tokio::pin!(deadline);
+    let (mut logged_in, mut stopping) = (false, false);
+    let goodbye = loop {
+        tokio::select! {
+            result = &mut running => {
+                match result {
+                    Ok(()) => tracing::debug!("connection closed"),
+                    Err(error) => tracing::info!(%error, "connection ended"),
+                }
+                return;
+            }
+            signal = &mut login_rx, if !logged_in => {
+                // An error means the handler is gone: the session is ending anyway.
+                logged_in = true;
+                if signal.is_err() {
+                    tracing::debug!("handler dropped before login");
+                }
+            }
+            () = &mut deadline, if !logged_in => {
+                tracing::info!("login timeout");
+                break "login timeout";
+            }
+            () = services.shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                sessions.close();
+            }
+            () = sessions.wait(), if stopping => break "server shutting down",
+            () = services.abort.cancelled() => break "server shutting down",
+        }
+    };
+    let description = goodbye.to_owned();
+    let disconnect = handle.disconnect(Disconnect::ByApplication, description, "en".to_owned());
+    let _ = tokio::time::timeout(CLOSE_GRACE, disconnect).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, &mut running).await;
+}
+
+/// Tells a client over the connection limit why, without spending a key exchange on it: our
+/// identification line, then SSH_MSG_DISCONNECT in the clear (allowed before the first
+/// NEWKEYS, RFC 4253 §6), then a short drain so the close does not turn into a reset.
+async fn refuse(mut stream: TcpStream, reason: &str) {
+    let mut bytes = b"SSH-2.0-ferryd\r\n".to_vec();
+    bytes.extend_from_slice(&disconnect_packet(TOO_MANY_CONNECTIONS, reason));
+    let farewell = async {
+        stream.write_all(&bytes).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
+}
+
+/// An unencrypted binary packet (RFC 4253 §6) carrying SSH_MSG_DISCONNECT.
+fn disconnect_packet(reason_code: u32, description: &str) -> Vec<u8> {
+    const SSH_MSG_DISCONNECT: u8 = 1;
+    let mut payload = vec![SSH_MSG_DISCONNECT];
+    payload.extend_from_slice(&reason_code.to_be_bytes());
+    payload.extend_from_slice(&(description.len() as u32).to_be_bytes());
+    payload.extend_from_slice(description.as_bytes());
+    payload.extend_from_slice(&0u32.to_be_bytes());
+    // Padding of at least 4 bytes bringing length field + padding length + payload + padding
+    // to a multiple of 8.
+    let unpadded = 4 + 1 + payload.len();
+    let padding = 4 + (8 - (unpadded + 4) % 8) % 8;
+    let packet_length = 1 + payload.len() + padding;
+    let mut packet = Vec::with_capacity(4 + packet_length);
+    packet.extend_from_slice(&(packet_length as u32).to_be_bytes());
+    packet.push(padding as u8);
+    packet.extend_from_slice(&payload);
+    packet.resize(packet.len() + padding, 0);
+    packet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnect_packet_is_block_aligned_with_enough_padding() {
+        for reason in ["", "x", "too many connections from your address"] {
+            let packet = disconnect_packet(TOO_MANY_CONNECTIONS, reason);
+            assert_eq!(packet.len() % 8, 0, "{reason:?}");
+            let length = u32::from_be_bytes(packet[..4].try_into().unwrap()) as usize;
+            assert_eq!(length + 4, packet.len());
+            assert!(packet[4] >= 4);
+            assert_eq!(packet[5], 1);
+        }
+    }
+}

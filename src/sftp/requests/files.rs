@@ -1,0 +1,291 @@
+//! Open files: OPEN, CLOSE, READ, WRITE, FSTAT, FSETSTAT, `fsync@openssh.com`, `copy-data`.
+//!
+//! OPEN maps `pflags` onto the VFS write modes: `CREAT|TRUNC` (what every client sends for an
+//! upload) is the atomic `Replace` mode, `CREAT|EXCL` is `CreateNew`, `APPEND` appends, anything
+//! else writes in place. Atomic uploads appear under their name only when CLOSE commits them;
+//! a session that ends first discards them ([`discard_handles`]). READ and WRITE are positional,
+//! so the session can run many of them on one handle at once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{encode, ok, paths, resolve, status, AuditDetail, Resolved, SessionContext};
+use crate::audit::{Action, Outcome};
+use crate::sftp::errors::Failure;
+use crate::sftp::handles::{Handle, OpenFile};
+use crate::sftp::listing::attributes;
+use crate::sftp::proto::{
+    encode_attrs, encode_data_header, encode_handle, FileAttributes, OpenFlags, StatusCode,
+    MAX_READ_LENGTH,
+};
+use crate::sftp::session::Shared;
+use crate::vfs::{VirtualPath, WriteMode};
+
+/// Bytes moved per step of `copy-data`.
+const COPY_CHUNK_BYTES: usize = 256 * 1024;
+
+/// `SSH_FXP_OPEN`.
+pub(super) async fn open(
+    shared: &Shared,
+    id: u32,
+    filename: &[u8],
+    pflags: OpenFlags,
+    attrs: &FileAttributes,
+) -> Result<BytesMut, Failure> {
+    let context = &shared.context;
+    let path = resolve(filename)?;
+    if pflags.unknown_bits() != 0 {
+        tracing::debug!(bits = pflags.unknown_bits(), "ignoring unknown open flags");
+    }
+    let writes = pflags.contains(OpenFlags::WRITE) || pflags.contains(OpenFlags::APPEND);
+    let file = if writes {
+        open_for_writing(context, path, pflags, attrs).await?
+    } else {
+        let reader = context.fs.open_read(&path, 0).await?;
+        OpenFile::new(path, Some(reader), None, false)
+    };
+    // If the table is full the file is dropped here, which discards an upload just begun.
+    let handle = shared.lock_table().insert(Handle::File(Arc::new(file)))?;
+    encode(|out| encode_handle(out, id, &handle))
+}
+
+async fn open_for_writing(
+    context: &SessionContext,
+    path: VirtualPath,
+    pflags: OpenFlags,
+    attrs: &FileAttributes,
+) -> Result<OpenFile, Failure> {
+    let creat = pflags.contains(OpenFlags::CREAT);
+    let trunc = pflags.contains(OpenFlags::TRUNC);
+    let read = pflags.contains(OpenFlags::READ);
+    if !creat {
+        // open(2) without O_CREAT: the file must already exist.
+        context.fs.stat(&path).await?;
+    }
+    let mode = if creat && pflags.contains(OpenFlags::EXCL) {
+        WriteMode::CreateNew
+    } else if trunc && !read {
+        WriteMode::Replace
+    } else if pflags.contains(OpenFlags::APPEND) {
+        WriteMode::Append
+    } else {
+        WriteMode::InPlace
+    };
+    let writer = context.fs.open_write(&path, mode).await?;
+    if trunc && mode == WriteMode::InPlace {
+        // READ|WRITE|TRUNC must read back what it writes, so it cannot use a temporary file.
+        writer.set_len(0).await?;
+    }
+    let writer = writer.into_shared().await?;
+    let reader = if read && !mode.is_atomic() {
+        Some(context.fs.open_read(&path, 0).await?)
+    } else {
+        None
+    };
+    let file = OpenFile::new(path, reader, Some(writer), mode.is_atomic());
+    if mode.is_atomic() && attrs.permissions.is_some() {
+        file.defer(&FileAttributes {
+            permissions: attrs.permissions,
+            ..FileAttributes::default()
+        });
+    }
+    Ok(file)
+}
+
+/// `SSH_FXP_CLOSE` of a file: commits an upload, then records the transfer.
+pub(super) async fn close(
+    context: &SessionContext,
+    id: u32,
+    file: Arc<OpenFile>,
+) -> Result<BytesMut, Failure> {
+    let duration = file.opened.elapsed();
+    let Some(writer) = &file.writer else {
+        let bytes = file.bytes_read.load(Ordering::Relaxed);
+        let detail = transfer(bytes, duration, Outcome::Ok);
+        context.audit(Action::Download, file.path.as_str(), detail);
+        return Ok(ok(id));
+    };
+    let bytes = file.bytes_written.load(Ordering::Relaxed);
+    match writer.commit().await {
+        Ok(_) => {
+            if let Some(attrs) = file.take_deferred() {
+                paths::apply_attributes(context, &file.path, &attrs, true).await?;
+            }
+            let detail = transfer(bytes, duration, Outcome::Ok);
+            context.audit(Action::Upload, file.path.as_str(), detail);
+            Ok(ok(id))
+        }
+        Err(error) => {
+            let failure = Failure::from(error);
+            let outcome = Outcome::Failed(failure.message.clone());
+            context.audit(
+                Action::Upload,
+                file.path.as_str(),
+                transfer(bytes, duration, outcome),
+            );
+            Err(failure)
+        }
+    }
+}
+
+/// Discards what a session left open: uploads are aborted (no partial file under the final
+/// name) and recorded as aborted transfers.
+pub(crate) async fn discard_handles(context: &SessionContext, handles: Vec<Handle>) {
+    for handle in handles {
+        let Handle::File(file) = handle else { continue };
+        let duration = file.opened.elapsed();
+        if let Some(writer) = &file.writer {
+            writer.abort().await;
+            let bytes = file.bytes_written.load(Ordering::Relaxed);
+            let detail = transfer(bytes, duration, Outcome::Aborted);
+            context.audit(Action::Upload, file.path.as_str(), detail);
+        } else {
+            let bytes = file.bytes_read.load(Ordering::Relaxed);
+            let detail = transfer(bytes, duration, Outcome::Aborted);
+            context.audit(Action::Download, file.path.as_str(), detail);
+        }
+    }
+}
+
+/// `SSH_FXP_READ`: at most `MAX_READ_LENGTH` bytes (OpenSSH clamps the same way).
+pub(super) async fn read(
+    id: u32,
+    file: &OpenFile,
+    offset: u64,
+    len: u32,
+) -> Result<BytesMut, Failure> {
+    let reader = file.reader()?;
+    let len = len.min(MAX_READ_LENGTH) as usize;
+    let data = reader.read_at(offset, len).await?;
+    if data.is_empty() {
+        return Ok(status(id, StatusCode::Eof, StatusCode::Eof.message()));
+    }
+    file.count_read(data.len());
+    // Lossless: at most MAX_READ_LENGTH bytes were asked for.
+    let data_len = u32::try_from(data.len()).unwrap_or(MAX_READ_LENGTH);
+    let mut out = BytesMut::with_capacity(16 + data.len());
+    encode_data_header(&mut out, id, data_len)
+        .map_err(|error| Failure::new(StatusCode::Failure, error.to_string()))?;
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
+/// `SSH_FXP_WRITE`: the payload goes to the disk straight from the packet buffer.
+pub(super) async fn write(
+    id: u32,
+    file: &OpenFile,
+    offset: u64,
+    data: Bytes,
+) -> Result<BytesMut, Failure> {
+    let writer = file.writer()?;
+    let written = data.len();
+    writer.write_at(offset, data).await?;
+    file.count_written(written);
+    Ok(ok(id))
+}
+
+/// `SSH_FXP_FSTAT`.
+pub(super) async fn fstat(
+    context: &SessionContext,
+    id: u32,
+    resolved: &Resolved,
+) -> Result<BytesMut, Failure> {
+    let stat = match resolved {
+        Resolved::One(Handle::File(file)) => match (&file.writer, &file.reader) {
+            (Some(writer), _) => writer.stat().await?,
+            (None, Some(reader)) => reader.stat().await?,
+            (None, None) => return Err(Failure::invalid_handle()),
+        },
+        Resolved::One(Handle::Dir(dir)) => context.fs.stat(&dir.path).await?,
+        _ => return Err(Failure::invalid_handle()),
+    };
+    encode(|out| encode_attrs(out, id, &attributes(&stat)))
+}
+
+/// `SSH_FXP_FSETSTAT`: size now; times and permissions of an atomic upload after its commit.
+pub(super) async fn fsetstat(
+    context: &SessionContext,
+    id: u32,
+    file: &OpenFile,
+    attrs: &FileAttributes,
+) -> Result<BytesMut, Failure> {
+    if let Some(size) = attrs.size {
+        match &file.writer {
+            Some(writer) => writer.set_len(size).await?,
+            None => context.fs.set_len(&file.path, size).await?,
+        }
+    }
+    let rest = FileAttributes {
+        size: None,
+        ..attrs.clone()
+    };
+    if file.atomic {
+        file.defer(&rest);
+    } else {
+        paths::apply_attributes(context, &file.path, &rest, true).await?;
+    }
+    Ok(ok(id))
+}
+
+/// `fsync@openssh.com`.
+pub(super) async fn fsync(id: u32, file: &OpenFile) -> Result<BytesMut, Failure> {
+    if let Some(writer) = &file.writer {
+        writer.sync().await?;
+    }
+    Ok(ok(id))
+}
+
+/// `copy-data`: copies `length` bytes (0: to end of file) from `source` at `offset` to
+/// `target` at `write_offset`, in bounded chunks.
+pub(super) async fn copy_data(
+    id: u32,
+    source: &Arc<OpenFile>,
+    target: &Arc<OpenFile>,
+    (offset, length): (u64, u64),
+    write_offset: u64,
+) -> Result<BytesMut, Failure> {
+    let reader = source.reader()?;
+    let writer = target.writer()?;
+    let end = if length == 0 {
+        u64::MAX
+    } else {
+        offset.saturating_add(length)
+    };
+    if Arc::ptr_eq(source, target)
+        && write_offset < end
+        && offset < write_offset.saturating_add(end - offset)
+    {
+        return Err(Failure::new(
+            StatusCode::Failure,
+            "source and destination ranges overlap",
+        ));
+    }
+    let (mut position, mut out_position) = (offset, write_offset);
+    while position < end {
+        let want = usize::try_from(end - position)
+            .unwrap_or(usize::MAX)
+            .min(COPY_CHUNK_BYTES);
+        let data = reader.read_at(position, want).await?;
+        if data.is_empty() {
+            break;
+        }
+        let copied = data.len();
+        writer.write_at(out_position, data).await?;
+        source.count_read(copied);
+        target.count_written(copied);
+        position += copied as u64;
+        out_position += copied as u64;
+    }
+    Ok(ok(id))
+}
+
+fn transfer(bytes: u64, duration: std::time::Duration, outcome: Outcome) -> AuditDetail {
+    AuditDetail {
+        target: None,
+        bytes,
+        duration,
+        outcome,
+    }
+}

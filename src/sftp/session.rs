@@ -1,0 +1,475 @@
+//! The SFTP request loop of one channel: read, decode, run concurrently, write in one place.
+//!
+//! Three kinds of task serve a channel:
+//!
+//! - **The reader** (this function's own task) drains the channel without pause, splits the
+//!   bytes into packets (`proto::PacketDecoder`, 256 KiB limit checked before allocation) and
+//!   dispatches each request. It stops taking new requests only while the session's budget
+//!   ([`MAX_IN_FLIGHT_REQUESTS`], [`MAX_IN_FLIGHT_BYTES`]) is spent; replies return budget as
+//!   they reach the channel, whatever else is blocked, so this backpressure cannot deadlock the
+//!   russh session loop (which must keep reading WINDOW_ADJUST: the russh-sftp stall).
+//! - **Data tasks**: every READ and WRITE runs as its own task on positional file I/O, so a
+//!   client's 64 pipelined requests hit the disk together instead of one at a time. Their
+//!   replies still leave in request order per handle: OpenSSH's client stops advancing its
+//!   "high water" mark when WRITE acks arrive out of order and then truncates the upload to it
+//!   (`scp` does, found by `clients_sftp.rs`), so ordered acks are part of the protocol.
+//! - **The lane**: every other request runs in arrival order on one task, as OpenSSH's
+//!   sftp-server runs everything, so `mkdir a; open a/f` pipelined without waiting still works.
+//!   A request on a handle (CLOSE, FSTAT, FSETSTAT, READDIR, fsync, …) first waits for the
+//!   READs and WRITEs sent before it on that handle, and READs and WRITEs sent after it wait
+//!   for it: per-handle ordering where it matters (data before CLOSE commits an upload).
+//! - **The writer** sends every reply through the channel's write half, coalescing small ones.
+//!
+//! The handle table is shared by these tasks behind a mutex held only for a lookup or insert,
+//! never across an await. A malformed packet ends the session (logged); the daemon and other
+//! sessions are untouched. At the end, uploads still open are discarded: a killed client never
+//! leaves a partial file under the final name.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::handles::{parse_id, Handle, HandleId, HandleTable};
+use super::proto::{
+    decode_request, encode_status, encode_version, parse_init, DecodeError, PacketDecoder, Request,
+    RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
+};
+use super::requests::{self, Resolved, SessionContext};
+
+/// Most requests of one session being worked on or waiting for their reply to be sent.
+/// OpenSSH's client keeps 64 outstanding; more is allowed so bursts of small requests flow.
+pub(crate) const MAX_IN_FLIGHT_REQUESTS: usize = 256;
+
+/// Most bytes one session may hold for requests in flight (WRITE payloads, READ replies).
+/// Twice what OpenSSH pipelines (64 × 255 KiB), and the bound on a session's buffer memory.
+pub(crate) const MAX_IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Replies smaller than this are gathered into one channel write.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Budget charged for a reply whose size is not known in advance.
+const SMALL_REPLY_BYTES: usize = 1024;
+
+/// Budget charged for a READDIR reply.
+const READDIR_REPLY_BYTES: usize = 64 * 1024;
+
+/// Extensions advertised besides OpenSSH's: `check-file` (draft-ietf-secsh-filexfer-extensions-00)
+/// with the hash algorithms `check-file-name`/`check-file-handle` accept.
+const EXTRA_EXTENSIONS: &[(&str, &str)] = &[("check-file", "md5,sha1,sha256")];
+
+/// Runs the SFTP protocol on `channel` until the client leaves, the server shuts down
+/// (`shutdown`: requests already received are finished first) or aborts (`abort`: cut now).
+pub(crate) async fn run(
+    channel: Channel<Msg>,
+    context: SessionContext,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+) {
+    let (mut read, write) = channel.split();
+    let (reply_tx, reply_rx) = mpsc::unbounded_channel();
+    let writer = tasks.spawn(write_replies(write, reply_rx));
+    let (lane_tx, lane_rx) = mpsc::unbounded_channel();
+    let lane = tasks.spawn(run_lane(lane_rx));
+    let shared = Arc::new(Shared {
+        context,
+        table: Mutex::new(HandleTable::default()),
+    });
+    let mut loop_state = Reader {
+        shared: shared.clone(),
+        decoder: PacketDecoder::new(),
+        initialized: false,
+        replies: reply_tx,
+        lane: lane_tx,
+        requests: Arc::new(Semaphore::new(MAX_IN_FLIGHT_REQUESTS)),
+        bytes: Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES)),
+        orders: HashMap::new(),
+        data_tasks: TaskTracker::new(),
+        tasks,
+    };
+    let end = tokio::select! {
+        end = loop_state.read_all(&mut read) => end,
+        () = shutdown.cancelled() => End::Shutdown,
+        () = abort.cancelled() => End::Abort,
+    };
+    match &end {
+        End::Client => tracing::debug!("sftp session closed by the client"),
+        End::Shutdown => tracing::info!("server shutting down; closing the sftp session"),
+        End::Abort => tracing::info!("server stopping; cutting the sftp session"),
+        End::Protocol(reason) => tracing::warn!(reason, "ending the sftp session"),
+    }
+    let Reader {
+        replies,
+        lane: lane_tx,
+        data_tasks,
+        ..
+    } = loop_state;
+    drop(lane_tx);
+    data_tasks.close();
+    let drained = async {
+        let _ = lane.await;
+        data_tasks.wait().await;
+        drop(replies);
+        writer.await.ok()
+    };
+    let write_half = if matches!(end, End::Abort) {
+        None
+    } else {
+        tokio::select! {
+            write_half = drained => write_half.flatten(),
+            () = abort.cancelled() => None,
+        }
+    };
+    let open_handles = shared.lock_table().drain();
+    requests::discard_handles(&shared.context, open_handles).await;
+    if let Some(write_half) = write_half {
+        // Subsystems end like OpenSSH's: exit status, EOF, close. Errors mean it is gone.
+        let _ = write_half.exit_status(0).await;
+        let _ = write_half.eof().await;
+        let _ = write_half.close().await;
+    }
+}
+
+/// State shared by the reader, the lane and data tasks.
+pub(crate) struct Shared {
+    /// The logged-in user's file system and audit context.
+    pub context: SessionContext,
+    table: Mutex<HandleTable>,
+}
+
+impl Shared {
+    /// The handle table; held only for one lookup or insert, never across an await.
+    pub fn lock_table(&self) -> MutexGuard<'_, HandleTable> {
+        // The table is consistent after any panic: each operation is a single map call.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An encoded reply on its way to the channel, holding the budget of its request.
+struct Reply {
+    bytes: BytesMut,
+    _budget: Option<Budget>,
+}
+
+/// One request's share of the session budget; returned on drop.
+struct Budget {
+    _request: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
+
+type LaneJob = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Why the reader stopped.
+enum End {
+    Client,
+    Shutdown,
+    Abort,
+    Protocol(&'static str),
+}
+
+/// Per-handle ordering: READ/WRITE tasks since the last ordered request, that request, and
+/// the reply of the newest READ/WRITE (the next one queues its reply only after it).
+#[derive(Default)]
+struct HandleOrder {
+    running: Vec<CancellationToken>,
+    barrier: Option<CancellationToken>,
+    last_reply: Option<CancellationToken>,
+}
+
+struct Reader {
+    shared: Arc<Shared>,
+    decoder: PacketDecoder,
+    initialized: bool,
+    replies: mpsc::UnboundedSender<Reply>,
+    lane: mpsc::UnboundedSender<LaneJob>,
+    requests: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    orders: HashMap<HandleId, HandleOrder>,
+    data_tasks: TaskTracker,
+    tasks: TaskTracker,
+}
+
+impl Reader {
+    async fn read_all(&mut self, read: &mut russh::ChannelReadHalf) -> End {
+        loop {
+            match read.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    self.decoder.push(&data);
+                    if let Err(end) = self.drain_packets().await {
+                        return end;
+                    }
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return End::Client,
+                Some(other) => tracing::debug!(?other, "ignoring channel message"),
+            }
+        }
+    }
+
+    async fn drain_packets(&mut self) -> Result<(), End> {
+        loop {
+            let body = match self.decoder.next_packet() {
+                Ok(Some(body)) => body,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, "bad sftp framing");
+                    return Err(End::Protocol("bad packet framing"));
+                }
+            };
+            if self.initialized {
+                self.dispatch(body).await?;
+            } else {
+                self.initialize(&body)?;
+            }
+        }
+    }
+
+    fn initialize(&mut self, body: &Bytes) -> Result<(), End> {
+        let version = parse_init(body).map_err(|_| End::Protocol("first packet is not INIT"))?;
+        tracing::debug!(client_version = version, "sftp session started");
+        let mut extensions = OPENSSH_EXTENSIONS.to_vec();
+        extensions.extend_from_slice(EXTRA_EXTENSIONS);
+        let mut out = BytesMut::new();
+        encode_version(&mut out, SFTP_VERSION, &extensions)
+            .map_err(|_| End::Protocol("VERSION does not fit a packet"))?;
+        self.initialized = true;
+        self.send(out, None);
+        Ok(())
+    }
+
+    async fn dispatch(&mut self, body: Bytes) -> Result<(), End> {
+        let cost = body.len();
+        let request = match decode_request(body) {
+            Ok(request) => request,
+            Err(DecodeError::UnknownType { id: Some(id) }) => {
+                let mut out = BytesMut::new();
+                let message = "unknown request type";
+                let _ = encode_status(&mut out, id, StatusCode::OpUnsupported, message);
+                self.send(out, None);
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(%error, id = ?error.id(), "undecodable sftp request");
+                return Err(End::Protocol("malformed request"));
+            }
+        };
+        tracing::trace!(id = request.id, request = request.kind.name(), "request");
+        let Some(budget) = self.acquire(cost + reply_estimate(&request.kind)).await else {
+            return Err(End::Protocol("budget closed"));
+        };
+        match &request.kind {
+            RequestKind::Read { handle, .. } | RequestKind::Write { handle, .. } => {
+                let handle = handle.clone();
+                self.spawn_data(request, &handle, budget);
+            }
+            RequestKind::Close { handle } => {
+                let handle = handle.clone();
+                let target = self.shared.lock_table().remove(&handle);
+                self.spawn_ordered(request, &[(handle, target)], budget, true);
+            }
+            RequestKind::Fstat { handle }
+            | RequestKind::Fsetstat { handle, .. }
+            | RequestKind::Readdir { handle }
+            | RequestKind::Fstatvfs { handle }
+            | RequestKind::Fsync { handle }
+            | RequestKind::CheckFileHandle { handle, .. } => {
+                let handle = handle.clone();
+                let target = self.shared.lock_table().get(&handle);
+                self.spawn_ordered(request, &[(handle, target)], budget, false);
+            }
+            RequestKind::CopyData {
+                read_handle,
+                write_handle,
+                ..
+            } => {
+                let (read_handle, write_handle) = (read_handle.clone(), write_handle.clone());
+                let (source, target) = {
+                    let table = self.shared.lock_table();
+                    (table.get(&read_handle), table.get(&write_handle))
+                };
+                let handles = [(read_handle, source), (write_handle, target)];
+                self.spawn_ordered(request, &handles, budget, false);
+            }
+            _ => self.spawn_lane(request, Resolved::Path, Vec::new(), None, budget),
+        }
+        Ok(())
+    }
+
+    /// READ and WRITE: run now, after the last ordered request on the handle.
+    fn spawn_data(&mut self, request: Request, raw_handle: &Bytes, budget: Budget) {
+        let found = self.shared.lock_table().get(raw_handle);
+        let (Some(handle), Some(id)) = (found, parse_id(raw_handle)) else {
+            self.send(requests::invalid_handle(request.id), Some(budget));
+            return;
+        };
+        let order = self.orders.entry(id).or_default();
+        order.running.retain(|token| !token.is_cancelled());
+        let done = CancellationToken::new();
+        order.running.push(done.clone());
+        let barrier = order.barrier.clone();
+        let queued = CancellationToken::new();
+        let previous_reply = order.last_reply.replace(queued.clone());
+        let shared = self.shared.clone();
+        let replies = self.replies.clone();
+        let job = async move {
+            let _done = done.drop_guard();
+            let queued = queued.drop_guard();
+            if let Some(barrier) = barrier {
+                barrier.cancelled().await;
+            }
+            let out = requests::execute(&shared, request, Resolved::One(handle)).await;
+            if let Some(previous) = previous_reply {
+                previous.cancelled().await;
+            }
+            let _ = replies.send(Reply {
+                bytes: out,
+                _budget: Some(budget),
+            });
+            drop(queued);
+        };
+        self.tasks.spawn(self.data_tasks.track_future(job));
+    }
+
+    /// A request on handles: in the lane, after earlier READ/WRITEs on them; later READ/WRITEs
+    /// wait for it. `closing` forgets the handle's ordering state (it is gone).
+    fn spawn_ordered(
+        &mut self,
+        request: Request,
+        handles: &[(Bytes, Option<Handle>)],
+        budget: Budget,
+        closing: bool,
+    ) {
+        let mut resolved = Vec::with_capacity(handles.len());
+        for (_, handle) in handles {
+            match handle {
+                Some(handle) => resolved.push(handle.clone()),
+                None => {
+                    self.send(requests::invalid_handle(request.id), Some(budget));
+                    return;
+                }
+            }
+        }
+        let done = CancellationToken::new();
+        let mut wait_for = Vec::new();
+        for (raw, _) in handles {
+            let Some(id) = parse_id(raw) else { continue };
+            let order = self.orders.entry(id).or_default();
+            wait_for.append(&mut order.running);
+            wait_for.extend(order.barrier.replace(done.clone()));
+            if closing {
+                self.orders.remove(&id);
+            }
+        }
+        let resolved = match (resolved.pop(), resolved.pop()) {
+            (Some(second), Some(first)) => Resolved::Two(first, second),
+            (Some(only), None) => Resolved::One(only),
+            _ => Resolved::Path,
+        };
+        self.spawn_lane(request, resolved, wait_for, Some(done), budget);
+    }
+
+    fn spawn_lane(
+        &mut self,
+        request: Request,
+        resolved: Resolved,
+        wait_for: Vec<CancellationToken>,
+        done: Option<CancellationToken>,
+        budget: Budget,
+    ) {
+        let shared = self.shared.clone();
+        let replies = self.replies.clone();
+        let job = async move {
+            let _done = done.map(CancellationToken::drop_guard);
+            for token in wait_for {
+                token.cancelled().await;
+            }
+            let out = requests::execute(&shared, request, resolved).await;
+            let _ = replies.send(Reply {
+                bytes: out,
+                _budget: Some(budget),
+            });
+        };
+        // The lane lives until this reader drops its sender, so the send cannot fail while we
+        // are here; if it somehow did, the request's budget is returned by the drop.
+        let _ = self.lane.send(Box::pin(job));
+    }
+
+    /// Waits for budget; `None` only if the semaphores were closed, which nothing does.
+    async fn acquire(&self, cost: usize) -> Option<Budget> {
+        let cost = u32::try_from(cost.min(MAX_IN_FLIGHT_BYTES)).unwrap_or(u32::MAX);
+        let request = self.requests.clone().acquire_owned().await.ok()?;
+        let bytes = self.bytes.clone().acquire_many_owned(cost).await.ok()?;
+        Some(Budget {
+            _request: request,
+            _bytes: bytes,
+        })
+    }
+
+    fn send(&self, bytes: BytesMut, budget: Option<Budget>) {
+        let _ = self.replies.send(Reply {
+            bytes,
+            _budget: budget,
+        });
+    }
+}
+
+/// What a request will hold besides its own bytes: the size of its reply.
+fn reply_estimate(kind: &RequestKind) -> usize {
+    match kind {
+        RequestKind::Read { len, .. } => (*len).min(MAX_READ_LENGTH) as usize + 16,
+        RequestKind::Readdir { .. } => READDIR_REPLY_BYTES,
+        _ => SMALL_REPLY_BYTES,
+    }
+}
+
+/// Runs lane jobs one after another, in the order the reader queued them.
+async fn run_lane(mut jobs: mpsc::UnboundedReceiver<LaneJob>) {
+    while let Some(job) = jobs.recv().await {
+        job.await;
+    }
+}
+
+/// The one writer: sends replies in queue order, small ones gathered into one channel write.
+/// Returns the write half when every sender is gone, so the caller can close the channel.
+async fn write_replies(
+    write: ChannelWriteHalf<Msg>,
+    mut replies: mpsc::UnboundedReceiver<Reply>,
+) -> Option<ChannelWriteHalf<Msg>> {
+    while let Some(first) = replies.recv().await {
+        let mut batch = vec![first];
+        let mut size = batch[0].bytes.len();
+        while size < COALESCE_BYTES {
+            match replies.try_recv() {
+                Ok(next) => {
+                    size += next.bytes.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let bytes = if batch.len() == 1 {
+            mem::take(&mut batch[0].bytes).freeze()
+        } else {
+            let mut joined = BytesMut::with_capacity(size);
+            for reply in &batch {
+                joined.extend_from_slice(&reply.bytes);
+            }
+            joined.freeze()
+        };
+        if let Err(error) = write.data_bytes(bytes).await {
+            tracing::debug!(%error, "channel gone; dropping replies");
+            return None;
+        }
+        // Dropping the batch returns its budget to the reader.
+        drop(batch);
+    }
+    Some(write)
+}

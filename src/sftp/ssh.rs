@@ -1,0 +1,496 @@
+//! The russh `Handler` of one connection: authentication, and what a channel may be used for.
+//!
+//! Authentication goes through the shared `auth::Authenticator` for every method: password,
+//! public key, and keyboard-interactive (one password prompt, for clients that try nothing
+//! else). Key-and-password users get SSH partial success after their first method. russh
+//! counts rejected attempts against `sftp.max_auth_attempts` and paces rejections.
+//!
+//! After login a session channel may run the `sftp` subsystem (our request loop, `session`) or
+//! one of the allow-listed hash commands (`exec`). Shells, PTYs, X11, agent forwarding, every
+//! kind of TCP and Unix socket forwarding, and any other command are refused with a message on
+//! stderr where the protocol has room for one: a file server is not a shell or a tunnel.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session, VerifiedPublicKey};
+use russh::server::{Handler, PublicKeyOffer};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, MethodKind, MethodSet};
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+use zeroize::Zeroizing;
+
+use super::exec;
+use super::requests::SessionContext;
+use crate::audit::{Action, Event, Outcome};
+use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
+use crate::config::Protocol;
+use crate::connection::ConnectionInfo;
+use crate::limits::SessionPermit;
+use crate::services::Services;
+use crate::vfs::UserFs;
+
+/// Session channels one connection may open over its lifetime (OpenSSH multiplexing opens a
+/// few; a loop opening thousands is not a file transfer).
+const MAX_CHANNELS_PER_CONNECTION: usize = 64;
+
+/// Shown for `shell` and `pty-req`.
+const NO_SHELL: &str = "ferryd is an SFTP server: shell access is not available\r\n";
+
+/// Errors that end a connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SshError {
+    /// The SSH layer failed (I/O, protocol violation, disconnect).
+    #[error(transparent)]
+    Ssh(#[from] russh::Error),
+}
+
+/// The per-connection handler.
+pub(crate) struct SshHandler {
+    services: Services,
+    info: ConnectionInfo,
+    span: tracing::Span,
+    /// Key-and-password: the user and method that already returned partial success.
+    partial: Option<(String, AuthMethod)>,
+    /// Set by a successful auth callback, consumed by `auth_succeeded`.
+    pending: Option<Identity>,
+    /// Fired once the user is logged in, which stops the login timer.
+    login_signal: Option<oneshot::Sender<()>>,
+    logged_in: Option<LoggedIn>,
+    /// Session channels opened but not yet given a subsystem or command.
+    channels: HashMap<ChannelId, Channel<Msg>>,
+    n_channels: usize,
+    /// This connection's SFTP and exec tasks, so shutdown can wait for them.
+    sessions: TaskTracker,
+}
+
+struct LoggedIn {
+    context: SessionContext,
+    since: Instant,
+    _permit: SessionPermit,
+}
+
+impl SshHandler {
+    /// A handler for the connection `info`; `login_signal` fires at login.
+    pub(crate) fn new(
+        services: Services,
+        info: ConnectionInfo,
+        span: tracing::Span,
+        login_signal: oneshot::Sender<()>,
+        sessions: TaskTracker,
+    ) -> SshHandler {
+        SshHandler {
+            services,
+            info,
+            span,
+            partial: None,
+            pending: None,
+            login_signal: Some(login_signal),
+            logged_in: None,
+            channels: HashMap::new(),
+            n_channels: 0,
+            sessions,
+        }
+    }
+
+    async fn check(&mut self, user: &str, credential: Credential<'_>) -> Auth {
+        let method_already_passed = self
+            .partial
+            .as_ref()
+            .filter(|(passed_user, _)| passed_user == user)
+            .map(|(_, method)| *method);
+        let attempt = LoginAttempt {
+            user,
+            protocol: Protocol::Sftp,
+            peer: self.info.peer.ip(),
+            method_already_passed,
+        };
+        match self.services.auth.authenticate(&attempt, credential).await {
+            Ok(identity) => {
+                self.pending = Some(identity);
+                Auth::Accept
+            }
+            Err(AuthError::PartialSuccess { next }) => {
+                self.partial = Some((user.to_owned(), credential.method()));
+                let mut methods = MethodSet::empty();
+                match next {
+                    AuthMethod::PublicKey => methods.push(MethodKind::PublicKey),
+                    AuthMethod::Password => {
+                        methods.push(MethodKind::Password);
+                        methods.push(MethodKind::KeyboardInteractive);
+                    }
+                }
+                tracing::info!(parent: &self.span, user, next = next.as_str(), "first factor accepted");
+                Auth::Reject {
+                    proceed_with_methods: Some(methods),
+                    partial_success: true,
+                }
+            }
+            Err(error) => {
+                if let AuthError::Internal(_) = &error {
+                    tracing::error!(parent: &self.span, user, %error, "authentication failed");
+                } else {
+                    tracing::info!(parent: &self.span, user, %error, "login refused");
+                }
+                self.audit_login(user, Outcome::Failed("invalid credentials".to_owned()));
+                Auth::reject()
+            }
+        }
+    }
+
+    fn audit_login(&self, user: &str, outcome: Outcome) {
+        self.services.audit.record(&Event {
+            action: Action::Login,
+            protocol: Protocol::Sftp,
+            user: user.to_owned(),
+            peer: self.info.peer.ip(),
+            path: String::new(),
+            target: None,
+            bytes: 0,
+            duration: std::time::Duration::ZERO,
+            outcome,
+        });
+    }
+
+    /// Refuses a channel request with `message` on stderr, then closes the channel.
+    fn refuse(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+        what: &str,
+        message: &str,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, request = what, "channel request refused");
+        self.channels.remove(&channel);
+        session.extended_data(channel, 1, message.as_bytes().to_vec())?;
+        session.channel_failure(channel)?;
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        Ok(())
+    }
+
+    fn spawn_session_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let task = task.instrument(self.span.clone());
+        self.services.tasks.spawn(self.sessions.track_future(task));
+    }
+}
+
+impl Drop for SshHandler {
+    fn drop(&mut self) {
+        if let Some(logged_in) = &self.logged_in {
+            let context = &logged_in.context;
+            self.services.audit.record(&Event {
+                action: Action::Logout,
+                protocol: Protocol::Sftp,
+                user: context.user.clone(),
+                peer: context.peer,
+                path: String::new(),
+                target: None,
+                bytes: 0,
+                duration: logged_in.since.elapsed(),
+                outcome: Outcome::Ok,
+            });
+        }
+    }
+}
+
+impl Handler for SshHandler {
+    type Error = SshError;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, SshError> {
+        Ok(self.check(user, Credential::Password(password)).await)
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, SshError> {
+        let peer = self.info.peer.ip();
+        let accepted =
+            self.services
+                .auth
+                .accepts_public_key(user, offer.public_key, Protocol::Sftp, peer);
+        Ok(if accepted {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, SshError> {
+        Ok(self
+            .check(user, Credential::PublicKey(key.public_key))
+            .await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, SshError> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: Cow::Borrowed(""),
+                instructions: Cow::Borrowed(""),
+                prompts: Cow::Owned(vec![(Cow::Borrowed("Password: "), false)]),
+            });
+        };
+        let answer = response.next().unwrap_or_default();
+        let Ok(password) = std::str::from_utf8(&answer) else {
+            return Ok(Auth::reject());
+        };
+        let password = Zeroizing::new(password.to_owned());
+        Ok(self.check(user, Credential::Password(&password)).await)
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), SshError> {
+        let Some(identity) = self.pending.take() else {
+            return Ok(());
+        };
+        self.span.record("user", identity.user.as_str());
+        let permit = match self.services.limits.try_acquire_user(&identity.user) {
+            Ok(permit) => permit,
+            Err(error) => {
+                tracing::warn!(parent: &self.span, %error, "login refused");
+                self.audit_login(&identity.user, Outcome::Failed(error.to_string()));
+                session.disconnect(Disconnect::TooManyConnections, &error.to_string(), "en")?;
+                return Ok(());
+            }
+        };
+        let fs = match UserFs::open(identity.fs.clone(), &self.services.quotas).await {
+            Ok(fs) => fs,
+            Err(error) => {
+                tracing::error!(parent: &self.span, %error, source = ?error.source, "cannot open the user's files");
+                self.audit_login(
+                    &identity.user,
+                    Outcome::Failed("home unavailable".to_owned()),
+                );
+                let reason = "your files are not available right now";
+                session.disconnect(Disconnect::ByApplication, reason, "en")?;
+                return Ok(());
+            }
+        };
+        tracing::info!(parent: &self.span, method = identity.method.as_str(), "logged in");
+        self.audit_login(&identity.user, Outcome::Ok);
+        self.logged_in = Some(LoggedIn {
+            context: SessionContext {
+                fs,
+                user: identity.user,
+                peer: self.info.peer.ip(),
+                audit: self.services.audit.clone(),
+            },
+            since: Instant::now(),
+            _permit: permit,
+        });
+        if let Some(signal) = self.login_signal.take() {
+            let _ = signal.send(());
+        }
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), SshError> {
+        if self.logged_in.is_none() || self.n_channels >= MAX_CHANNELS_PER_CONNECTION {
+            tracing::info!(parent: &self.span, "session channel refused");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        self.n_channels += 1;
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), SshError> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel_id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        let context = self.logged_in.as_ref().map(|user| user.context.clone());
+        let channel = self.channels.remove(&channel_id);
+        let (Some(context), Some(channel), "sftp") = (context, channel, name) else {
+            tracing::info!(parent: &self.span, subsystem = name, "subsystem refused");
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        session.channel_success(channel_id)?;
+        let services = &self.services;
+        let task = super::session::run(
+            channel,
+            context,
+            services.tasks.clone(),
+            services.shutdown.clone(),
+            services.abort.clone(),
+        );
+        self.spawn_session_task(task);
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel_id: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        let fs = self.logged_in.as_ref().map(|user| user.context.fs.clone());
+        let allowed = exec::parse(data);
+        let channel = match (&fs, &allowed) {
+            (Some(_), Some(_)) => self.channels.remove(&channel_id),
+            _ => None,
+        };
+        let (Some(fs), Some(command), Some(channel)) = (fs, allowed, channel) else {
+            return self.refuse(channel_id, session, "exec", exec::REFUSAL);
+        };
+        session.channel_success(channel_id)?;
+        self.spawn_session_task(exec::run(channel, command, fs));
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        self.refuse(channel, session, "shell", NO_SHELL)
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, request = "pty-req", "channel request refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, request = "x11-req", "channel request refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        variable_name: &str,
+        _variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), SshError> {
+        // OpenSSH sends LANG and friends unasked; there is no environment to set.
+        tracing::debug!(parent: &self.span, variable_name, "env request ignored");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, SshError> {
+        tracing::info!(parent: &self.span, request = "agent forwarding", "refused");
+        Ok(false)
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, SshError> {
+        tracing::info!(parent: &self.span, address, port = *port, "remote port forwarding refused");
+        Ok(false)
+    }
+
+    async fn streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, SshError> {
+        tracing::info!(parent: &self.span, socket_path, "remote socket forwarding refused");
+        Ok(false)
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, host_to_connect, port_to_connect, "port forwarding refused");
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        _channel: Channel<Msg>,
+        socket_path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, socket_path, "socket forwarding refused");
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    async fn channel_open_x11(
+        &mut self,
+        _channel: Channel<Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), SshError> {
+        tracing::info!(parent: &self.span, "x11 channel refused");
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+}
