@@ -12,6 +12,7 @@ pub mod connection;
 pub mod ftp;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod services;
 pub mod sftp;

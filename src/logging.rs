@@ -1,9 +1,16 @@
 //! Log output: human-readable text (journald-friendly under systemd) or JSON lines.
 //!
-//! Under systemd (`JOURNAL_STREAM` set) text lines carry no timestamp and no colour: the
-//! journal adds its own timestamp and would show escape codes literally.
+//! Under systemd (`JOURNAL_STREAM` set) text lines carry no timestamp and no colour — the
+//! journal adds its own timestamp and would show escape codes literally — and start with the
+//! syslog priority (`<3>` error … `<7>` debug), which journald strips and uses as the line's
+//! priority, so `journalctl -p warning` works.
 
-use tracing_subscriber::fmt::format::FmtSpan;
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::{FmtSpan, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -44,10 +51,59 @@ pub fn init(config: &LogConfig, level_override: Option<&str>) -> Result<(), Logg
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
+        (LogFormat::Text, true) => builder
+            .with_ansi(false)
+            .event_format(SyslogPriority(
+                tracing_subscriber::fmt::format()
+                    .without_time()
+                    .with_ansi(false),
+            ))
+            .try_init(),
         (LogFormat::Text, false) => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
     };
     result.map_err(|_| LoggingError::AlreadyInitialised)
+}
+
+/// Prefixes each line with its syslog priority for journald (sd-daemon(3) `<N>` prefixes).
+struct SyslogPriority<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for SyslogPriority<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "<{}>", syslog_priority(*event.metadata().level()))?;
+        self.0.format_event(context, writer, event)
+    }
+}
+
+fn syslog_priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_syslog_priorities() {
+        assert_eq!(syslog_priority(Level::ERROR), 3);
+        assert_eq!(syslog_priority(Level::WARN), 4);
+        assert_eq!(syslog_priority(Level::INFO), 6);
+        assert_eq!(syslog_priority(Level::TRACE), 7);
+    }
 }

@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("limits", &["config"]),
     ("logging", &["config"]),
     ("auth", &["config", "vfs"]),
-    ("metrics", &["config", "audit", "connection"]),
+    ("metrics", &["config", "audit", "auth", "connection"]),
     (
         "services",
         &[

@@ -7,6 +7,7 @@
 mod check;
 mod init;
 mod serve;
+mod status;
 mod user;
 
 use std::path::PathBuf;
@@ -57,6 +58,13 @@ pub enum Command {
     Init(init::InitArgs),
     /// Validate the config and the users file; print every problem with file and line.
     CheckConfig,
+    /// Ask the running server to reload its config, users file and certificate (SIGHUP).
+    ///
+    /// Finds the daemon through `state_dir/ferryd.pid`; under systemd `systemctl reload
+    /// ferryd` does the same.
+    Reload,
+    /// Show whether the server runs, and its live sessions (from the metrics endpoint).
+    Status,
     /// Manage users in the users file (the server need not be running).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -105,6 +113,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => serve::run(&cli.config, cli.log_level.as_deref()),
         Command::Init(args) => init::run(&cli.config, &args),
         Command::CheckConfig => check::run(&cli.config),
+        Command::Reload => status::reload(&cli.config),
+        Command::Status => status::status(&cli.config),
         Command::User(command) => user::run(&cli.config, command),
     }
 }

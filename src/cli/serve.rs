@@ -7,9 +7,12 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::logging;
 use crate::server::signals::{Request, Signals};
-use crate::server::{systemd, BootstrapUser, BoundAddresses, RunningServer, Server};
+use crate::server::{pid_file, systemd, BootstrapUser, BoundAddresses, RunningServer, Server};
 
 use super::Failure;
+
+/// How often `systemctl status` learns the connection count.
+const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;
@@ -35,6 +38,9 @@ async fn serve(config: Config) -> Result<(), Failure> {
         };
         Failure::new(code, error)
     })?;
+    let pid_file = pid_file::PidFile::create(&server.services().config().server.state_dir)
+        .context("writing the pid file")
+        .map_err(|error| Failure::new(Failure::CANT_CREATE, error))?;
     if let Some(user) = server.bootstrap_user() {
         print_first_start_help(user, server.addresses());
     }
@@ -48,6 +54,19 @@ async fn serve(config: Config) -> Result<(), Failure> {
             }
         })
     });
+    let status = {
+        let limits = server.services().limits.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(STATUS_INTERVAL);
+            loop {
+                ticker.tick().await;
+                systemd::status(&format!(
+                    "serving; {} connection(s)",
+                    limits.active_connections()
+                ));
+            }
+        })
+    };
     loop {
         match signals.next().await {
             Request::Stop => break,
@@ -65,7 +84,9 @@ async fn serve(config: Config) -> Result<(), Failure> {
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
+    status.abort();
     server.shutdown().await;
+    drop(pid_file);
     Ok(())
 }
 

@@ -223,6 +223,15 @@ impl PasswordSource {
 }
 
 fn save(users: &UserDb, path: &Path) -> Result<(), Failure> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("creating {}", parent.display()))
+            .map_err(|error| Failure::new(Failure::CANT_CREATE, error))?;
+    }
     users
         .save(path)
         .map_err(|error| Failure::new(Failure::CANT_CREATE, error))

@@ -1,4 +1,156 @@
-//! FTP front end: explicit and implicit FTPS listeners, the control channel and data channels.
+//! FTP front end: explicit (RFC 4217 `AUTH TLS`) and implicit FTPS listeners, the control
+//! channel (RFC 959) and passive or active data channels, over the protocol-neutral core
+//! (`auth` for logins, `vfs` for files, `audit` for what users did).
+//!
+//! [`FtpServer`] is what `server` starts: `new` builds the TLS configuration from the
+//! certificate, [`FtpServer::spawn`] runs an accept loop for one listener, and
+//! [`FtpServer::reload_certificate`] swaps the certificate for new sessions (SIGHUP). Inside:
+//! `listener` accepts, `control` runs one task per connection around a `session::Session` and
+//! its dispatch table, handlers live in `commands`, transfers in `data`, passive ports in
+//! `passive`, TLS session binding in `tls`, and every error-to-reply mapping in `errors`.
 
 pub mod certificate;
 pub mod proto;
+
+mod commands;
+mod control;
+mod data;
+mod errors;
+mod listener;
+mod listing;
+mod passive;
+mod session;
+mod tls;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+
+use crate::services::Services;
+
+pub use passive::{firewall_note, setup_warnings};
+
+/// How a listener starts TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain until the client sends `AUTH TLS` (RFC 4217), usually port 21.
+    Explicit,
+    /// TLS from the first byte, usually port 990.
+    Implicit,
+}
+
+/// The FTP front end could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// rustls refused the certificate or key (or the protocol versions).
+    #[error("invalid FTPS certificate or key: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Counters for status reporting and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FtpStats {
+    /// Control sessions alive now.
+    pub sessions: usize,
+    /// PROT P data connections refused because they did not resume their control
+    /// connection's TLS session.
+    pub session_reuse_refused: u64,
+    /// Passive data connections dropped because they came from an address with no pending
+    /// transfer (another IP than the control connection's).
+    pub foreign_data_connections: u64,
+    /// Passive listening ports open now.
+    pub passive_ports_open: usize,
+}
+
+/// The FTPS server: shared state of all its listeners and sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct FtpServer {
+    shared: Arc<Shared>,
+}
+
+/// What every listener and session of one server shares.
+pub(crate) struct Shared {
+    /// The daemon's handles.
+    pub(crate) services: Services,
+    /// The base TLS configuration; replaced on certificate reload.
+    tls: ArcSwap<ServerConfig>,
+    /// Live control sessions, for the TLS sibling rule.
+    pub(crate) registry: tls::SessionRegistry,
+    /// Passive listeners.
+    pub(crate) passive: passive::PassivePorts,
+    /// Data connections refused by the TLS session reuse check.
+    pub(crate) reuse_refused: Arc<AtomicU64>,
+}
+
+impl Shared {
+    /// The TLS configuration new sessions start from.
+    pub(crate) fn tls_base(&self) -> Arc<ServerConfig> {
+        self.tls.load_full()
+    }
+}
+
+impl FtpServer {
+    /// Builds the TLS configuration from `tls` and logs warnings about the passive setup.
+    pub fn new(
+        services: Services,
+        tls: certificate::CertifiedKey,
+    ) -> Result<FtpServer, StartError> {
+        let config = tls::server_config(tls)?;
+        let settings = services.config();
+        for warning in passive::setup_warnings(&settings.ftps) {
+            tracing::warn!("{warning}");
+        }
+        if !settings.ftps.require_tls {
+            tracing::warn!("ftps.require_tls = false: plain FTP logins and transfers are allowed");
+        }
+        let passive = passive::PassivePorts::new(services.tasks.clone());
+        Ok(FtpServer {
+            shared: Arc::new(Shared {
+                services,
+                tls: ArcSwap::new(config),
+                registry: tls::SessionRegistry::default(),
+                passive,
+                reuse_refused: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    /// Runs the accept loop for `listener` on `services.tasks`; it stops accepting when
+    /// `services.shutdown` is cancelled.
+    pub fn spawn(&self, listener: TcpListener, mode: TlsMode) {
+        let shared = self.shared.clone();
+        self.shared
+            .services
+            .tasks
+            .spawn(listener::accept_loop(shared, listener, mode));
+    }
+
+    /// Uses `tls` for sessions that start from now on; running sessions keep theirs.
+    pub fn reload_certificate(&self, tls: certificate::CertifiedKey) -> Result<(), StartError> {
+        let config = tls::server_config(tls)?;
+        self.shared.tls.store(config);
+        Ok(())
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> FtpStats {
+        FtpStats {
+            sessions: self.shared.registry.len(),
+            session_reuse_refused: self.shared.reuse_refused.load(Ordering::Relaxed),
+            foreign_data_connections: self.shared.passive.dropped_connections(),
+            passive_ports_open: self.shared.passive.open_ports(),
+        }
+    }
+}
+
+impl std::fmt::Debug for FtpServer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("FtpServer")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -43,6 +43,12 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The FTPS front end refused its settings.
+    #[error("FTPS: {0}")]
+    Ftp(crate::ftp::StartError),
+    /// The SFTP front end refused its settings.
+    #[error("SFTP: {0}")]
+    Sftp(crate::sftp::StartError),
 }
 
 impl StartError {
@@ -65,4 +71,7 @@ pub enum ReloadError {
     /// The new certificate is unusable.
     #[error("TLS certificate: {0}")]
     Certificate(#[from] CertificateError),
+    /// The FTPS front end refused the new certificate.
+    #[error("FTPS: {0}")]
+    Ftp(crate::ftp::StartError),
 }

@@ -7,6 +7,8 @@
 
 mod bootstrap;
 mod error;
+mod metrics_http;
+pub mod pid_file;
 pub mod signals;
 pub mod systemd;
 
@@ -15,14 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::Audit;
-use crate::auth::{Authenticator, LogObserver, UserDb};
-use crate::config::Config;
+use crate::audit::{Audit, AuditSink, XferLog};
+use crate::auth::{AuthEvent, AuthObserver, Authenticator, LogObserver, UserDb};
+use crate::config::{Config, Protocol};
+use crate::ftp;
 use crate::limits::ConnectionLimits;
+use crate::metrics::Metrics;
 use crate::services::Services;
+use crate::sftp;
 use crate::vfs::QuotaRegistry;
 
 /// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
@@ -35,7 +41,9 @@ pub use error::{ReloadError, StartError};
 pub struct RunningServer {
     addresses: BoundAddresses,
     services: Services,
-    has_tls: bool,
+    ftp: Option<ftp::FtpServer>,
+    metrics: Metrics,
+    transfer_log: Option<Arc<XferLog>>,
     bootstrap_user: Option<BootstrapUser>,
 }
 
@@ -48,6 +56,8 @@ pub struct BoundAddresses {
     pub ftps_implicit: Option<SocketAddr>,
     /// SFTP over SSH.
     pub sftp: Option<SocketAddr>,
+    /// The Prometheus endpoint.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Entry point for starting the daemon.
@@ -60,29 +70,90 @@ impl Server {
         let mut users = UserDb::load(&config.auth.users_file)?;
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
         let tls = prepare_tls(&config)?;
-        let has_tls = tls.is_some();
         let keys = prepare_host_keys(&config)?;
 
+        let metrics = Metrics::new();
+        let transfer_log = match &config.log.transfer_log {
+            Some(path) => Some(Arc::new(XferLog::open(path).map_err(|source| {
+                StartError::Directory {
+                    key: "log.transfer_log",
+                    path: path.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
+        let mut sinks: Vec<Arc<dyn AuditSink>> = vec![Arc::new(metrics.clone())];
+        if let Some(log) = &transfer_log {
+            sinks.push(log.clone());
+        }
+        let observer = Arc::new(AuthObservers(vec![
+            Arc::new(LogObserver),
+            Arc::new(metrics.clone()),
+        ]));
         let services = Services {
-            auth: Authenticator::new(users, config.server.data_dir.clone(), Arc::new(LogObserver)),
+            auth: Authenticator::new(users, config.server.data_dir.clone(), observer),
             quotas: QuotaRegistry::default(),
             limits: ConnectionLimits::new(&config.server),
-            audit: Audit::default(),
+            audit: Audit::new(sinks),
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             config: Arc::new(ArcSwap::from_pointee(config.clone())),
         };
 
-        // The FTPS and SFTP listeners are started here once the front ends exist (#3, #4);
-        // the TLS certificate and host keys are already prepared for them.
-        drop((tls, keys));
-        let addresses = BoundAddresses::default();
+        let ftps = &config.ftps;
+        let explicit = bind_if(ftps.enabled, ftps.listen, "ftps.listen").await?;
+        let implicit = bind_if(ftps.enabled, ftps.implicit_listen, "ftps.implicit_listen").await?;
+        let ssh = bind_if(config.sftp.enabled, config.sftp.listen, "sftp.listen").await?;
+        let metrics_listener = bind_if(true, config.metrics.listen, "metrics.listen").await?;
+
+        let mut addresses = BoundAddresses::default();
+        let mut ftp_server = None;
+        if let Some(tls) = tls {
+            let server = ftp::FtpServer::new(services.clone(), tls).map_err(StartError::Ftp)?;
+            if let Some(listener) = explicit {
+                addresses.ftps_explicit = Some(local_address(&listener, "ftps.listen")?);
+                server.spawn(listener, ftp::TlsMode::Explicit);
+            }
+            if let Some(listener) = implicit {
+                addresses.ftps_implicit = Some(local_address(&listener, "ftps.implicit_listen")?);
+                server.spawn(listener, ftp::TlsMode::Implicit);
+            }
+            ftp_server = Some(server);
+        }
+        if let (Some(keys), Some(listener)) = (keys, ssh) {
+            addresses.sftp = Some(local_address(&listener, "sftp.listen")?);
+            let server = sftp::SftpServer::new(services.clone(), keys).map_err(StartError::Sftp)?;
+            server.spawn(listener);
+        }
+        if let Some(listener) = metrics_listener {
+            let address = local_address(&listener, "metrics.listen")?;
+            addresses.metrics = Some(address);
+            tracing::info!(%address, "serving metrics at /metrics");
+            metrics_http::spawn(
+                listener,
+                metrics.clone(),
+                services.shutdown.clone(),
+                &services.tasks,
+            );
+        }
+        for (protocol, address) in [
+            (Protocol::Ftps, addresses.ftps_explicit),
+            (Protocol::Ftps, addresses.ftps_implicit),
+            (Protocol::Sftp, addresses.sftp),
+        ] {
+            if let Some(address) = address {
+                tracing::info!(%protocol, %address, "listening");
+            }
+        }
         Ok(RunningServer {
             addresses,
             services,
             bootstrap_user,
-            has_tls,
+            ftp: ftp_server,
+            metrics,
+            transfer_log,
         })
     }
 }
@@ -103,6 +174,11 @@ impl RunningServer {
         &self.services
     }
 
+    /// The server's metrics (also served on `[metrics] listen`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Re-reads the config file, the users file and the TLS certificate. Running sessions keep
     /// what they started with; on any error nothing changes. Listener addresses are not
     /// re-bound: changing them needs a restart, which is logged.
@@ -113,9 +189,9 @@ impl RunningServer {
             None => (*current).clone(),
         };
         let users = UserDb::load(&new.auth.users_file)?;
-        let tls = match self.has_tls {
-            true => Some(certificate::load(&new.ftps.cert, &new.ftps.key)?),
-            false => None,
+        let tls = match &self.ftp {
+            Some(_) => Some(certificate::load(&new.ftps.cert, &new.ftps.key)?),
+            None => None,
         };
         if new.ftps.listen != current.ftps.listen
             || new.ftps.implicit_listen != current.ftps.implicit_listen
@@ -126,8 +202,12 @@ impl RunningServer {
         let user_count = users.len();
         self.services.auth.replace_users(users);
         self.services.limits.update(&new.server);
-        if let Some(tls) = tls {
+        if let (Some(ftp), Some(tls)) = (&self.ftp, tls) {
             tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate loaded");
+            ftp.reload_certificate(tls).map_err(ReloadError::Ftp)?;
+        }
+        if let Some(log) = &self.transfer_log {
+            log.reopen();
         }
         self.services.config.store(Arc::new(new));
         tracing::info!(users = user_count, "configuration reloaded");
@@ -161,6 +241,32 @@ impl RunningServer {
         }
         tracing::info!("stopped");
     }
+}
+
+async fn bind_if(
+    enabled: bool,
+    address: Option<SocketAddr>,
+    key: &'static str,
+) -> Result<Option<TcpListener>, StartError> {
+    let Some(address) = address.filter(|_| enabled) else {
+        return Ok(None);
+    };
+    match TcpListener::bind(address).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(source) => Err(StartError::Bind {
+            key,
+            address,
+            source,
+        }),
+    }
+}
+
+fn local_address(listener: &TcpListener, key: &'static str) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind {
+        key,
+        address: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })
 }
 
 fn prepare_tls(config: &Config) -> Result<Option<certificate::CertifiedKey>, StartError> {
@@ -200,4 +306,15 @@ fn prepare_host_keys(config: &Config) -> Result<Option<Vec<russh::keys::PrivateK
         keys.push(key);
     }
     Ok(Some(keys))
+}
+
+/// Hands every login outcome to the log and to the metrics.
+struct AuthObservers(Vec<Arc<dyn AuthObserver>>);
+
+impl AuthObserver for AuthObservers {
+    fn on_auth(&self, event: &AuthEvent) {
+        for observer in &self.0 {
+            observer.on_auth(event);
+        }
+    }
 }

@@ -314,3 +314,43 @@ fn serve_first_start_generates_material_creates_bootstrap_user_and_stops_on_sigt
     assert_eq!(daemon.wait(Duration::from_secs(30)).status.code(), Some(0));
     assert_eq!(std::fs::read(state.join("ftps-cert.pem")).unwrap(), cert);
 }
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    let Ok(output) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("SKIPPED: systemd-analyze is not installed; the unit file was not verified");
+        return;
+    };
+    assert!(output.status.success());
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ferryd.service"),
+    )
+    .unwrap();
+    for required in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "WatchdogSec=",
+    ] {
+        assert!(unit.contains(required), "unit lacks {required}");
+    }
+    // verify checks that ExecStart exists, so point it at the binary under test.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferryd.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/ferryd", binary())).unwrap();
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        verify.status.success() && stderr.trim().is_empty(),
+        "{stderr}"
+    );
+}

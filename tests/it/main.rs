@@ -5,5 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod clients_sftp;
+mod daemon;
 mod harness;
 mod server;
+mod sftp;
+mod sftp_requests;

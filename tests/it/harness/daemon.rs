@@ -39,6 +39,11 @@ impl Daemon {
 
     /// Spawns without waiting for readiness.
     pub fn spawn(config: &Path) -> Daemon {
+        Daemon::spawn_with_env(config, &[])
+    }
+
+    /// Spawns with extra environment variables (e.g. `WATCHDOG_USEC`).
+    pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let socket_dir = tempfile::tempdir().unwrap();
         let socket_path: PathBuf = socket_dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket_path).unwrap();
@@ -48,6 +53,9 @@ impl Daemon {
             .arg("serve")
             .env("NOTIFY_SOCKET", &socket_path)
             .env_remove("JOURNAL_STREAM")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -91,6 +99,19 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// The addresses of the `listening` log lines, in order (explicit FTPS, implicit FTPS,
+    /// SFTP for a config with all three).
+    pub fn listening_addresses(&self) -> Vec<std::net::SocketAddr> {
+        self.stderr()
+            .lines()
+            .filter(|line| line.contains("ferryd::server") && line.contains(" listening "))
+            .filter_map(|line| {
+                let value = line.split("address=").nth(1)?;
+                value.split_whitespace().next()?.parse().ok()
+            })
+            .collect()
     }
 
     /// Everything the daemon printed on stdout so far.

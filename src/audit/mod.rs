@@ -9,12 +9,16 @@
 //! set_attributes, link), `protocol`, `user`, `peer`, `path`, `target` (rename/link), `bytes`,
 //! `duration_ms`, `result` (ok, failed, aborted), `reason` (on failure).
 
+mod xferlog;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Protocol;
+
+pub use xferlog::XferLog;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

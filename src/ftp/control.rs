@@ -1,0 +1,519 @@
+//! The control connection (RFC 959 §5, RFC 4217 §4-6): the only code that reads and writes the
+//! control socket. It frames lines, parses commands, runs them through `session::dispatch`,
+//! writes each reply with one write, upgrades to TLS on `AUTH TLS`, supervises the running
+//! transfer (ABOR, STAT and NOOP stay answered meanwhile) and enforces login and idle timeouts
+//! and the server's shutdown.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{Action, Outcome as AuditOutcome};
+use crate::connection::ConnectionInfo;
+use crate::limits::ConnectionPermit;
+use crate::vfs::{HashAlgorithm, VirtualPath};
+
+use super::data::{self, DataChannel, Outcome};
+use super::errors;
+use super::listing::Facts;
+use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode, TransferType};
+use super::session::{self, Login, Protection, Response, Session, Transfer};
+use super::tls::SessionTls;
+use super::{Shared, TlsMode};
+
+/// Bytes read from the control socket at once.
+const READ_BYTES: usize = 4096;
+/// How long closing the control connection may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves one control connection until it ends; `permit` holds its connection slot.
+pub async fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    info: ConnectionInfo,
+    mode: TlsMode,
+    permit: ConnectionPermit,
+) {
+    // Every reply is one write; without NODELAY a reply could wait for a delayed ACK.
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    let tls_base = shared.tls_base();
+    let tls = match SessionTls::new(&tls_base, &shared.registry) {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "cannot set up TLS for a session");
+            return;
+        }
+    };
+    let config = shared.services.config();
+    let session = Session {
+        shared,
+        config,
+        span: tracing::Span::current(),
+        info,
+        tls,
+        tls_base,
+        secure: false,
+        login: Login::AwaitingUser,
+        failed_logins: 0,
+        cwd: VirtualPath::root(),
+        pbsz: false,
+        protection: Protection::Clear,
+        transfer_type: TransferType::Ascii,
+        data: DataChannel::None,
+        epsv_all: false,
+        restart_offset: None,
+        pending_rename: None,
+        facts: Facts::ALL,
+        hash_algorithm: HashAlgorithm::Sha256,
+    };
+    let mut control = Control {
+        stream: ControlStream::Plain(tcp),
+        decoder: LineDecoder::new(),
+        started: Instant::now(),
+        last_command: Instant::now(),
+        transfer: None,
+        session,
+    };
+    tracing::debug!(?mode, "FTPS connection accepted");
+    control.run(mode).await;
+    control.finish().await;
+    drop(permit);
+}
+
+struct Control {
+    stream: ControlStream,
+    decoder: LineDecoder,
+    session: Session,
+    started: Instant,
+    last_command: Instant,
+    transfer: Option<Running>,
+}
+
+/// A transfer task and what the control side needs to report its end.
+struct Running {
+    handle: JoinHandle<Outcome>,
+    cancel: CancellationToken,
+    progress: Arc<AtomicU64>,
+    started: Instant,
+    audit: Option<(Action, VirtualPath)>,
+    done_text: String,
+}
+
+/// Whether the control loop goes on.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Continue,
+    Close,
+}
+
+/// What woke the control loop.
+enum Event {
+    Read(io::Result<usize>),
+    TransferDone(Outcome),
+    Shutdown,
+    Timeout,
+}
+
+impl Control {
+    async fn run(&mut self, mode: TlsMode) {
+        if mode == TlsMode::Implicit && self.start_tls().await == Next::Close {
+            return;
+        }
+        let banner = self.session.config.ftps.banner.clone();
+        if self
+            .send(&Reply::new(ReplyCode::ServiceReady, banner))
+            .await
+            == Next::Close
+        {
+            return;
+        }
+        let services = self.session.shared.services.clone();
+        let mut buffer = vec![0u8; READ_BYTES];
+        loop {
+            let deadline = tokio::time::Instant::from_std(self.deadline());
+            let has_transfer = self.transfer.is_some();
+            let event = tokio::select! {
+                biased;
+                // A running transfer's token is a child of `services.abort`: the server's
+                // abort cuts it without help from here.
+                outcome = wait(&mut self.transfer) => Event::TransferDone(outcome),
+                () = services.shutdown.cancelled(), if !has_transfer => Event::Shutdown,
+                () = tokio::time::sleep_until(deadline), if !has_transfer => Event::Timeout,
+                read = self.stream.read(&mut buffer) => Event::Read(read),
+            };
+            let next = match event {
+                Event::TransferDone(outcome) => self.report(outcome, None).await,
+                Event::Shutdown => {
+                    let reply = Reply::new(ReplyCode::ServiceNotAvailable, "Server shutting down");
+                    self.send(&reply).await;
+                    Next::Close
+                }
+                Event::Timeout => {
+                    tracing::info!("control connection timed out");
+                    let reply = Reply::new(
+                        ReplyCode::ServiceNotAvailable,
+                        "Timeout: closing control connection",
+                    );
+                    self.send(&reply).await;
+                    Next::Close
+                }
+                Event::Read(Ok(0)) => Next::Close,
+                Event::Read(Ok(count)) => self.received(&buffer[..count]).await,
+                Event::Read(Err(error)) => {
+                    tracing::debug!(%error, "control connection read failed");
+                    Next::Close
+                }
+            };
+            if next == Next::Close {
+                return;
+            }
+        }
+    }
+
+    /// The login deadline until logged in, then the idle deadline.
+    fn deadline(&self) -> Instant {
+        let server = &self.session.config.server;
+        let idle = self.last_command + server.idle_timeout;
+        match self.session.login {
+            Login::LoggedIn(_) => idle,
+            _ => idle.min(self.started + server.login_timeout),
+        }
+    }
+
+    async fn received(&mut self, bytes: &[u8]) -> Next {
+        self.decoder.push(bytes);
+        while let Some(line) = self.decoder.next_line() {
+            let next = match line {
+                Err(LineError::TooLong) => {
+                    let reply = Reply::new(ReplyCode::SyntaxError, "Command line too long");
+                    self.send(&reply).await
+                }
+                Ok(line) => self.line(&line).await,
+            };
+            if next == Next::Close {
+                return Next::Close;
+            }
+        }
+        Next::Continue
+    }
+
+    async fn line(&mut self, line: &[u8]) -> Next {
+        self.last_command = Instant::now();
+        let command = match super::proto::parse(line) {
+            Ok(command) => command,
+            Err(error) => return self.send(&parse_reply(&error)).await,
+        };
+        tracing::debug!(command = command.verb(), "command");
+        if self.transfer.is_some() {
+            match command {
+                Command::Abor => return self.abort_transfer().await,
+                Command::Noop => {
+                    return self
+                        .send(&Reply::new(ReplyCode::CommandOkay, "NOOP ok"))
+                        .await
+                }
+                Command::Stat(None) => return self.send(&self.transfer_status()).await,
+                // Anything else waits for the transfer, keeping replies in order.
+                _ => {
+                    if self.wait_for_transfer().await == Next::Close {
+                        return Next::Close;
+                    }
+                }
+            }
+        }
+        let response = session::dispatch(&mut self.session, command).await;
+        self.respond(response).await
+    }
+
+    async fn respond(&mut self, response: Response) -> Next {
+        match response {
+            Response::Reply(reply) => self.send(&reply).await,
+            Response::Close(reply) => {
+                self.send(&reply).await;
+                Next::Close
+            }
+            Response::StartTls(reply) => {
+                if self.decoder.buffered_len() > 0 {
+                    // STARTTLS command injection: plaintext sent behind AUTH must never be
+                    // read as if it came over TLS.
+                    tracing::warn!(
+                        bytes = self.decoder.buffered_len(),
+                        "discarding plaintext pipelined after AUTH"
+                    );
+                }
+                self.decoder.discard_buffered();
+                if self.send(&reply).await == Next::Close {
+                    return Next::Close;
+                }
+                self.start_tls().await
+            }
+            Response::Transfer(transfer) => self.start_transfer(*transfer).await,
+        }
+    }
+
+    async fn start_tls(&mut self) -> Next {
+        let ControlStream::Plain(tcp) = std::mem::replace(&mut self.stream, ControlStream::Closed)
+        else {
+            return Next::Close;
+        };
+        let limit = self.session.config.server.login_timeout;
+        let handshake = self.session.tls.accept_control(tcp);
+        match tokio::time::timeout(limit, handshake).await {
+            Ok(Ok(stream)) => {
+                tracing::debug!(
+                    version = ?stream.get_ref().1.protocol_version(),
+                    "TLS established on the control connection"
+                );
+                self.stream = ControlStream::Tls(Box::new(stream));
+                self.session.secure = true;
+                Next::Continue
+            }
+            Ok(Err(error)) => {
+                tracing::info!(%error, "TLS handshake on the control connection failed");
+                Next::Close
+            }
+            Err(_) => {
+                tracing::info!("TLS handshake on the control connection timed out");
+                Next::Close
+            }
+        }
+    }
+
+    async fn start_transfer(&mut self, transfer: Transfer) -> Next {
+        let Transfer {
+            preliminary,
+            mut setup,
+            job,
+            audit,
+            done_text,
+        } = transfer;
+        if let DataChannel::Passive(pending) = &mut setup.channel {
+            let limit = setup.timeout;
+            let _ = tokio::time::timeout(limit, pending.until_reply_allowed()).await;
+        }
+        if self.send(&preliminary).await == Next::Close {
+            return Next::Close;
+        }
+        let services = &self.session.shared.services;
+        let cancel = services.abort.child_token();
+        let progress = Arc::new(AtomicU64::new(0));
+        let task = data::run(
+            setup,
+            job,
+            progress.clone(),
+            cancel.clone(),
+            services.tasks.clone(),
+        );
+        let handle = services
+            .tasks
+            .spawn(tracing::Instrument::in_current_span(task));
+        self.transfer = Some(Running {
+            handle,
+            cancel,
+            progress,
+            started: Instant::now(),
+            audit,
+            done_text,
+        });
+        Next::Continue
+    }
+
+    /// ABOR during a transfer: cut it, then `426` and `226` (RFC 959 §4.1.3).
+    async fn abort_transfer(&mut self) -> Next {
+        if let Some(running) = &self.transfer {
+            running.cancel.cancel();
+        }
+        let outcome = wait(&mut self.transfer).await;
+        let abor = Reply::new(ReplyCode::ClosingDataConnection, "ABOR successful");
+        self.report(outcome, Some(abor)).await
+    }
+
+    async fn wait_for_transfer(&mut self) -> Next {
+        let outcome = wait(&mut self.transfer).await;
+        self.report(outcome, None).await
+    }
+
+    fn transfer_status(&self) -> Reply {
+        let bytes = self
+            .transfer
+            .as_ref()
+            .map_or(0, |running| running.progress.load(Ordering::Relaxed));
+        Reply::multiline(
+            ReplyCode::SystemStatus,
+            [
+                "Transfer in progress:".to_owned(),
+                format!(" {bytes} bytes transferred"),
+                "End of status".to_owned(),
+            ],
+        )
+    }
+
+    /// Writes the transfer's final reply (and `extra`, in the same write) and audits it.
+    async fn report(&mut self, outcome: Outcome, extra: Option<Reply>) -> Next {
+        let Some(running) = self.transfer.take() else {
+            return Next::Continue;
+        };
+        self.last_command = Instant::now();
+        let (reply, audit_outcome, bytes) = match outcome {
+            Outcome::Complete { bytes } => (
+                Reply::new(ReplyCode::ClosingDataConnection, running.done_text),
+                AuditOutcome::Ok,
+                bytes,
+            ),
+            Outcome::Aborted { bytes } => (
+                Reply::new(ReplyCode::ConnectionClosed, "Transfer aborted"),
+                AuditOutcome::Aborted,
+                bytes,
+            ),
+            Outcome::ConnectionLost { bytes, reason } => {
+                tracing::info!(%reason, "data connection lost");
+                let reply = Reply::new(
+                    ReplyCode::ConnectionClosed,
+                    "Connection closed; transfer aborted",
+                );
+                (reply, AuditOutcome::Aborted, bytes)
+            }
+            Outcome::Data(error) => {
+                let reply = errors::data_reply(&error);
+                (reply, AuditOutcome::Failed(error.to_string()), 0)
+            }
+            Outcome::File { error, bytes } => {
+                let reply = errors::vfs_reply(&error);
+                let reason = error.kind.description().to_owned();
+                (reply, AuditOutcome::Failed(reason), bytes)
+            }
+        };
+        if let Some((action, path)) = &running.audit {
+            let duration = running.started.elapsed();
+            self.session.audit_transfer(
+                *action,
+                path.as_str(),
+                None,
+                bytes,
+                duration,
+                audit_outcome,
+            );
+        }
+        let mut out = reply.to_bytes();
+        if let Some(extra) = extra {
+            extra.encode(&mut out);
+        }
+        self.write(&out).await
+    }
+
+    async fn send(&mut self, reply: &Reply) -> Next {
+        self.write(&reply.to_bytes()).await
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Next {
+        let limit = self.session.config.server.idle_timeout;
+        match tokio::time::timeout(limit, self.stream.write(bytes)).await {
+            Ok(Ok(())) => Next::Continue,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "control connection write failed");
+                Next::Close
+            }
+            Err(_) => {
+                tracing::info!("client stopped reading the control connection");
+                Next::Close
+            }
+        }
+    }
+
+    /// Ends the session: a transfer still running is cut (its upload discarded), the logout
+    /// is audited, and TLS is closed with close_notify.
+    async fn finish(&mut self) {
+        if let Some(running) = &self.transfer {
+            running.cancel.cancel();
+            let outcome = wait(&mut self.transfer).await;
+            // The client is gone or leaving; the reply is best effort.
+            let _ = self.report(outcome, None).await;
+        }
+        self.session.data = DataChannel::None;
+        if let Login::LoggedIn(user) = &self.session.login {
+            let elapsed = self.started.elapsed();
+            let name = user.identity.user.clone();
+            tracing::info!(user = %name, "logged out");
+            self.session
+                .audit_transfer(Action::Logout, "", None, 0, elapsed, AuditOutcome::Ok);
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.close()).await;
+    }
+}
+
+/// The running transfer's outcome; pending forever when there is none.
+async fn wait(transfer: &mut Option<Running>) -> Outcome {
+    match transfer {
+        Some(running) => match (&mut running.handle).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(%error, "transfer task failed");
+                Outcome::File {
+                    error: crate::vfs::VfsError::new(crate::vfs::VfsErrorKind::Io),
+                    bytes: running.progress.load(Ordering::Relaxed),
+                }
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The reply for a line that does not parse (RFC 959 §4.2: 500, 501, 502, 504; RFC 2428: 522).
+fn parse_reply(error: &ParseError) -> Reply {
+    let code = match error {
+        ParseError::UnknownCommand(_) => ReplyCode::NotImplemented,
+        ParseError::InvalidUtf8 | ParseError::NulByte | ParseError::Syntax(_) => {
+            ReplyCode::SyntaxErrorInParameters
+        }
+        ParseError::UnsupportedParameter(_) => ReplyCode::NotImplementedForParameter,
+        ParseError::UnsupportedNetworkProtocol => ReplyCode::NetworkProtocolNotSupported,
+    };
+    Reply::new(code, error.to_string())
+}
+
+/// The control socket before and after `AUTH TLS`.
+enum ControlStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only during the swap from plain to TLS, or after a failed handshake.
+    Closed,
+}
+
+impl ControlStream {
+    async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ControlStream::Plain(stream) => stream.read(buffer).await,
+            ControlStream::Tls(stream) => stream.read(buffer).await,
+            ControlStream::Closed => Ok(0),
+        }
+    }
+
+    /// Writes and flushes, so a TLS reply leaves as one record.
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            ControlStream::Plain(stream) => stream.write_all(bytes).await,
+            ControlStream::Tls(stream) => {
+                stream.write_all(bytes).await?;
+                stream.flush().await
+            }
+            ControlStream::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        match self {
+            ControlStream::Plain(stream) => stream.shutdown().await,
+            ControlStream::Tls(stream) => stream.shutdown().await,
+            ControlStream::Closed => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The accept loop of one FTPS listener: connection limits at accept, one control task per
+//! connection on the server's task tracker, and a clean stop on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+
+use crate::config::Protocol;
+use crate::connection::ConnectionInfo;
+use crate::limits::LimitError;
+
+use super::errors;
+use super::{control, Shared, TlsMode};
+
+/// Accepts until `services.shutdown` is cancelled.
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMode) {
+    let shutdown = shared.services.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and friends: back off so the loop does not spin.
+                tracing::warn!(%error, "accepting an FTPS connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(error) => {
+                tracing::debug!(%error, "connection closed before it was set up");
+                continue;
+            }
+        };
+        let info = ConnectionInfo::new(Protocol::Ftps, peer, local);
+        let span = info.span();
+        match shared.services.limits.try_acquire(peer.ip().to_canonical()) {
+            Ok(permit) => {
+                let task = control::serve(shared.clone(), stream, info, mode, permit);
+                shared.services.tasks.spawn(task.instrument(span));
+            }
+            Err(error) => {
+                shared
+                    .services
+                    .tasks
+                    .spawn(refuse(stream, error, mode).instrument(span));
+            }
+        }
+    }
+    tracing::debug!("FTPS listener stopped accepting");
+}
+
+/// Says why and closes. Implicit-TLS clients expect a handshake, not text: just close.
+async fn refuse(mut stream: TcpStream, error: LimitError, mode: TlsMode) {
+    let reply = errors::limit_reply(error);
+    if mode == TlsMode::Explicit {
+        let bytes = reply.to_bytes();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
+    }
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,194 @@
+//! Tests of the TLS session binding: which data-connection handshakes count as resuming the
+//! control connection's session, under TLS 1.2 (tickets and session IDs) and TLS 1.3.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Tls12Resumption;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+
+use super::*;
+
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn base() -> Arc<ServerConfig> {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = CertifiedKey {
+        chain: vec![generated.cert.der().clone()],
+        key: PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into()),
+    };
+    server_config(key).unwrap()
+}
+
+fn client(version: &'static SupportedProtocolVersion, tls12: Tls12Resumption) -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_no_client_auth();
+    config.resumption = config.resumption.tls12_resumption(tls12);
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Connects `connector` to the control acceptor of `session`; reads one byte so the client
+/// processes the TLS 1.3 tickets that follow the handshake.
+async fn control(session: &SessionTls, connector: &TlsConnector) {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let server = async {
+        let mut stream = session.accept_control(server_io).await.unwrap();
+        stream.write_all(b"x").await.unwrap();
+        stream.flush().await.unwrap();
+        stream
+    };
+    let client = async {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut stream = connector.connect(name, client_io).await.unwrap();
+        stream.read_exact(&mut [0u8; 1]).await.unwrap();
+        stream
+    };
+    let _streams = tokio::join!(server, client);
+}
+
+/// A data connection from `connector` checked by `acceptor`.
+async fn data(acceptor: &DataAcceptor, connector: &TlsConnector) -> Result<Resumed, ReuseError> {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let server = async {
+        let mut stream = acceptor.accept(server_io).await.unwrap();
+        let verdict = acceptor.check(stream.get_ref().1);
+        stream.write_all(b"x").await.unwrap();
+        stream.flush().await.unwrap();
+        (verdict, stream)
+    };
+    let client = async {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut stream = connector.connect(name, client_io).await.unwrap();
+        stream.read_exact(&mut [0u8; 1]).await.unwrap();
+        stream
+    };
+    let ((verdict, _server), _client) = tokio::join!(server, client);
+    verdict
+}
+
+const VARIANTS: [(&SupportedProtocolVersion, Tls12Resumption); 3] = [
+    (&rustls::version::TLS13, Tls12Resumption::SessionIdOrTickets),
+    (&rustls::version::TLS12, Tls12Resumption::SessionIdOrTickets),
+    (&rustls::version::TLS12, Tls12Resumption::SessionIdOnly),
+];
+
+#[tokio::test]
+async fn data_connections_resume_their_own_control_session_many_times() {
+    let base = base();
+    let registry = SessionRegistry::default();
+    for (version, tls12) in VARIANTS {
+        let session = SessionTls::new(&base, &registry).unwrap();
+        let connector = client(version, tls12);
+        control(&session, &connector).await;
+        // More data connections than tickets per handshake: resumed ones bring new tickets.
+        for _ in 0..TLS13_TICKETS_PER_HANDSHAKE * 3 {
+            let verdict = data(&session.data_acceptor(&base), &connector).await;
+            assert_eq!(verdict, Ok(Resumed::Own), "{version:?} {tls12:?}");
+        }
+        let fresh = client(version, tls12);
+        let verdict = data(&session.data_acceptor(&base), &fresh).await;
+        assert_eq!(
+            verdict,
+            Err(ReuseError::NotResumed),
+            "{version:?} {tls12:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_clients_session_does_not_resume_here() {
+    let base = base();
+    let registry = SessionRegistry::default();
+    for (version, tls12) in VARIANTS {
+        let victim = SessionTls::new(&base, &registry).unwrap();
+        let attacker = SessionTls::new(&base, &registry).unwrap();
+        victim.set_owner("alice", "127.0.0.1".parse().unwrap());
+        attacker.set_owner("mallory", "127.0.0.1".parse().unwrap());
+        let connector = client(version, tls12);
+        control(&attacker, &connector).await;
+        let verdict = data(&victim.data_acceptor(&base), &connector).await;
+        assert_eq!(
+            verdict,
+            Err(ReuseError::NotResumed),
+            "{version:?} {tls12:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sibling_of_the_same_user_and_address_may_be_resumed() {
+    let base = base();
+    let registry = SessionRegistry::default();
+    for (version, tls12) in VARIANTS {
+        let first = SessionTls::new(&base, &registry).unwrap();
+        let second = SessionTls::new(&base, &registry).unwrap();
+        let other_ip = SessionTls::new(&base, &registry).unwrap();
+        first.set_owner("alice", "127.0.0.1".parse().unwrap());
+        second.set_owner("alice", "127.0.0.1".parse().unwrap());
+        other_ip.set_owner("alice", "127.0.0.2".parse().unwrap());
+        let connector = client(version, tls12);
+        control(&first, &connector).await;
+        let verdict = data(&second.data_acceptor(&base), &connector).await;
+        assert_eq!(verdict, Ok(Resumed::Sibling), "{version:?} {tls12:?}");
+        let verdict = data(&other_ip.data_acceptor(&base), &connector).await;
+        assert_eq!(
+            verdict,
+            Err(ReuseError::NotResumed),
+            "{version:?} {tls12:?}"
+        );
+        drop(first);
+        let verdict = data(&second.data_acceptor(&base), &connector).await;
+        assert_eq!(
+            verdict,
+            Err(ReuseError::NotResumed),
+            "ended sibling {version:?}"
+        );
+    }
+    assert_eq!(registry.len(), 0);
+}
