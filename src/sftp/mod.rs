@@ -1,10 +1,10 @@
 //! SFTP front end: the SSH server and the SFTP v3 request loop.
 //!
 //! [`SftpServer`] owns the accept loop (`listener`): it takes a connection permit per peer,
-//! runs russh's `run_stream` with our [`ssh`] handler and a login timer, and tracks every task
+//! runs russh's `run_stream` with our `ssh` handler and a login timer, and tracks every task
 //! on the shared `TaskTracker`. The handler authenticates through `auth::Authenticator`, serves
 //! only the `sftp` subsystem (plus a fixed allow-list of in-process hash commands, `exec`) and
-//! hands each SFTP channel to [`session`], our own request loop over `sftp::proto`. russh-sftp's
+//! hands each SFTP channel to `session`, our own request loop over `sftp::proto`. russh-sftp's
 //! server engine is not used; see `docs/decisions/0003-own-sftp-request-loop.md` for why.
 
 pub mod host_keys;
