@@ -377,15 +377,21 @@ mod tests {
     async fn a_port_serves_different_clients_and_closes_with_its_last_waiter() {
         let pool = PassivePorts::new(TaskTracker::new());
         let local: IpAddr = "127.0.0.1".parse().unwrap();
+        // A one-port range: a port the OS just handed out (and that is free again).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let one = pool
-            .open(local, "127.0.0.1".parse().unwrap(), 47000..=47000)
+            .open(local, "127.0.0.1".parse().unwrap(), port..=port)
             .unwrap();
         let two = pool
-            .open(local, "127.0.0.2".parse().unwrap(), 47000..=47000)
+            .open(local, "127.0.0.2".parse().unwrap(), port..=port)
             .unwrap();
         assert_eq!(one.port(), two.port());
         let error = pool
-            .open(local, "127.0.0.1".parse().unwrap(), 47000..=47000)
+            .open(local, "127.0.0.1".parse().unwrap(), port..=port)
             .unwrap_err();
         assert!(matches!(error, PassiveError::NoFreePort(_)), "{error}");
 

@@ -160,6 +160,13 @@ impl HandleTable {
         self.open.remove(&parse_id(raw)?)
     }
 
+    /// True while any file is open: a transfer the client has not finished.
+    pub fn has_open_files(&self) -> bool {
+        self.open
+            .values()
+            .any(|handle| matches!(handle, Handle::File(_)))
+    }
+
     /// Removes every handle (session end).
     pub fn drain(&mut self) -> Vec<Handle> {
         self.open.drain().map(|(_, handle)| handle).collect()

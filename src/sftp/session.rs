@@ -67,7 +67,9 @@ const READDIR_REPLY_BYTES: usize = 64 * 1024;
 const EXTRA_EXTENSIONS: &[(&str, &str)] = &[("check-file", "md5,sha1,sha256")];
 
 /// Runs the SFTP protocol on `channel` until the client leaves, the server shuts down
-/// (`shutdown`: requests already received are finished first) or aborts (`abort`: cut now).
+/// (`shutdown`: a session with no open file ends after the requests already received; one
+/// with open files keeps being served until the client has closed them, so running transfers
+/// finish within the grace time) or aborts (`abort`: cut now; uploads are discarded).
 pub(crate) async fn run(
     channel: Channel<Msg>,
     context: SessionContext,
@@ -97,8 +99,7 @@ pub(crate) async fn run(
         tasks,
     };
     let end = tokio::select! {
-        end = loop_state.read_all(&mut read) => end,
-        () = shutdown.cancelled() => End::Shutdown,
+        end = loop_state.read_all(&mut read, &shutdown) => end,
         () = abort.cancelled() => End::Abort,
     };
     match &end {
@@ -199,9 +200,25 @@ struct Reader {
 }
 
 impl Reader {
-    async fn read_all(&mut self, read: &mut russh::ChannelReadHalf) -> End {
+    async fn read_all(
+        &mut self,
+        read: &mut russh::ChannelReadHalf,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let mut stopping = false;
         loop {
-            match read.wait().await {
+            let message = tokio::select! {
+                message = read.wait() => message,
+                () = shutdown.cancelled(), if !stopping => {
+                    stopping = true;
+                    if !self.shared.lock_table().has_open_files() {
+                        return End::Shutdown;
+                    }
+                    tracing::info!("server shutting down; waiting for open files to be closed");
+                    continue;
+                }
+            };
+            match message {
                 Some(ChannelMsg::Data { data }) => {
                     self.decoder.push(&data);
                     if let Err(end) = self.drain_packets().await {
@@ -210,6 +227,9 @@ impl Reader {
                 }
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return End::Client,
                 Some(other) => tracing::debug!(?other, "ignoring channel message"),
+            }
+            if stopping && !self.shared.lock_table().has_open_files() {
+                return End::Shutdown;
             }
         }
     }

@@ -291,16 +291,11 @@ fn serve_first_start_generates_material_creates_bootstrap_user_and_stops_on_sigt
     let users = std::fs::read_to_string(state.join("users.toml")).unwrap();
     assert!(users.contains("name = \"ferry\""));
     assert!(dir.path().join("data").is_dir());
-    let stdout = daemon.stdout();
-    assert!(
-        stdout.contains("Created user \"ferry\" with password: "),
-        "{stdout}"
+    daemon.wait_for_stdout(
+        "Created user \"ferry\" with password: ",
+        Duration::from_secs(10),
     );
-    let stderr = daemon.stderr();
-    assert!(
-        stderr.contains("SHA256:"),
-        "host key fingerprints are logged: {stderr}"
-    );
+    daemon.wait_for_log("SHA256:", Duration::from_secs(10));
 
     daemon.signal("TERM");
     let exit = daemon.wait(Duration::from_secs(30));

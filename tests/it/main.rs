@@ -9,5 +9,6 @@ mod clients_sftp;
 mod daemon;
 mod harness;
 mod server;
+mod service;
 mod sftp;
 mod sftp_requests;

@@ -101,17 +101,36 @@ impl Daemon {
         }
     }
 
-    /// The addresses of the `listening` log lines, in order (explicit FTPS, implicit FTPS,
-    /// SFTP for a config with all three).
-    pub fn listening_addresses(&self) -> Vec<std::net::SocketAddr> {
-        self.stderr()
-            .lines()
-            .filter(|line| line.contains("ferryd::server") && line.contains(" listening "))
-            .filter_map(|line| {
-                let value = line.split("address=").nth(1)?;
-                value.split_whitespace().next()?.parse().ok()
-            })
-            .collect()
+    /// Waits until the daemon has logged a line containing `needle` (the log pipe is read by
+    /// a thread, so a line can trail the notification that follows it).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        wait_for_line(&self.stderr, needle, timeout)
+    }
+
+    /// Like `wait_for_log`, for stdout.
+    pub fn wait_for_stdout(&self, needle: &str, timeout: Duration) -> String {
+        wait_for_line(&self.stdout, needle, timeout)
+    }
+
+    /// The addresses of the `listening` log lines (explicit FTPS, implicit FTPS, SFTP for a
+    /// config with all three), once `count` of them have been logged.
+    pub fn listening_addresses(&self, count: usize) -> Vec<std::net::SocketAddr> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let addresses: Vec<std::net::SocketAddr> = self
+                .stderr()
+                .lines()
+                .filter(|line| line.contains("ferryd::server") && line.contains(" listening "))
+                .filter_map(|line| {
+                    let value = line.split("address=").nth(1)?;
+                    value.split_whitespace().next()?.parse().ok()
+                })
+                .collect();
+            if addresses.len() >= count || Instant::now() > deadline {
+                return addresses;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Everything the daemon printed on stdout so far.
@@ -183,4 +202,19 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
         }
     });
     buffer
+}
+
+fn wait_for_line(buffer: &Mutex<String>, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = buffer.lock().unwrap().clone();
+        if let Some(line) = text.lines().find(|line| line.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle:?} within {timeout:?}; output:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -90,6 +90,11 @@ impl TestServer {
         self.config.server.data_dir.join(user)
     }
 
+    /// Takes the running server out (to shut it down while the temp dir stays).
+    pub fn take_running(&mut self) -> RunningServer {
+        self.running.take().unwrap()
+    }
+
     /// Shuts the server down and waits for its sessions.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
