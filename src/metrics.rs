@@ -141,6 +141,16 @@ impl Metrics {
         text
     }
 
+    /// Logged-in sessions of `protocol` now.
+    pub fn sessions(&self, protocol: Protocol) -> i64 {
+        self.inner
+            .sessions
+            .get_or_create(&ProtocolLabels {
+                protocol: protocol.as_str(),
+            })
+            .get()
+    }
+
     /// A TLS handshake failed (bad client, scanner, protocol mismatch).
     pub fn tls_handshake_failed(&self, protocol: Protocol) {
         self.inner
@@ -290,6 +300,8 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+        assert_eq!(metrics.sessions(Protocol::Sftp), 1);
+        assert_eq!(metrics.sessions(Protocol::Ftps), 0);
         metrics.record(&event(Action::Logout, 0, Outcome::Ok));
         assert!(metrics
             .encode()

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::config::Config;
+use crate::config::{Config, Protocol};
 use crate::logging;
 use crate::server::signals::{Request, Signals};
 use crate::server::{pid_file, systemd, BootstrapUser, BoundAddresses, RunningServer, Server};
@@ -56,13 +56,16 @@ async fn serve(config: Config) -> Result<(), Failure> {
     });
     let status = {
         let limits = server.services().limits.clone();
+        let metrics = server.metrics().clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATUS_INTERVAL);
             loop {
                 ticker.tick().await;
                 systemd::status(&format!(
-                    "serving; {} connection(s)",
-                    limits.active_connections()
+                    "serving; {} connection(s), {} FTPS and {} SFTP session(s)",
+                    limits.active_connections(),
+                    metrics.sessions(Protocol::Ftps),
+                    metrics.sessions(Protocol::Sftp),
                 ));
             }
         })

@@ -188,7 +188,8 @@ impl RunningServer {
             Some(path) => Config::load(path)?,
             None => (*current).clone(),
         };
-        let users = UserDb::load(&new.auth.users_file)?;
+        // A users file that vanished is more likely a mistake than a wish to lock everyone out.
+        let users = UserDb::load_existing(&new.auth.users_file)?;
         let tls = match &self.ftp {
             Some(_) => Some(certificate::load(&new.ftps.cert, &new.ftps.key)?),
             None => None,

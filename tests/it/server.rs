@@ -27,6 +27,13 @@ async fn reload_picks_up_a_new_user_and_keeps_the_old_users_on_a_broken_file() {
         2,
         "a broken users file must not replace the good one"
     );
+    std::fs::remove_file(users_file).unwrap();
+    assert!(server.running().reload().is_err());
+    assert_eq!(
+        auth.user_count(),
+        2,
+        "a vanished users file must not lock everyone out"
+    );
     server.stop().await;
 }
 
@@ -116,4 +123,20 @@ async fn port_in_use_is_a_clear_bind_error() {
         !error.is_configuration(),
         "a taken port is an unavailable resource (69)"
     );
+}
+
+#[tokio::test]
+async fn an_unusable_certificate_stops_the_start_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    std::fs::create_dir_all(&config.server.state_dir).unwrap();
+    std::fs::write(&config.ftps.cert, "not a certificate").unwrap();
+    std::fs::write(&config.ftps.key, "not a key").unwrap();
+    let error = Server::start(config).await.err().expect("start must fail");
+    let text = error.to_string();
+    assert!(
+        text.contains("TLS certificate") && text.contains("ftps-cert.pem"),
+        "{text}"
+    );
+    assert!(error.is_configuration());
 }
