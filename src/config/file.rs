@@ -16,6 +16,7 @@ pub(super) struct File {
     pub auth: AuthSection,
     pub log: LogSection,
     pub metrics: MetricsSection,
+    pub defender: DefenderSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,4 +153,30 @@ impl Default for LogSection {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct MetricsSection {
     pub listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct DefenderSection {
+    pub enabled: bool,
+    pub threshold: i64,
+    pub ban_time_secs: i64,
+    pub observation_time_secs: i64,
+    pub score_failed_login: i64,
+    pub score_protocol_abuse: i64,
+    pub allow_list: Vec<String>,
+}
+
+impl Default for DefenderSection {
+    fn default() -> DefenderSection {
+        DefenderSection {
+            enabled: true,
+            threshold: 10,
+            ban_time_secs: 900,
+            observation_time_secs: 600,
+            score_failed_login: 1,
+            score_protocol_abuse: 3,
+            allow_list: Vec::new(),
+        }
+    }
 }

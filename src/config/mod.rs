@@ -40,6 +40,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// Bans for clients that keep failing to log in or abuse the protocols.
+    pub defender: DefenderConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -162,6 +164,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[defender]`: temporary bans of client addresses that misbehave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefenderConfig {
+    /// Whether bans happen at all.
+    pub enabled: bool,
+    /// The score within `observation_time` that bans an address.
+    pub threshold: u32,
+    /// How long a first ban lasts; repeat offenders get doubled times, at most a day.
+    pub ban_time: Duration,
+    /// Offences older than this are forgotten.
+    pub observation_time: Duration,
+    /// Score of one failed login.
+    pub score_failed_login: u32,
+    /// Score of one protocol abuse (malformed packets, oversized lines, refused data theft…).
+    pub score_protocol_abuse: u32,
+    /// Networks that are never banned (monitoring, the office).
+    pub allow_list: Vec<IpNet>,
+}
+
 /// `[metrics]`: the optional Prometheus endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -266,6 +287,7 @@ impl<'a> Validator<'a> {
         let metrics = MetricsConfig {
             listen: self.optional_address("metrics.listen", &raw.metrics.listen),
         };
+        let defender = self.defender(raw.defender);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -281,6 +303,23 @@ impl<'a> Validator<'a> {
             auth: AuthConfig { users_file },
             log,
             metrics,
+            defender,
+        }
+    }
+
+    fn defender(&mut self, raw: file::DefenderSection) -> DefenderConfig {
+        let mut small = |key: &str, value: i64| -> u32 {
+            u32::try_from(self.count(key, value, 1)).unwrap_or(u32::MAX)
+        };
+        DefenderConfig {
+            enabled: raw.enabled,
+            threshold: small("defender.threshold", raw.threshold),
+            score_failed_login: small("defender.score_failed_login", raw.score_failed_login),
+            score_protocol_abuse: small("defender.score_protocol_abuse", raw.score_protocol_abuse),
+            ban_time: self.seconds("defender.ban_time_secs", raw.ban_time_secs),
+            observation_time: self
+                .seconds("defender.observation_time_secs", raw.observation_time_secs),
+            allow_list: self.networks("defender.allow_list", &raw.allow_list),
         }
     }
 

@@ -103,9 +103,6 @@ impl FtpServer {
         for warning in passive::setup_warnings(&settings.ftps) {
             tracing::warn!("{warning}");
         }
-        if !settings.ftps.require_tls {
-            tracing::warn!("ftps.require_tls = false: plain FTP logins and transfers are allowed");
-        }
         let passive = passive::PassivePorts::new(services.tasks.clone());
         Ok(FtpServer {
             shared: Arc::new(Shared {

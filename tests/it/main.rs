@@ -5,8 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod clients_ftps;
 mod clients_sftp;
 mod daemon;
+mod ftps;
+mod ftps_security;
+mod ftps_transfers;
 mod harness;
 mod server;
 mod service;

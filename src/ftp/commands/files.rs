@@ -4,7 +4,7 @@
 //! extensions).
 
 use crate::audit::Action;
-use crate::vfs::{HashAlgorithm, UserFs, VfsError, VirtualPath};
+use crate::vfs::{HashAlgorithm, UserFs, VirtualPath};
 
 use super::super::errors;
 use super::super::proto::{ChecksumAlgorithm, Reply, ReplyCode, Timestamp};
@@ -159,7 +159,7 @@ pub async fn hash(session: &mut Session, text: &str) -> Reply {
                 path.as_str()
             ),
         ),
-        Err(error) => hash_error(&error),
+        Err(error) => errors::vfs_reply(&error),
     }
 }
 
@@ -180,7 +180,7 @@ pub async fn checksum(
     let range = range.map(|(start, end)| (start, end - start));
     match fs.hash(&path, algorithm, range).await {
         Ok(digest) => Reply::new(ReplyCode::FileStatus, hex::encode(digest)),
-        Err(error) => hash_error(&error),
+        Err(error) => errors::vfs_reply(&error),
     }
 }
 
@@ -204,10 +204,6 @@ pub fn hash_by_name(name: &str) -> Option<HashAlgorithm> {
     ]
     .into_iter()
     .find(|algorithm| hash_name(*algorithm).eq_ignore_ascii_case(name))
-}
-
-fn hash_error(error: &VfsError) -> Reply {
-    errors::vfs_reply(error)
 }
 
 fn not_a_file(path: &VirtualPath) -> Reply {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod ftp_client;
 pub mod sftp_client;
 
 use std::path::{Path, PathBuf};
