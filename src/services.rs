@@ -14,6 +14,7 @@ use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::limits::ConnectionLimits;
+use crate::metrics::Metrics;
 use crate::vfs::QuotaRegistry;
 
 /// Shared handles for the front ends. Cheap to clone.
@@ -29,6 +30,8 @@ pub struct Services {
     pub limits: ConnectionLimits,
     /// The audit trail.
     pub audit: Audit,
+    /// Counters for events only a front end sees (TLS failures, refused data connections).
+    pub metrics: Metrics,
     /// Cancelled when the server shuts down: listeners stop accepting, idle sessions close.
     pub shutdown: CancellationToken,
     /// Cancelled when the shutdown grace time is over: running transfers are cut.

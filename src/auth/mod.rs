@@ -23,7 +23,6 @@
 //! - **Keyboard-interactive** is a password check: pass [`Credential::Password`].
 //! - **Reload** swaps the database atomically; sessions keep the `Identity` they got at login.
 
-pub mod defender;
 pub mod events;
 pub mod identity;
 pub mod password;
@@ -42,7 +41,6 @@ use arc_swap::ArcSwap;
 use russh::keys::PublicKey;
 use zeroize::Zeroizing;
 
-pub use defender::{Banned, Defender, Offence};
 pub use events::{AuthEvent, AuthMethod, AuthObserver, AuthOutcome, FailureReason, LogObserver};
 pub use identity::Identity;
 pub use password::{HashedPassword, PasswordError};

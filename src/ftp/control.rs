@@ -16,6 +16,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Action, Outcome as AuditOutcome};
+use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
 use crate::limits::ConnectionPermit;
 use crate::vfs::{HashAlgorithm, VirtualPath};
@@ -279,6 +280,11 @@ impl Control {
             }
             Ok(Err(error)) => {
                 tracing::info!(%error, "TLS handshake on the control connection failed");
+                self.session
+                    .shared
+                    .services
+                    .metrics
+                    .tls_handshake_failed(Protocol::Ftps);
                 Next::Close
             }
             Err(_) => {

@@ -215,6 +215,8 @@ pub struct DataTls {
     pub require_reuse: bool,
     /// Incremented for each data connection refused by the reuse check.
     pub refused: Arc<AtomicU64>,
+    /// The daemon's metrics, which count the same refusals.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What a transfer does once connected.
@@ -406,6 +408,7 @@ async fn secure(
                 }
                 Err(error) => {
                     tls.refused.fetch_add(1, Ordering::Relaxed);
+                    tls.metrics.tls_session_reuse_refused();
                     // Close cleanly: the tickets just sent let the client resume next time.
                     let _ = tokio::time::timeout(REFUSAL_CLOSE, stream.shutdown()).await;
                     return Err(DataError::SessionReuse(error));

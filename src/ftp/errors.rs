@@ -64,6 +64,7 @@ pub fn limit_reply(error: LimitError) -> Reply {
         LimitError::TooManyConnections => "Too many connections to this server, try later",
         LimitError::TooManyFromAddress => "Too many connections from your address",
         LimitError::TooManySessionsForUser => "Too many sessions for this user",
+        LimitError::Banned => "Your address is temporarily banned",
     };
     Reply::new(ReplyCode::ServiceNotAvailable, text)
 }

@@ -103,7 +103,8 @@ impl FtpServer {
         for warning in passive::setup_warnings(&settings.ftps) {
             tracing::warn!("{warning}");
         }
-        let passive = passive::PassivePorts::new(services.tasks.clone());
+        let passive =
+            passive::PassivePorts::new(services.tasks.clone(), services.limits.defender().clone());
         Ok(FtpServer {
             shared: Arc::new(Shared {
                 services,

@@ -27,6 +27,7 @@ use tokio::task::AbortHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{FtpsConfig, PassiveAddress};
+use crate::limits::{Defender, Offence};
 
 /// Pending connections a passive listener queues before accepting.
 const LISTEN_BACKLOG: u32 = 64;
@@ -66,6 +67,8 @@ struct Pool {
     next_waiter: AtomicU64,
     /// Data connections dropped because no transfer waited for their source address.
     dropped_connections: AtomicU64,
+    /// Scores those connections' sources.
+    defender: Defender,
 }
 
 #[derive(Debug)]
@@ -81,10 +84,12 @@ struct Waiter {
 }
 
 impl PassivePorts {
-    /// An empty pool whose accept tasks run on `tasks`.
-    pub fn new(tasks: TaskTracker) -> PassivePorts {
+    /// An empty pool whose accept tasks run on `tasks`; connections from addresses with no
+    /// pending transfer are reported to `defender` as protocol abuse (data-connection theft).
+    pub fn new(tasks: TaskTracker, defender: Defender) -> PassivePorts {
         PassivePorts {
             inner: Arc::new(Pool {
+                defender,
                 ports: Mutex::new(HashMap::new()),
                 tasks,
                 next_waiter: AtomicU64::new(1),
@@ -260,6 +265,7 @@ async fn accept_loop(pool: Arc<Pool>, address: SocketAddr, listener: TcpListener
             }
             None => {
                 pool.dropped_connections.fetch_add(1, Ordering::Relaxed);
+                pool.defender.report(peer_ip, Offence::ProtocolAbuse);
                 tracing::warn!(
                     %peer,
                     port = address.port(),
@@ -375,7 +381,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_port_serves_different_clients_and_closes_with_its_last_waiter() {
-        let pool = PassivePorts::new(TaskTracker::new());
+        let pool = PassivePorts::new(
+            TaskTracker::new(),
+            Defender::new(&crate::config::Config::default().defender),
+        );
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         // A one-port range: a port the OS just handed out (and that is free again).
         let port = std::net::TcpListener::bind("127.0.0.1:0")

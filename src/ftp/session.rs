@@ -264,6 +264,7 @@ impl Session {
             acceptor: self.tls.data_acceptor(&self.tls_base),
             require_reuse: self.reuse_required(),
             refused: self.shared.reuse_refused.clone(),
+            metrics: self.shared.services.metrics.clone(),
         })
     }
 

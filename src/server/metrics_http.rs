@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::limits::Defender;
 use crate::metrics::Metrics;
 
 const MAX_REQUEST_HEAD_BYTES: usize = 8 * 1024;
@@ -20,6 +21,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) fn spawn(
     listener: TcpListener,
     metrics: Metrics,
+    defender: Defender,
     shutdown: CancellationToken,
     tasks: &TaskTracker,
 ) {
@@ -33,6 +35,7 @@ pub(super) fn spawn(
             match accepted {
                 Ok((stream, _)) => {
                     let metrics = metrics.clone();
+                    metrics.set_bans(defender.banned_count());
                     connections.spawn(async move {
                         let _ =
                             tokio::time::timeout(REQUEST_TIMEOUT, respond(stream, &metrics)).await;

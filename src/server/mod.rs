@@ -22,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{Audit, AuditSink, XferLog};
-use crate::auth::{AuthEvent, AuthObserver, Authenticator, LogObserver, UserDb};
+use crate::auth::{AuthEvent, AuthObserver, AuthOutcome, Authenticator, LogObserver, UserDb};
 use crate::config::{Config, Protocol};
 use crate::ftp;
-use crate::limits::ConnectionLimits;
+use crate::limits::{ConnectionLimits, Defender, Offence};
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sftp;
@@ -87,15 +87,18 @@ impl Server {
         if let Some(log) = &transfer_log {
             sinks.push(log.clone());
         }
+        let limits = ConnectionLimits::new(&config.server, &config.defender);
         let observer = Arc::new(AuthObservers(vec![
             Arc::new(LogObserver),
             Arc::new(metrics.clone()),
+            Arc::new(FailedLoginsToDefender(limits.defender().clone())),
         ]));
         let services = Services {
             auth: Authenticator::new(users, config.server.data_dir.clone(), observer),
             quotas: QuotaRegistry::default(),
-            limits: ConnectionLimits::new(&config.server),
+            limits,
             audit: Audit::new(sinks),
+            metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -134,6 +137,7 @@ impl Server {
             metrics_http::spawn(
                 listener,
                 metrics.clone(),
+                services.limits.defender().clone(),
                 services.shutdown.clone(),
                 &services.tasks,
             );
@@ -203,6 +207,7 @@ impl RunningServer {
         let user_count = users.len();
         self.services.auth.replace_users(users);
         self.services.limits.update(&new.server);
+        self.services.limits.defender().update(&new.defender);
         if let (Some(ftp), Some(tls)) = (&self.ftp, tls) {
             tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate loaded");
             ftp.reload_certificate(tls).map_err(ReloadError::Ftp)?;
@@ -309,7 +314,18 @@ fn prepare_host_keys(config: &Config) -> Result<Option<Vec<russh::keys::PrivateK
     Ok(Some(keys))
 }
 
-/// Hands every login outcome to the log and to the metrics.
+/// Scores failed logins for the defender (bans live in `limits`, which may not know `auth`).
+struct FailedLoginsToDefender(Defender);
+
+impl AuthObserver for FailedLoginsToDefender {
+    fn on_auth(&self, event: &AuthEvent) {
+        if let AuthOutcome::Failure(_) = event.outcome {
+            self.0.report(event.peer, Offence::FailedLogin);
+        }
+    }
+}
+
+/// Hands every login outcome to the log, the metrics and the defender.
 struct AuthObservers(Vec<Arc<dyn AuthObserver>>);
 
 impl AuthObserver for AuthObservers {

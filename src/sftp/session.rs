@@ -44,6 +44,7 @@ use super::proto::{
     RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };
 use super::requests::{self, Resolved, SessionContext};
+use crate::limits::{Defender, Offence};
 
 /// Most requests of one session being worked on or waiting for their reply to be sent.
 /// OpenSSH's client keeps 64 outstanding; more is allowed so bursts of small requests flow.
@@ -76,6 +77,7 @@ pub(crate) async fn run(
     tasks: TaskTracker,
     shutdown: CancellationToken,
     abort: CancellationToken,
+    defender: Defender,
 ) {
     let (mut read, write) = channel.split();
     let (reply_tx, reply_rx) = mpsc::unbounded_channel();
@@ -106,7 +108,10 @@ pub(crate) async fn run(
         End::Client => tracing::debug!("sftp session closed by the client"),
         End::Shutdown => tracing::info!("server shutting down; closing the sftp session"),
         End::Abort => tracing::info!("server stopping; cutting the sftp session"),
-        End::Protocol(reason) => tracing::warn!(reason, "ending the sftp session"),
+        End::Protocol(reason) => {
+            tracing::warn!(reason, "ending the sftp session");
+            defender.report(shared.context.peer, Offence::ProtocolAbuse);
+        }
     }
     let Reader {
         replies,

@@ -344,6 +344,7 @@ impl Handler for SshHandler {
             services.tasks.clone(),
             services.shutdown.clone(),
             services.abort.clone(),
+            services.limits.defender().clone(),
         );
         self.spawn_session_task(task);
         Ok(())

@@ -8,6 +8,7 @@ mod cli;
 mod clients_ftps;
 mod clients_sftp;
 mod daemon;
+mod defender;
 mod ftps;
 mod ftps_security;
 mod ftps_transfers;

@@ -33,6 +33,11 @@ passive_ports = "40000-44999"
 
 [sftp]
 listen = "127.0.0.1:0"
+
+# Every test client comes from 127.0.0.1; tests that fail logins on purpose must not ban the
+# next test's client. tests/it/defender.rs turns it on.
+[defender]
+enabled = false
 "#,
         dir = dir.display()
     );

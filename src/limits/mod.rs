@@ -1,4 +1,4 @@
-//! Connection and session limits shared by both front ends.
+//! Connection and session limits shared by both front ends, and the defender's bans.
 //!
 //! A permit is taken at accept (total and per client IP) and at login (per user); dropping the
 //! permit gives the slot back, so a session that ends in any way — error, panic, timeout —
@@ -9,7 +9,11 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::config::ServerConfig;
+pub mod defender;
+
+use crate::config::{DefenderConfig, ServerConfig};
+
+pub use defender::{Banned, Defender, Offence};
 
 /// Why a connection or session was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +27,9 @@ pub enum LimitError {
     /// This user holds `max_sessions_per_user` already.
     #[error("too many sessions for this user")]
     TooManySessionsForUser,
+    /// The defender banned this address for failed logins or protocol abuse.
+    #[error("your address is temporarily banned")]
+    Banned,
 }
 
 /// The live counts and their limits. Cheap to clone; clones share counts.
@@ -39,11 +46,12 @@ struct Inner {
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     per_user: Mutex<HashMap<String, usize>>,
+    defender: Defender,
 }
 
 impl ConnectionLimits {
-    /// Limits from `[server]`.
-    pub fn new(config: &ServerConfig) -> ConnectionLimits {
+    /// Limits from `[server]` and bans by `[defender]`.
+    pub fn new(config: &ServerConfig, defender: &DefenderConfig) -> ConnectionLimits {
         let limits = ConnectionLimits {
             inner: Arc::new(Inner {
                 max_total: AtomicUsize::new(0),
@@ -52,6 +60,7 @@ impl ConnectionLimits {
                 total: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
                 per_user: Mutex::new(HashMap::new()),
+                defender: Defender::new(defender),
             }),
         };
         limits.update(config);
@@ -72,9 +81,18 @@ impl ConnectionLimits {
             .store(config.max_sessions_per_user, Ordering::Relaxed);
     }
 
-    /// Takes a connection slot for `ip`, or says which limit is reached.
+    /// The defender, to report offences and apply new thresholds.
+    pub fn defender(&self) -> &Defender {
+        &self.inner.defender
+    }
+
+    /// Takes a connection slot for `ip`, or says which limit (or ban) refuses it.
     pub fn try_acquire(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitError> {
         let inner = &self.inner;
+        if let Err(banned) = inner.defender.check(ip) {
+            tracing::info!(peer = %ip, remaining_secs = banned.remaining.as_secs(), "banned address refused");
+            return Err(LimitError::Banned);
+        }
         let mut per_ip = lock(&inner.per_ip);
         if inner.total.load(Ordering::Relaxed) >= inner.max_total.load(Ordering::Relaxed) {
             return Err(LimitError::TooManyConnections);
@@ -174,7 +192,7 @@ mod tests {
         config.max_connections = total;
         config.max_connections_per_ip = per_ip;
         config.max_sessions_per_user = per_user;
-        ConnectionLimits::new(&config)
+        ConnectionLimits::new(&config, &Config::default().defender)
     }
 
     #[test]
@@ -214,5 +232,20 @@ mod tests {
             LimitError::TooManySessionsForUser
         );
         limited.try_acquire_user("v").unwrap();
+    }
+
+    #[test]
+    fn banned_addresses_are_refused_at_acquire() {
+        let limits = limits(10, 10, 0);
+        let mut strict = Config::default().defender;
+        strict.threshold = 1;
+        limits.defender().update(&strict);
+        let attacker: IpAddr = "192.0.2.9".parse().unwrap();
+        assert!(limits.defender().report(attacker, Offence::FailedLogin));
+        assert_eq!(
+            limits.try_acquire(attacker).unwrap_err(),
+            LimitError::Banned
+        );
+        limits.try_acquire("192.0.2.10".parse().unwrap()).unwrap();
     }
 }

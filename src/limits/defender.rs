@@ -1,8 +1,9 @@
 //! The defender: temporary bans for client addresses that keep failing to log in or abuse the
 //! protocols.
 //!
-//! Every failed login (both protocols, every method — it is an `AuthObserver`) and every
-//! protocol abuse a front end reports adds to the score of the client's address; offences older
+//! Every failed login (both protocols, every method: the server forwards the auth layer's
+//! outcomes here) and every protocol abuse a front end reports adds to the score of the
+//! client's address; offences older
 //! than the observation time are forgotten. At the threshold the address is banned: the
 //! listeners close its connections at accept. A repeat offender's ban doubles each time, up to a
 //! day. Allow-listed networks are never banned. IPv6 clients are scored per /64, since one host
@@ -17,7 +18,6 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::events::{AuthEvent, AuthObserver, AuthOutcome};
 use crate::config::DefenderConfig;
 
 /// Most addresses tracked at once; beyond this, the oldest unbanned entries are dropped.
@@ -171,14 +171,6 @@ impl Defender {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Scores are plain numbers; after a panic elsewhere they are still usable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl AuthObserver for Defender {
-    fn on_auth(&self, event: &AuthEvent) {
-        if let AuthOutcome::Failure(_) = event.outcome {
-            self.report(event.peer, Offence::FailedLogin);
-        }
     }
 }
 
