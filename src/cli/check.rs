@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use crate::auth::UserDb;
-use crate::config::{Config, PassiveAddress};
-use crate::server::{certificate, host_keys};
+use crate::config::Config;
+use crate::server::{certificate, ftps_firewall_note, ftps_setup_warnings, host_keys};
 
 use super::Failure;
 
@@ -51,24 +51,9 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
                 ftps.cert.display()
             );
         }
-        let ports = &ftps.passive_ports;
-        println!(
-            "firewall: open TCP {} for FTPS control and {}-{} for passive data connections",
-            [ftps.listen, ftps.implicit_listen]
-                .iter()
-                .flatten()
-                .map(|address| address.port().to_string())
-                .collect::<Vec<_>>()
-                .join(" and "),
-            ports.start(),
-            ports.end()
-        );
-        if let Some(PassiveAddress::Ip(ip)) = &ftps.passive_address {
-            if is_private(*ip) {
-                println!(
-                    "warning: passive_address {ip} is a private address; clients on the internet cannot reach it"
-                );
-            }
+        println!("firewall: {}", ftps_firewall_note(ftps));
+        for warning in ftps_setup_warnings(ftps) {
+            println!("warning: {warning}");
         }
     }
     if config.sftp.enabled && config.sftp.listen.is_some() {
@@ -88,11 +73,4 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     }
     println!("{}: configuration OK", config_path.display());
     Ok(())
-}
-
-fn is_private(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
-        std::net::IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
-    }
 }

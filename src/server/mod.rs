@@ -33,6 +33,8 @@ use crate::vfs::QuotaRegistry;
 
 /// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
 pub use crate::ftp::certificate;
+/// FTPS deployment advice for `check-config`.
+pub use crate::ftp::{firewall_note as ftps_firewall_note, setup_warnings as ftps_setup_warnings};
 pub use crate::sftp::host_keys;
 pub use bootstrap::BootstrapUser;
 pub use error::{ReloadError, StartError};
@@ -176,6 +178,11 @@ impl RunningServer {
     /// The shared handles (for status reporting and tests).
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// The FTPS front end's counters (`None` when FTPS is off).
+    pub fn ftp_stats(&self) -> Option<ftp::FtpStats> {
+        self.ftp.as_ref().map(ftp::FtpServer::stats)
     }
 
     /// The server's metrics (also served on `[metrics] listen`).

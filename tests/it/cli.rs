@@ -349,3 +349,21 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_warns_about_a_private_passive_address() {
+    let (dir, config) = initialised();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("passive_address = \"\"", "passive_address = \"10.0.0.5\""),
+    )
+    .unwrap();
+    ferryd(&config)
+        .arg("check-config")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("10.0.0.5 is a private address"))
+        .stdout(predicate::str::contains("50000-50100 (passive data)"));
+    drop(dir);
+}

@@ -79,6 +79,14 @@ async fn a_data_connection_without_session_reuse_is_refused_with_522() {
             client.download("LIST").await;
         }
     }
+    // Every refusal is counted, for the admin: in the front end's stats and in the metrics.
+    let stats = server.running().ftp_stats().unwrap();
+    assert_eq!(stats.session_reuse_refused, 4);
+    let metrics = server.running().metrics().encode();
+    assert!(
+        metrics.contains("ferryd_tls_session_reuse_refusals_total 4"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -182,6 +190,14 @@ async fn a_data_connection_from_another_address_is_dropped() {
     let tcp = client.connect_data(address).await.unwrap();
     drop(tcp);
     assert_eq!(client.download("RETR x.txt").await, b"mine");
+    assert_eq!(
+        server
+            .running()
+            .ftp_stats()
+            .unwrap()
+            .foreign_data_connections,
+        1
+    );
     server.stop().await;
 }
 

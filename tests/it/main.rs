@@ -7,6 +7,7 @@
 mod cli;
 mod clients_ftps;
 mod clients_sftp;
+mod cross_protocol;
 mod daemon;
 mod defender;
 mod ftps;

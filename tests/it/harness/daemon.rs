@@ -84,12 +84,6 @@ impl Daemon {
                 "no {needle:?} notification within {timeout:?}; stderr:\n{}",
                 self.stderr()
             );
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "daemon exited with {status} before {needle:?}; stderr:\n{}",
-                    self.stderr()
-                );
-            }
             let slice = remaining.min(Duration::from_millis(200));
             self.notify.set_read_timeout(Some(slice)).unwrap();
             if let Ok(length) = self.notify.recv(&mut buffer) {
@@ -97,6 +91,15 @@ impl Daemon {
                 if message.lines().any(|line| line.contains(needle)) {
                     return message;
                 }
+                continue;
+            }
+            // Only once no datagram is waiting: one sent just before exiting (STOPPING=1)
+            // must still be seen.
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "daemon exited with {status} before {needle:?}; stderr:\n{}",
+                    self.stderr()
+                );
             }
         }
     }
