@@ -129,6 +129,10 @@ pub struct SftpConfig {
     pub host_keys: Vec<PathBuf>,
     /// Authentication attempts allowed per connection.
     pub max_auth_attempts: u32,
+    /// Fail attribute changes the VFS refuses (owner, group, modes or times without
+    /// permission) instead of ignoring them; off by default because WinSCP and `sftp -p`
+    /// treat such a failure as a failed upload.
+    pub strict_attributes: bool,
     /// Key exchange algorithms, in preference order; empty = ferryd's defaults.
     pub kex_algorithms: Vec<String>,
     /// Ciphers, in preference order; empty = ferryd's defaults.
@@ -416,6 +420,7 @@ impl<'a> Validator<'a> {
                 .map(|name| state_file(state_dir, name, name))
                 .collect(),
             max_auth_attempts: u32::try_from(max_auth_attempts).unwrap_or(u32::MAX),
+            strict_attributes: raw.strict_attributes,
             kex_algorithms: raw.kex_algorithms,
             ciphers: raw.ciphers,
             macs: raw.macs,

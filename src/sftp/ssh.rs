@@ -287,6 +287,7 @@ impl Handler for SshHandler {
                 user: identity.user,
                 peer: self.info.peer.ip(),
                 audit: self.services.audit.clone(),
+                strict_attributes: self.services.config().sftp.strict_attributes,
             },
             since: Instant::now(),
             _permit: permit,

@@ -669,3 +669,38 @@ async fn pipelined_write_acks_come_back_in_request_order() {
         .len();
     assert_eq!(size, 48 * 64 * 1024);
 }
+
+#[tokio::test]
+async fn refused_attribute_changes_are_ignored_unless_strict() {
+    for strict in [false, true] {
+        let server = SftpTestServer::start_with(|config, users| {
+            config.sftp.strict_attributes = strict;
+            let alice = users.get_mut(USER).unwrap();
+            alice.permissions = ferryd::vfs::Permissions::ALL.intersection(
+                ferryd::vfs::Permissions::LIST
+                    | ferryd::vfs::Permissions::DOWNLOAD
+                    | ferryd::vfs::Permissions::UPLOAD
+                    | ferryd::vfs::Permissions::OVERWRITE,
+            );
+        })
+        .await;
+        let mut c = Raw::start(&server).await;
+        c.put("/f", b"data").await;
+        let mut mode = u32b(4);
+        mode.extend(u32b(0o600));
+        let mut owner = u32b(2);
+        owner.extend(u32b(0));
+        owner.extend(u32b(0));
+        let expected = if strict { FX_PERMISSION_DENIED } else { FX_OK };
+        assert_eq!(
+            c.status(SETSTAT, &[string(b"/f"), mode]).await,
+            expected,
+            "strict={strict}"
+        );
+        assert_eq!(
+            c.status(SETSTAT, &[string(b"/f"), owner]).await,
+            expected,
+            "strict={strict}"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub(crate) struct SessionContext {
     pub peer: IpAddr,
     /// Where audit events go.
     pub audit: Audit,
+    /// Refused attribute changes fail instead of being ignored (`sftp.strict_attributes`).
+    pub strict_attributes: bool,
 }
 
 impl SessionContext {

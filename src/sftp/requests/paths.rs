@@ -3,8 +3,9 @@
 //!
 //! Attribute changes the VFS refuses by policy (owner and group always, permissions and times
 //! when the user lacks `SET_ATTRIBUTES`) are logged and ignored rather than failed: WinSCP and
-//! `sftp -p` set them after every upload and treat a failure as a failed transfer. A size
-//! change is content, so its refusal is reported.
+//! `sftp -p` set them after every upload and treat a failure as a failed transfer. With
+//! `sftp.strict_attributes` they fail with PERMISSION_DENIED instead. A size change is
+//! content, so its refusal is always reported.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,12 @@ pub(super) async fn apply_attributes(
     follow: bool,
 ) -> Result<(), Failure> {
     if attrs.uid_gid.is_some() {
+        if context.strict_attributes {
+            return Err(Failure::new(
+                StatusCode::PermissionDenied,
+                "owner and group cannot be changed",
+            ));
+        }
         tracing::info!(path = %path, "ignoring a request to change owner or group");
     }
     if let Some(size) = attrs.size {
@@ -76,7 +83,7 @@ pub(super) async fn apply_attributes(
     }
     if let Some(mode) = attrs.permissions {
         let result = context.fs.set_mode(path, mode & 0o7777).await;
-        ignore_refusal(result, path, "permissions")?;
+        ignore_refusal(context, result, path, "permissions")?;
     }
     if let Some((atime, mtime)) = attrs.atime_mtime {
         let time = |secs: u32| UNIX_EPOCH + Duration::from_secs(secs.into());
@@ -84,18 +91,21 @@ pub(super) async fn apply_attributes(
             .fs
             .set_times(path, time(mtime), Some(time(atime)))
             .await;
-        ignore_refusal(result, path, "times")?;
+        ignore_refusal(context, result, path, "times")?;
     }
     Ok(())
 }
 
 fn ignore_refusal(
+    context: &SessionContext,
     result: Result<(), VfsError>,
     path: &VirtualPath,
     what: &str,
 ) -> Result<(), Failure> {
     match result {
-        Err(error) if error.kind == VfsErrorKind::PermissionDenied => {
+        Err(error)
+            if error.kind == VfsErrorKind::PermissionDenied && !context.strict_attributes =>
+        {
             tracing::info!(path = %path, what, "attribute change not allowed; ignored");
             Ok(())
         }
@@ -162,6 +172,7 @@ pub(super) async fn mkdir(
     result?;
     if let Some(mode) = attrs.permissions {
         ignore_refusal(
+            context,
             context.fs.set_mode(&path, mode & 0o7777).await,
             &path,
             "permissions",
