@@ -16,7 +16,9 @@ use russh::keys::PublicKey;
 use super::password::{HashedPassword, PasswordError};
 use super::public_key::{self, KeyError};
 use crate::config::Protocol;
-use crate::vfs::{FsSpec, Mount, PathError, PermissionRules, Permissions, Quota, VirtualPath};
+use crate::vfs::{
+    Bandwidth, FsSpec, Mount, PathError, PermissionRules, Permissions, Quota, VirtualPath,
+};
 
 /// Longest user name, in bytes.
 pub const MAX_USER_NAME_BYTES: usize = 64;
@@ -187,6 +189,8 @@ pub struct UserRecord {
     pub quota: Quota,
     /// File name globs the user may not upload.
     pub denied_upload_patterns: Vec<String>,
+    /// Upload and download rate limits over all of the user's sessions.
+    pub bandwidth: Bandwidth,
     /// Permissions at `/`.
     pub permissions: Permissions,
     /// Per-path overrides.
@@ -211,6 +215,7 @@ impl UserRecord {
             tls_session_reuse_exempt: false,
             quota: Quota::default(),
             denied_upload_patterns: Vec::new(),
+            bandwidth: Bandwidth::default(),
             permissions: Permissions::ALL,
             rules: Vec::new(),
             folders: Vec::new(),
@@ -321,6 +326,7 @@ impl UserRecord {
             permissions,
             quota: self.quota,
             denied_upload_patterns: self.denied_upload_patterns.clone(),
+            bandwidth: self.bandwidth,
         }
     }
 }

@@ -15,6 +15,8 @@
 //! tls_session_reuse_exempt = false # FTPS: skip the data-channel TLS-resumption check
 //! quota_bytes = 1073741824         # optional, home directory only
 //! quota_files = 10000              # optional, home directory only
+//! bandwidth_upload_bytes_per_sec = 1048576    # optional, over all sessions; > 0
+//! bandwidth_download_bytes_per_sec = 1048576  # optional, over all sessions; > 0
 //! denied_upload_patterns = ["*.exe"]   # optional file-name globs
 //! permissions = ["*"]              # at "/"; default ["*"]; see below
 //!
@@ -41,6 +43,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -54,7 +57,7 @@ use super::user_record::{
     UserRecord,
 };
 use crate::config::Protocol;
-use crate::vfs::{Permissions, Quota, VirtualPath};
+use crate::vfs::{Bandwidth, Permissions, Quota, VirtualPath};
 
 /// Written at the top of every saved file, since saving drops hand-written comments.
 const HEADER: &str = "# ferryd users file. Managed by `ferryd user …`; comments are not kept.\n\
@@ -223,6 +226,8 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
             tls_session_reuse_exempt: user.tls_session_reuse_exempt,
             quota_bytes: user.quota.max_bytes,
             quota_files: user.quota.max_files,
+            bandwidth_upload_bytes_per_sec: user.bandwidth.upload,
+            bandwidth_download_bytes_per_sec: user.bandwidth.download,
             denied_upload_patterns: &user.denied_upload_patterns,
             permissions: permission_names(user.permissions),
             rule: user
@@ -275,6 +280,9 @@ struct FileUser {
     tls_session_reuse_exempt: bool,
     quota_bytes: Option<u64>,
     quota_files: Option<u64>,
+    /// Zero is refused by serde, so "unlimited" has exactly one spelling: leaving it out.
+    bandwidth_upload_bytes_per_sec: Option<NonZeroU64>,
+    bandwidth_download_bytes_per_sec: Option<NonZeroU64>,
     #[serde(default)]
     denied_upload_patterns: Vec<String>,
     permissions: Option<Vec<Spanned<String>>>,
@@ -328,6 +336,10 @@ struct SavedUser<'a> {
     quota_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quota_files: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth_upload_bytes_per_sec: Option<NonZeroU64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth_download_bytes_per_sec: Option<NonZeroU64>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     denied_upload_patterns: &'a [String],
     permissions: Vec<&'static str>,
@@ -455,6 +467,10 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
             quota: Quota {
                 max_bytes: entry.quota_bytes,
                 max_files: entry.quota_files,
+            },
+            bandwidth: Bandwidth {
+                upload: entry.bandwidth_upload_bytes_per_sec,
+                download: entry.bandwidth_download_bytes_per_sec,
             },
             denied_upload_patterns: entry.denied_upload_patterns.clone(),
             permissions,

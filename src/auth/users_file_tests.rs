@@ -25,6 +25,8 @@ require_key_and_password = true
 tls_session_reuse_exempt = true
 quota_bytes = 1073741824
 quota_files = 10000
+bandwidth_upload_bytes_per_sec = 1048576
+bandwidth_download_bytes_per_sec = 2097152
 denied_upload_patterns = ["*.exe"]
 permissions = ["list", "download", "upload"]
 
@@ -59,6 +61,11 @@ fn full_example_parses_with_defaults_and_round_trips() {
     assert_eq!(alice.keys.len(), 1);
     assert!(alice.require_key_and_password && alice.tls_session_reuse_exempt);
     assert_eq!(alice.quota.max_bytes, Some(1 << 30));
+    assert_eq!(alice.bandwidth.upload.map(|rate| rate.get()), Some(1 << 20));
+    assert_eq!(
+        alice.bandwidth.download.map(|rate| rate.get()),
+        Some(2 << 20)
+    );
     assert_eq!(alice.rules[0].path.as_str(), "/drop");
     assert!(alice.folders[0].read_only);
     let bob = &users[1];
@@ -69,6 +76,7 @@ fn full_example_parses_with_defaults_and_round_trips() {
         vec![&Protocol::Ftps]
     );
     assert_eq!(bob.permissions, Permissions::ALL);
+    assert!(bob.bandwidth.is_unlimited());
 
     let rendered = render(&users, Path::new("users.toml")).unwrap();
     assert!(rendered.starts_with("# ferryd users file"));
@@ -100,6 +108,17 @@ fn unknown_key_is_rejected_with_its_name_and_line() {
     assert!(error
         .to_string()
         .starts_with("users.toml:3:1: unknown field `quota`"));
+}
+
+#[test]
+fn a_zero_bandwidth_is_refused_rather_than_read_as_unlimited_or_blocked() {
+    let error =
+        parse_text("[[user]]\nname = \"a\"\nbandwidth_upload_bytes_per_sec = 0\n").unwrap_err();
+    assert!(matches!(
+        error,
+        UsersFileError::Syntax { line: 3, ref key, .. }
+            if key.as_deref() == Some("bandwidth_upload_bytes_per_sec")
+    ));
 }
 
 #[test]

@@ -7,7 +7,10 @@ use anyhow::Context;
 use crate::config::{Config, Protocol};
 use crate::logging;
 use crate::server::signals::{Request, Signals};
-use crate::server::{pid_file, systemd, BootstrapUser, BoundAddresses, RunningServer, Server};
+use crate::server::{
+    pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer, RunningServer,
+    SandboxError, Server, StartError,
+};
 
 use super::Failure;
 
@@ -17,27 +20,56 @@ const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;
     logging::init(&config.log, log_level).map_err(Failure::config)?;
+    // Sized now: once Landlock is on, the runtime could not read the cgroup CPU quota.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let prepared = Server::prepare(config).map_err(start_failure)?;
+    // Before the runtime: see `server::sandbox` for why Landlock needs a single thread.
+    let landlock = sandbox::restrict_files(prepared.config(), &prepared.user_dirs())
+        .map_err(sandbox_failure)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(workers)
         .thread_name("ferryd")
         .build()
         .context("cannot start the async runtime")
         .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(prepared, landlock))
 }
 
-async fn serve(config: Config) -> Result<(), Failure> {
+fn start_failure(error: StartError) -> Failure {
+    let code = if error.is_configuration() {
+        Failure::CONFIG
+    } else {
+        Failure::UNAVAILABLE
+    };
+    Failure::new(code, error)
+}
+
+fn sandbox_failure(error: SandboxError) -> Failure {
+    let code = if error.is_configuration() {
+        Failure::CONFIG
+    } else {
+        Failure::SOFTWARE
+    };
+    Failure::new(code, error)
+}
+
+async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(), Failure> {
     let mut signals = Signals::install()
         .context("cannot install signal handlers")
         .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-    let server = Server::start(config).await.map_err(|error| {
-        let code = if error.is_configuration() {
-            Failure::CONFIG
-        } else {
-            Failure::UNAVAILABLE
-        };
-        Failure::new(code, error)
-    })?;
+    // The runtime's workers already exist, so the filter goes on every thread at once; before
+    // `start`, so no connection is ever served unfiltered.
+    let seccomp = sandbox::restrict_syscalls(prepared.config()).map_err(sandbox_failure)?;
+    let server = prepared.start().await.map_err(start_failure)?;
+    match (&landlock, &seccomp) {
+        (None, None) => tracing::warn!("sandbox off ([sandbox] in the config)"),
+        _ => tracing::info!(
+            landlock = landlock.as_deref().unwrap_or("off"),
+            seccomp = seccomp.as_deref().unwrap_or("off"),
+            "sandbox active"
+        ),
+    }
     let pid_file = pid_file::PidFile::create(&server.services().config().server.state_dir)
         .context("writing the pid file")
         .map_err(|error| Failure::new(Failure::CANT_CREATE, error))?;

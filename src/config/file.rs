@@ -17,6 +17,7 @@ pub(super) struct File {
     pub log: LogSection,
     pub metrics: MetricsSection,
     pub defender: DefenderSection,
+    pub sandbox: SandboxSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +180,28 @@ impl Default for DefenderSection {
             score_failed_login: 1,
             score_protocol_abuse: 3,
             allow_list: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct SandboxSection {
+    pub enabled: bool,
+    pub landlock: bool,
+    pub seccomp: bool,
+    pub extra_read_paths: Vec<String>,
+    pub extra_write_paths: Vec<String>,
+}
+
+impl Default for SandboxSection {
+    fn default() -> SandboxSection {
+        SandboxSection {
+            enabled: true,
+            landlock: true,
+            seccomp: true,
+            extra_read_paths: Vec::new(),
+            extra_write_paths: Vec::new(),
         }
     }
 }

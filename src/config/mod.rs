@@ -42,6 +42,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Bans for clients that keep failing to log in or abuse the protocols.
     pub defender: DefenderConfig,
+    /// Landlock and seccomp confinement of the running daemon.
+    pub sandbox: SandboxConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -187,6 +189,21 @@ pub struct DefenderConfig {
     pub allow_list: Vec<IpNet>,
 }
 
+/// `[sandbox]`: how the daemon confines itself once its keys are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Master switch; `false` turns off both mechanisms.
+    pub enabled: bool,
+    /// Restrict file access with Landlock.
+    pub landlock: bool,
+    /// Restrict system calls with a seccomp filter.
+    pub seccomp: bool,
+    /// More paths Landlock lets the daemon read beneath.
+    pub extra_read_paths: Vec<PathBuf>,
+    /// More paths Landlock lets the daemon read and write beneath (folders added later).
+    pub extra_write_paths: Vec<PathBuf>,
+}
+
 /// `[metrics]`: the optional Prometheus endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -292,6 +309,7 @@ impl<'a> Validator<'a> {
             listen: self.optional_address("metrics.listen", &raw.metrics.listen),
         };
         let defender = self.defender(raw.defender);
+        let sandbox = self.sandbox(raw.sandbox);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -308,6 +326,31 @@ impl<'a> Validator<'a> {
             log,
             metrics,
             defender,
+            sandbox,
+        }
+    }
+
+    fn sandbox(&mut self, raw: file::SandboxSection) -> SandboxConfig {
+        let mut paths = |key: &str, texts: Vec<String>| -> Vec<PathBuf> {
+            texts
+                .into_iter()
+                .filter(|text| {
+                    // Relative paths would depend on the working directory at start.
+                    let absolute = Path::new(text).is_absolute();
+                    if !absolute {
+                        self.problem(key, format!("{text:?} must be an absolute path"));
+                    }
+                    absolute
+                })
+                .map(PathBuf::from)
+                .collect()
+        };
+        SandboxConfig {
+            extra_read_paths: paths("sandbox.extra_read_paths", raw.extra_read_paths),
+            extra_write_paths: paths("sandbox.extra_write_paths", raw.extra_write_paths),
+            enabled: raw.enabled,
+            landlock: raw.landlock,
+            seccomp: raw.seccomp,
         }
     }
 

@@ -189,3 +189,18 @@ fn missing_file_is_a_read_error() {
     assert!(matches!(error, ConfigError::Read { .. }));
     assert!(error.to_string().contains("/nonexistent/ferryd.toml"));
 }
+
+#[test]
+fn sandbox_is_on_by_default_and_extra_paths_must_be_absolute() {
+    let config = parse("").unwrap();
+    assert!(config.sandbox.enabled && config.sandbox.landlock && config.sandbox.seccomp);
+    let config =
+        parse("[sandbox]\nseccomp = false\nextra_write_paths = [\"/srv/shared\"]\n").unwrap();
+    assert!(!config.sandbox.seccomp);
+    assert_eq!(
+        config.sandbox.extra_write_paths,
+        [PathBuf::from("/srv/shared")]
+    );
+    let found = problems("[sandbox]\nextra_read_paths = [\"relative/dir\"]\n");
+    assert_eq!(found[0].key, "sandbox.extra_read_paths");
+}

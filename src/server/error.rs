@@ -49,6 +49,24 @@ pub enum StartError {
     /// The SFTP front end refused its settings.
     #[error("SFTP: {0}")]
     Sftp(crate::sftp::StartError),
+    /// A private key or the users file may be read or changed by other users.
+    #[error(transparent)]
+    ExposedFile(#[from] ExposedFileError),
+}
+
+/// A secret file is readable or writable by users other than the owner and group.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{key} = {path}: mode {mode:o} lets other users read or change it; \
+     run `chmod 600 {path}` (or 640 to share it with a group)"
+)]
+pub struct ExposedFileError {
+    /// The config key naming the file.
+    pub key: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// Its permission bits.
+    pub mode: u32,
 }
 
 impl StartError {
@@ -74,4 +92,7 @@ pub enum ReloadError {
     /// The FTPS front end refused the new certificate.
     #[error("FTPS: {0}")]
     Ftp(crate::ftp::StartError),
+    /// The new key or users file may be read or changed by other users.
+    #[error(transparent)]
+    ExposedFile(#[from] ExposedFileError),
 }

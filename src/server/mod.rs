@@ -9,6 +9,7 @@ mod bootstrap;
 mod error;
 mod metrics_http;
 pub mod pid_file;
+pub mod sandbox;
 pub mod signals;
 pub mod systemd;
 
@@ -37,7 +38,8 @@ pub use crate::ftp::certificate;
 pub use crate::ftp::{firewall_note as ftps_firewall_note, setup_warnings as ftps_setup_warnings};
 pub use crate::sftp::host_keys;
 pub use bootstrap::BootstrapUser;
-pub use error::{ReloadError, StartError};
+pub use error::{ExposedFileError, ReloadError, StartError};
+pub use sandbox::SandboxError;
 
 /// A started server.
 pub struct RunningServer {
@@ -68,12 +70,67 @@ pub struct Server;
 impl Server {
     /// Prepares state, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+        Server::prepare(config)?.start().await
+    }
+
+    /// Everything `start` does that touches files other than logs and user data: directories,
+    /// the users file, the bootstrap user, the certificate and host keys (generated when
+    /// missing, refused when others may read them). Synchronous and thread-free, so `serve`
+    /// can confine the process with Landlock before any thread exists (see `sandbox`).
+    pub fn prepare(config: Config) -> Result<PreparedServer, StartError> {
         bootstrap::prepare_directories(&config)?;
+        // Each secret file is checked after it parsed, so a broken file is reported as such.
         let mut users = UserDb::load(&config.auth.users_file)?;
+        bootstrap::check_private_file("auth.users_file", &config.auth.users_file)?;
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
         let tls = prepare_tls(&config)?;
         let keys = prepare_host_keys(&config)?;
+        Ok(PreparedServer {
+            config,
+            users,
+            bootstrap_user,
+            tls,
+            keys,
+        })
+    }
+}
 
+/// A server whose files are loaded but which listens on nothing yet (see [`Server::prepare`]).
+pub struct PreparedServer {
+    config: Config,
+    users: UserDb,
+    bootstrap_user: Option<BootstrapUser>,
+    tls: Option<certificate::CertifiedKey>,
+    keys: Option<Vec<russh::keys::PrivateKey>>,
+}
+
+impl PreparedServer {
+    /// The configuration it was prepared from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The user directories known at start (homes and folders), for the sandbox's rules.
+    pub fn user_dirs(&self) -> Vec<std::path::PathBuf> {
+        let data_dir = &self.config.server.data_dir;
+        let mut dirs = Vec::new();
+        for user in self.users.iter() {
+            let spec = user.fs_spec(data_dir);
+            dirs.push(spec.root);
+            dirs.extend(spec.mounts.into_iter().map(|mount| mount.dir));
+        }
+        dirs
+    }
+
+    /// Binds every listener and starts serving.
+    pub async fn start(self) -> Result<RunningServer, StartError> {
+        let PreparedServer {
+            config,
+            users,
+            bootstrap_user,
+            tls,
+            keys,
+        } = self;
         let metrics = Metrics::new();
         let transfer_log = match &config.log.transfer_log {
             Some(path) => Some(Arc::new(XferLog::open(path).map_err(|source| {
@@ -201,8 +258,13 @@ impl RunningServer {
         };
         // A users file that vanished is more likely a mistake than a wish to lock everyone out.
         let users = UserDb::load_existing(&new.auth.users_file)?;
+        bootstrap::check_private_file("auth.users_file", &new.auth.users_file)?;
         let tls = match &self.ftp {
-            Some(_) => Some(certificate::load(&new.ftps.cert, &new.ftps.key)?),
+            Some(_) => {
+                let tls = certificate::load(&new.ftps.cert, &new.ftps.key)?;
+                bootstrap::check_private_file("ftps.key", &new.ftps.key)?;
+                Some(tls)
+            }
             None => None,
         };
         if new.ftps.listen != current.ftps.listen
@@ -210,6 +272,9 @@ impl RunningServer {
             || new.sftp.listen != current.sftp.listen
         {
             tracing::warn!("listen addresses changed; they take effect after a restart");
+        }
+        if new.sandbox != current.sandbox {
+            tracing::warn!("[sandbox] changed; it takes effect after a restart");
         }
         let user_count = users.len();
         self.services.auth.replace_users(users);
@@ -291,6 +356,7 @@ fn prepare_tls(config: &Config) -> Result<Option<certificate::CertifiedKey>, Sta
         tracing::info!(cert = %ftps.cert.display(), "generated a self-signed TLS certificate");
     }
     let tls = certificate::load(&ftps.cert, &ftps.key)?;
+    bootstrap::check_private_file("ftps.key", &ftps.key)?;
     tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate (SHA-256)");
     if !ftps.require_tls {
         tracing::warn!(
@@ -311,6 +377,7 @@ fn prepare_host_keys(config: &Config) -> Result<Option<Vec<russh::keys::PrivateK
             tracing::info!(path = %path.display(), "generated an SSH host key");
         }
         let key = host_keys::load(path)?;
+        bootstrap::check_private_file("sftp.host_keys", path)?;
         tracing::info!(
             algorithm = %key.algorithm(),
             fingerprint = %host_keys::fingerprint(&key),

@@ -15,6 +15,7 @@ pub mod path;
 pub mod permissions;
 pub mod spec;
 
+mod bandwidth;
 mod disk;
 mod error;
 mod hash;
@@ -48,9 +49,10 @@ pub use permissions::{PermissionRules, Permissions};
 pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
-pub use spec::{FsSpec, Mount, Quota};
+pub use spec::{Bandwidth, FsSpec, Mount, Quota};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
+use bandwidth::Throttles;
 use disk::Access;
 use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
@@ -75,6 +77,8 @@ struct Inner {
     denied: DeniedPatterns,
     /// Present when the user has a quota; it applies to the root mount only.
     quota: Option<QuotaAccount>,
+    /// The user's shared upload and download rate limits.
+    throttles: Throttles,
 }
 
 impl UserFs {
@@ -88,6 +92,7 @@ impl UserFs {
             permissions,
             quota,
             denied_upload_patterns,
+            bandwidth,
         } = spec;
         for (index, mount) in mounts.iter().enumerate() {
             let duplicate = mounts[..index]
@@ -109,6 +114,7 @@ impl UserFs {
         } else {
             Some(quotas.account(&user, quota, &root_dir).await?)
         };
+        let user_name = user.clone();
         Ok(UserFs {
             inner: Arc::new(Inner {
                 user,
@@ -116,6 +122,7 @@ impl UserFs {
                 permissions,
                 denied: DeniedPatterns::new(&denied_upload_patterns),
                 quota,
+                throttles: quotas.bandwidth().throttles(&user_name, bandwidth),
             }),
         })
     }
@@ -158,7 +165,12 @@ impl UserFs {
         self.run(path, move |inner, path| {
             let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
             let file = inner.open_regular_file(&resolved, Access::Read)?;
-            Ok(FileReader::new(file, path.clone(), offset))
+            Ok(FileReader::new(
+                file,
+                path.clone(),
+                offset,
+                inner.throttles.download.clone(),
+            ))
         })
         .await
     }
@@ -539,6 +551,7 @@ impl Inner {
             path: resolved.path.clone(),
             existing,
             quota: self.quota_for(resolved.mount).cloned(),
+            throttle: self.throttles.upload.clone(),
         };
         FileWriter::open(target, mode)
     }

@@ -20,6 +20,7 @@ use cap_fs_ext::DirExt as _;
 use cap_std::fs::Dir;
 use tokio::sync::OnceCell;
 
+use super::bandwidth::BandwidthRegistry;
 use super::error::{VfsError, VfsErrorKind};
 use super::names::is_stale_temp;
 use super::spec::Quota;
@@ -32,6 +33,9 @@ pub const MAX_QUOTA_SCAN_ENTRIES: u64 = 10_000_000;
 #[derive(Clone, Debug, Default)]
 pub struct QuotaRegistry {
     users: Arc<Mutex<HashMap<String, Arc<Usage>>>>,
+    /// Bandwidth is a rate quota with the same sharing rule (per user, across sessions), so it
+    /// travels with this registry rather than through a second argument to `UserFs::open`.
+    bandwidth: BandwidthRegistry,
 }
 
 /// What one user's home currently holds.
@@ -64,6 +68,11 @@ impl QuotaRegistry {
             usage.bytes.load(Ordering::SeqCst),
             usage.files.load(Ordering::SeqCst),
         ))
+    }
+
+    /// The user's bandwidth buckets.
+    pub(crate) fn bandwidth(&self) -> &BandwidthRegistry {
+        &self.bandwidth
     }
 
     /// The account for `user`, walking `root` first if this is the user's first session.

@@ -3,7 +3,8 @@
 //! Every read is a `pread` in a blocking task, so the sequential cursor and positional reads
 //! never disturb each other and one handle can serve concurrent SFTP requests. Sequential reads
 //! move 256 KiB per blocking call and keep one block of read-ahead in flight, so the disk works
-//! while the network sends the previous block.
+//! while the network sends the previous block. A user's download rate limit is applied per
+//! block handed out (the read-ahead may run ahead of it by one block, which costs no bandwidth).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::bandwidth::{throttle, TokenBucket};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
 use super::path::VirtualPath;
@@ -33,12 +35,23 @@ pub struct FileReader {
 struct Shared {
     file: File,
     path: VirtualPath,
+    /// The user's download bucket; `None` when unlimited.
+    throttle: Option<Arc<TokenBucket>>,
 }
 
 impl FileReader {
-    pub(crate) fn new(file: File, path: VirtualPath, offset: u64) -> FileReader {
+    pub(crate) fn new(
+        file: File,
+        path: VirtualPath,
+        offset: u64,
+        throttle: Option<Arc<TokenBucket>>,
+    ) -> FileReader {
         FileReader {
-            shared: Arc::new(Shared { file, path }),
+            shared: Arc::new(Shared {
+                file,
+                path,
+                throttle,
+            }),
             position: offset,
             read_ahead: None,
         }
@@ -55,6 +68,7 @@ impl FileReader {
         if block.is_empty() {
             return Ok(None);
         }
+        throttle(self.shared.throttle.as_ref(), block.len()).await;
         self.position += block.len() as u64;
         // A full block suggests more follows; a short one is (almost always) the end, and the
         // next call confirms it without a wasted read-ahead.
@@ -69,7 +83,9 @@ impl FileReader {
     /// result means end of file. Usable concurrently through `&self`.
     pub async fn read_at(&self, offset: u64, length: usize) -> Result<Bytes, VfsError> {
         let length = length.min(MAX_READ_AT_BYTES);
-        join(read_task(&self.shared, offset, length)).await
+        let data = join(read_task(&self.shared, offset, length)).await?;
+        throttle(self.shared.throttle.as_ref(), data.len()).await;
+        Ok(data)
     }
 
     /// Moves the sequential position (discarding any read-ahead).
@@ -148,7 +164,7 @@ mod tests {
     fn reader_over(data: &[u8], offset: u64) -> FileReader {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
-        FileReader::new(file, VirtualPath::root(), offset)
+        FileReader::new(file, VirtualPath::root(), offset, None)
     }
 
     #[tokio::test]

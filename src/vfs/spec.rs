@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub use super::bandwidth::Bandwidth;
 use super::path::VirtualPath;
 use super::permissions::PermissionRules;
 
@@ -49,4 +50,6 @@ pub struct FsSpec {
     pub quota: Quota,
     /// Glob patterns (`*.exe`) of file names the user may not upload, checked by the VFS.
     pub denied_upload_patterns: Vec<String>,
+    /// Transfer rate limits, shared by all of the user's sessions.
+    pub bandwidth: Bandwidth,
 }

@@ -10,7 +10,10 @@
 //! Sequential writes are buffered into 256 KiB blocks and written behind: one block is on its
 //! way to the disk while the next one fills, and an error surfaces on the following call.
 //! Quota is reserved when data is accepted, before any byte reaches the disk, and reconciled
-//! with the real file size at commit or drop.
+//! with the real file size at commit or drop. The quota counts apparent sizes (a write at
+//! offset N reserves up to N + length even if the hole costs no disk), so a sparse write far
+//! beyond the end is refused by a quota rather than slipping through as "free". A user's
+//! upload rate limit is awaited per write call, before the data is accepted.
 //!
 //! SFTP writes arrive concurrently at arbitrary offsets: convert the writer with
 //! [`FileWriter::into_shared`] and clone the [`SharedFileWriter`] into each request task.
@@ -31,6 +34,7 @@ use cap_std::fs::Dir;
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
+use super::bandwidth::{throttle, TokenBucket};
 use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
@@ -80,6 +84,8 @@ pub(crate) struct WriteTarget {
     pub(crate) existing: Option<FileStat>,
     /// The user's quota when the target lies in the quota-counted root.
     pub(crate) quota: Option<QuotaAccount>,
+    /// The user's upload bucket; `None` when unlimited.
+    pub(crate) throttle: Option<Arc<TokenBucket>>,
 }
 
 /// A file being written by one owner. See the module docs.
@@ -108,6 +114,7 @@ struct Core {
     append: bool,
     path: VirtualPath,
     quota: Option<QuotaAccount>,
+    throttle: Option<Arc<TokenBucket>>,
     accounting: Mutex<Accounting>,
     /// Positional writes hold it shared; commit and abort take it exclusively, so they wait
     /// for writes in flight and no write starts after them.
@@ -136,6 +143,7 @@ impl FileWriter {
             path,
             existing,
             quota,
+            throttle,
         } = target;
         let replaces = mode == WriteMode::Replace && existing.is_some();
         let creates = mode.is_atomic() || existing.is_none();
@@ -203,6 +211,7 @@ impl FileWriter {
             append,
             path,
             quota,
+            throttle,
             accounting: Mutex::new(accounting),
             gate: RwLock::new(()),
             settled: AtomicBool::new(false),
@@ -223,6 +232,9 @@ impl FileWriter {
         }
         self.core.ensure_open()?;
         self.core.reserve(self.position, data.len() as u64)?;
+        // Paced before buffering, so a throttled client's data waits here and TCP pushes
+        // back on the sender instead of the buffer growing.
+        throttle(self.core.throttle.as_ref(), data.len()).await;
         let start = self.position;
         self.position += data.len() as u64;
         if self.buffer.is_empty() && data.len() >= WRITE_BLOCK_BYTES {
@@ -431,6 +443,9 @@ impl Core {
     }
 
     async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        // Paced before taking the gate, so a commit does not wait behind a throttled write
+        // that has not started yet.
+        throttle(self.throttle.as_ref(), data.len()).await;
         let gate = self.gate.read().await;
         if self.is_settled() {
             return Err(self.finished());

@@ -4,6 +4,9 @@
 //! see `harness` for the helpers and `docs/testing.md` for the layers.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod attacks_ftps;
+mod attacks_sftp;
+mod bandwidth;
 mod cli;
 mod clients_ftps;
 mod clients_sftp;
@@ -14,6 +17,8 @@ mod ftps;
 mod ftps_security;
 mod ftps_transfers;
 mod harness;
+mod limits;
+mod sandbox;
 mod server;
 mod service;
 mod sftp;

@@ -42,6 +42,7 @@ impl Fixture {
             permissions: PermissionRules::default(),
             quota: Quota::default(),
             denied_upload_patterns: Vec::new(),
+            bandwidth: Default::default(),
         }
     }
 
