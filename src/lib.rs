@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod ftp;
+pub mod fuzzing;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
