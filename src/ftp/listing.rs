@@ -5,7 +5,7 @@
 //! Times are UTC everywhere (RFC 3659 §2.3 requires it for facts; LIST follows so that both
 //! listings agree).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::vfs::{FileKind, FileStat, Permissions};
 
@@ -115,21 +115,15 @@ pub fn mlsd_line(name: &str, facts: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// One `ls -l` line with CRLF, e.g. `-rw-r--r--   1 ftp      ftp          12 Mar 04 10:30 a.txt`.
+/// One `ls -l` line with CRLF, e.g. `-rw-r--r--   1 ftp      ftp          12 Mar  4 10:30 a.txt`.
 /// Files changed in the last six months show the time, older ones the year (as `ls` does).
 pub fn list_line(name: &str, stat: &FileStat, now: SystemTime, out: &mut Vec<u8>) {
-    let kind = match stat.kind {
-        FileKind::Dir => 'd',
-        FileKind::Symlink => 'l',
-        FileKind::File => '-',
-        FileKind::Other => 'p',
-    };
     let line = format!(
-        "{kind}{} {:>4} ftp      ftp      {:>12} {} {name}\r\n",
-        mode_string(stat.mode),
+        "{} {:>4} ftp      ftp      {:>12} {} {name}\r\n",
+        stat.ls_mode(),
         stat.nlink.max(1),
         stat.size,
-        ls_time(stat.mtime, now),
+        stat.ls_time(now),
     );
     out.extend_from_slice(line.as_bytes());
 }
@@ -138,56 +132,6 @@ pub fn list_line(name: &str, stat: &FileStat, now: SystemTime, out: &mut Vec<u8>
 pub fn nlst_line(name: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\r\n");
-}
-
-/// `rwxr-xr-x` with setuid/setgid/sticky shown as `ls` does.
-fn mode_string(mode: u32) -> String {
-    let mut text = String::with_capacity(9);
-    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
-        let bits = (mode >> shift) & 7;
-        text.push(if bits & 4 != 0 { 'r' } else { '-' });
-        text.push(if bits & 2 != 0 { 'w' } else { '-' });
-        let execute = bits & 1 != 0;
-        text.push(match (mode & special != 0, execute) {
-            (true, true) => special_char,
-            (true, false) => special_char.to_ascii_uppercase(),
-            (false, true) => 'x',
-            (false, false) => '-',
-        });
-    }
-    text
-}
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `Mar 04 10:30` for recent times, `Mar 04  2019` otherwise (UTC).
-fn ls_time(time: SystemTime, now: SystemTime) -> String {
-    const SIX_MONTHS_SECS: i64 = 183 * 86_400;
-    let seconds = unix_seconds(time);
-    let age = unix_seconds(now) - seconds;
-    let Ok(date) = time::OffsetDateTime::from_unix_timestamp(seconds) else {
-        return "Jan 01  1970".to_owned();
-    };
-    let month = MONTHS[usize::from(u8::from(date.month())) - 1];
-    if (0..SIX_MONTHS_SECS).contains(&age) || (-86_400..0).contains(&age) {
-        format!(
-            "{month} {:02} {:02}:{:02}",
-            date.day(),
-            date.hour(),
-            date.minute()
-        )
-    } else {
-        format!("{month} {:02} {:>5}", date.day(), date.year())
-    }
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
-    }
 }
 
 /// RFC 3659 §7.5.5 perm letters for what this user may do with the object.
@@ -220,7 +164,7 @@ fn perm_fact(kind: FileKind, permissions: Permissions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn stat(kind: FileKind, size: u64, mode: u32, mtime_secs: u64) -> FileStat {
         let mtime = UNIX_EPOCH + Duration::from_secs(mtime_secs);
@@ -252,8 +196,8 @@ mod tests {
         list_line("-dash", &dir, now, &mut out);
         assert_eq!(
             text(out),
-            "-rw-r--r--    1 ftp      ftp                12 Mar 04 10:30 a b.txt\r\n\
-             drwxr-xr-t    1 ftp      ftp              4096 Jan 01  2019 -dash\r\n"
+            "-rw-r--r--    1 ftp      ftp                12 Mar  4 10:30 a b.txt\r\n\
+             drwxr-xr-t    1 ftp      ftp              4096 Jan  1  2019 -dash\r\n"
         );
     }
 

@@ -9,7 +9,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use time::OffsetDateTime;
 
 use super::proto::{FileAttributes, NameEntry};
 use crate::vfs::{FileKind, FileStat};
@@ -17,9 +16,6 @@ use crate::vfs::{FileKind, FileStat};
 const S_IFDIR: u32 = 0o040_000;
 const S_IFREG: u32 = 0o100_000;
 const S_IFLNK: u32 = 0o120_000;
-
-/// About six months: older (or future) dates show the year instead of the time, as `ls` does.
-const RECENT_SECS: i64 = 182 * 24 * 3600;
 
 /// Unix seconds clamped to v3's 32-bit field.
 pub(crate) fn unix_secs(time: SystemTime) -> u32 {
@@ -71,63 +67,14 @@ fn type_bits(kind: FileKind) -> u32 {
 pub(crate) fn longname(name: &str, stat: &FileStat, owner: &str, now: SystemTime) -> String {
     format!(
         "{} {:>4} {:<8} {:<8} {:>8} {} {}",
-        mode_string(stat.kind, stat.mode),
+        stat.ls_mode(),
         stat.nlink,
         owner,
         owner,
         stat.size,
-        date(stat.mtime, now),
+        stat.ls_time(now),
         name
     )
-}
-
-fn mode_string(kind: FileKind, mode: u32) -> String {
-    let type_char = match kind {
-        FileKind::Dir => 'd',
-        FileKind::Symlink => 'l',
-        FileKind::File => '-',
-        FileKind::Other => '?',
-    };
-    let mut text = String::with_capacity(10);
-    text.push(type_char);
-    let special = [(0o4000, 's', 'S'), (0o2000, 's', 'S'), (0o1000, 't', 'T')];
-    for (index, shift) in [6u32, 3, 0].into_iter().enumerate() {
-        let bits = (mode >> shift) & 0o7;
-        text.push(if bits & 0o4 != 0 { 'r' } else { '-' });
-        text.push(if bits & 0o2 != 0 { 'w' } else { '-' });
-        let (special_bit, with_exec, without_exec) = special[index];
-        let exec = bits & 0o1 != 0;
-        text.push(match (mode & special_bit != 0, exec) {
-            (true, true) => with_exec,
-            (true, false) => without_exec,
-            (false, true) => 'x',
-            (false, false) => '-',
-        });
-    }
-    text
-}
-
-fn date(mtime: SystemTime, now: SystemTime) -> String {
-    let secs = |time: SystemTime| match time.duration_since(UNIX_EPOCH) {
-        Ok(elapsed) => i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
-    };
-    let (mtime_secs, now_secs) = (secs(mtime), secs(now));
-    let Ok(moment) = OffsetDateTime::from_unix_timestamp(mtime_secs) else {
-        return "Jan  1  1970".to_owned();
-    };
-    let month = &moment.month().to_string()[..3];
-    let recent = mtime_secs <= now_secs && now_secs - mtime_secs < RECENT_SECS;
-    if recent {
-        format!(
-            "{month} {:>2} {:02}:{:02}",
-            moment.day(),
-            moment.hour(),
-            moment.minute()
-        )
-    } else {
-        format!("{month} {:>2}  {}", moment.day(), moment.year())
-    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,58 @@ impl FileStat {
         self.kind == FileKind::Symlink
     }
 
+    /// The type and mode as `ls -l` shows them, e.g. `drwxr-xr-x` or `-rwsr-x--T`.
+    ///
+    /// FTP `LIST` and SFTP `longname` both use the `ls -l` layout, which FileZilla, WinSCP and
+    /// OpenSSH's `sftp` parse; it lives here so the two protocols cannot drift apart.
+    pub fn ls_mode(&self) -> String {
+        let mut text = String::with_capacity(10);
+        text.push(match self.kind {
+            FileKind::Dir => 'd',
+            FileKind::Symlink => 'l',
+            FileKind::File => '-',
+            FileKind::Other => 'p',
+        });
+        let specials = [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')];
+        for (shift, special, special_char) in specials {
+            let bits = (self.mode >> shift) & 7;
+            text.push(if bits & 4 != 0 { 'r' } else { '-' });
+            text.push(if bits & 2 != 0 { 'w' } else { '-' });
+            text.push(match (self.mode & special != 0, bits & 1 != 0) {
+                (true, true) => special_char,
+                (true, false) => special_char.to_ascii_uppercase(),
+                (false, true) => 'x',
+                (false, false) => '-',
+            });
+        }
+        text
+    }
+
+    /// The modification time as `ls -l` shows it (UTC): `Mar  4 10:30` when it is less than
+    /// about six months old (or up to a day in the future, clock skew), `Mar  4  2019` otherwise.
+    pub fn ls_time(&self, now: SystemTime) -> String {
+        const SIX_MONTHS_SECS: i64 = 183 * 86_400;
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let seconds = unix_seconds(self.mtime);
+        let age = unix_seconds(now).saturating_sub(seconds);
+        let Ok(date) = time::OffsetDateTime::from_unix_timestamp(seconds) else {
+            return "Jan  1  1970".to_owned();
+        };
+        let month = MONTHS[usize::from(u8::from(date.month())) - 1];
+        if (0..SIX_MONTHS_SECS).contains(&age) || (-86_400..0).contains(&age) {
+            format!(
+                "{month} {:>2} {:02}:{:02}",
+                date.day(),
+                date.hour(),
+                date.minute()
+            )
+        } else {
+            format!("{month} {:>2} {:>5}", date.day(), date.year())
+        }
+    }
+
     pub(crate) fn from_cap(metadata: &cap_std::fs::Metadata) -> FileStat {
         let file_type = metadata.file_type();
         let kind = if file_type.is_symlink() {
@@ -125,6 +177,14 @@ fn splitmix64(value: u64) -> u64 {
     mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     mixed ^ (mixed >> 31)
+}
+
+/// Seconds since the epoch, negative before it, saturating far out.
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
 }
 
 #[cfg(test)]
