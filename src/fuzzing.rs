@@ -24,6 +24,9 @@
 //!   OS path that cannot climb; errors match the input that caused them.
 //! - [`config`]: any text as `ferryd.toml`. `Config::parse` returns a config or a non-empty
 //!   list of problems, never panics, and what it returns can be displayed and used.
+//! - [`users_file`]: any text as the users file. Parsing never panics; whatever it accepts is
+//!   written back (as `ferryd user …` does) to text that parses to the same records, and
+//!   writing that again gives the same text (saves are stable).
 //!
 //! Nothing here does I/O: the config target names a file it never opens.
 
@@ -211,6 +214,34 @@ pub fn config(data: &[u8]) {
             }
         }
     }
+}
+
+/// Any text as the users file (`auth::users_file`, which is pure: `user_db` does the I/O).
+pub fn users_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new("users.toml");
+    let Ok(users) = crate::auth::users_file::parse(text, path) else {
+        return;
+    };
+    let rendered = match crate::auth::users_file::render(&users, path) {
+        Ok(rendered) => rendered,
+        Err(error) => panic!("accepted records cannot be written back: {error}"),
+    };
+    let reparsed = match crate::auth::users_file::parse(&rendered, path) {
+        Ok(reparsed) => reparsed,
+        Err(error) => panic!("a written users file does not parse: {error}\n{rendered}"),
+    };
+    assert!(
+        reparsed == users,
+        "records changed in a save/load round trip"
+    );
+    let again = crate::auth::users_file::render(&reparsed, path);
+    assert!(
+        again.ok().as_deref() == Some(rendered.as_str()),
+        "saves are not stable"
+    );
 }
 
 /// The first byte (or 0) and the rest.

@@ -18,6 +18,7 @@ const TARGETS: &[(&str, EntryPoint)] = &[
     ("sftp_packet", ferryd::fuzzing::sftp_packet),
     ("vfs_path", ferryd::fuzzing::vfs_path),
     ("config", ferryd::fuzzing::config),
+    ("users_file", ferryd::fuzzing::users_file),
 ];
 
 fn fuzz_dir() -> PathBuf {

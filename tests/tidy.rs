@@ -81,7 +81,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "metrics",
         ],
     ),
-    ("fuzzing", &["ftp::proto", "sftp::proto", "vfs", "config"]),
+    // `auth` for the pure users-file format only (`auth::users_file`).
+    (
+        "fuzzing",
+        &["ftp::proto", "sftp::proto", "vfs", "config", "auth"],
+    ),
     // `vfs` for its plain types only (`Permissions` for `user add --read-only`).
     (
         "cli",
