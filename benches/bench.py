@@ -337,7 +337,8 @@ class Bench:
         path = os.path.join(self.client, "sftp.batch")
         with open(path, "w") as f:
             f.write("\n".join(batch_lines) + "\n")
-        cmd = ["sftp", "-q", "-b", path, "-P", str(target.port), "-i", self.key,
+        cmd = ["sftp", *([] if verbose else ["-q"]), "-b", path, "-P", str(target.port),
+               "-i", self.key,
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "BatchMode=yes",
                # ssh keeps the first value given for an option: one LogLevel only
@@ -701,13 +702,22 @@ class Bench:
         during = self.normal_client_latency(ftps, sftp, "loaded")
         cf, cs = self.holder_cmd(hf, "check"), self.holder_cmd(hs, "check")
         held = rf["ftps_ok"] + rs["sftp_ok"]
+        fd_limit = self.fd_limit(pid)
+        headroom = None
+        if fd_limit and fds > fd_limit - 100:
+            # ferryd ran out of descriptors: give 200 FTPS sessions back and measure the
+            # normal client again, to separate "no descriptor left" from "slow under load"
+            dropped = self.holder_cmd(hf, "drop 200")
+            headroom = self.normal_client_latency(ftps, sftp, "loaded, 200 sessions fewer")
+            headroom["sessions"] = dropped["ftps"] + rs["sftp_ok"]
         self.record(case="idle", ftps_ok=rf["ftps_ok"], ftps_failed=rf["ftps_failed"],
                     sftp_ok=rs["sftp_ok"], sftp_failed=rs["sftp_failed"],
                     ftps_alive=cf["ftps_alive"], sftp_alive=cs["sftp_alive"],
                     open_seconds=opened, check_seconds=[cf["seconds"], cs["seconds"]],
                     rss_kib=[mem0["Rss"], mem1["Rss"]], pss_kib=[mem0["Pss"], mem1["Pss"]],
                     per_session_kib=(mem1["Rss"] - mem0["Rss"]) / max(held, 1),
-                    threads=threads, fds=fds, idle_cpu_per_s=idle_cpu,
+                    threads=threads, fds=fds, fd_limit=fd_limit, headroom=headroom,
+                    idle_cpu_per_s=idle_cpu,
                     errors={**rf["errors"], **rs["errors"]},
                     unloaded=before, loaded=during)
         log(f"idle: held {rf['ftps_ok']} FTPS + {rs['sftp_ok']} SFTP "
@@ -718,6 +728,15 @@ class Bench:
         self.holder_close(hf)
         self.holder_close(hs)
         self.ferryd.restart()  # leave a small process behind for anything that follows
+
+    @staticmethod
+    def fd_limit(pid):
+        """ferryd's soft limit on open files (from /proc/<pid>/limits)."""
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return int(line.split()[3])
+        return None
 
     def normal_client_latency(self, ftps, sftp, label):
         """Median ftplib login+LIST (in-process) and OpenSSH `sftp` ls (whole process)."""
@@ -762,7 +781,10 @@ class Bench:
             # the Python one is a fallback and reads lower (see tls_stream.c)
             c_tool = os.path.join(self.work, "tls_stream")
             if os.access(c_tool, os.X_OK):
-                tools.append(("C", lambda v: [c_tool, crt, key, str(n), v]))
+                tools.append(("C, a write(2) per record",
+                              lambda v: [c_tool, crt, key, str(n), v, "plain"]))
+                tools.append(("C, batched records",
+                              lambda v: [c_tool, crt, key, str(n), v, "batched"]))
             tools.append(("Python", lambda v: [PY, os.path.join(HERE, "tls_stream.py"),
                                                "--cert", crt, "--key", key, "--bytes",
                                                str(n), "--tls", v]))

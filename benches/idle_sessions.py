@@ -15,6 +15,8 @@ Talks to its parent over stdin/stdout, one JSON object per line:
   -> {"event": "ready", "ftps_ok": n, "ftps_failed": n, "sftp_ok": n, ..., "errors": {...}}
   <- "check"  (NOOP on every FTPS session, REALPATH on every SFTP session)
   -> {"event": "check", "ftps_alive": n, "sftp_alive": n, "seconds": s}
+  <- "drop N" (close N sessions, FTPS first, e.g. to give the server descriptors back)
+  -> {"event": "dropped", "ftps": n, "sftp": n}
   <- "quit" or end of input: close everything politely, then
   -> {"event": "closed"}
 Credentials: BENCH_USER / BENCH_PASS from the environment.
@@ -184,6 +186,12 @@ async def main():
             f_alive, s_alive = await asyncio.gather(check_all(ftps), check_all(sftp))
             emit({"event": "check", "ftps_alive": f_alive, "sftp_alive": s_alive,
                   "seconds": time.monotonic() - t})
+        elif cmd.startswith("drop "):
+            n = int(cmd.split()[1])
+            gone_f, ftps = ftps[:n], ftps[n:]
+            gone_s, sftp = sftp[:max(0, n - len(gone_f))], sftp[max(0, n - len(gone_f)):]
+            await asyncio.gather(*(s.close() for s in gone_f + gone_s))
+            emit({"event": "dropped", "ftps": len(ftps), "sftp": len(sftp)})
         elif cmd == "quit" or not line:
             break
     await asyncio.gather(*(s.close() for s in ftps + sftp))

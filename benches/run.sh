@@ -141,8 +141,9 @@ if command -v cc >/dev/null && [ -e /usr/include/openssl/ssl.h ]; then
   cc -O2 -o "$WORK/tls_stream" "$HERE/tls_stream.c" -lssl -lcrypto || rm -f "$WORK/tls_stream"
 fi
 
-# 10,000 sessions need 10,000+ descriptors in ferryd and in the client
-ulimit -n "$(ulimit -Hn)"
+# 10,000 sessions need 10,000+ descriptors in ferryd and in the client: 65536 as in
+# config/ferryd.service where root may raise the hard limit, else the hard limit
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ------------------------------------------------------------------ 5. a quiet machine
 if [ "$quick" = 0 ] && [ "$wait" = 1 ]; then
