@@ -35,10 +35,11 @@ pub enum LoggingError {
 /// wins over the config's level.
 pub fn init(config: &LogConfig, level_override: Option<&str>) -> Result<(), LoggingError> {
     let level = level_override.unwrap_or(&config.level);
-    let filter = EnvFilter::try_new(level).map_err(|source| LoggingError::Filter {
-        level: level.to_owned(),
-        source,
-    })?;
+    let filter =
+        EnvFilter::try_new(filter_directives(level)).map_err(|source| LoggingError::Filter {
+            level: level.to_owned(),
+            source,
+        })?;
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -64,6 +65,26 @@ pub fn init(config: &LogConfig, level_override: Option<&str>) -> Result<(), Logg
             .try_init(),
     };
     result.map_err(|_| LoggingError::AlreadyInitialised)
+}
+
+/// Libraries whose warnings describe a client's quirks, not the server's health: rustls warns
+/// on every handshake of a client that sends its IP address as SNI (lftp does, on every data
+/// connection). ferryd logs the failures that matter itself, with the session's context.
+const QUIET_LIBRARIES: &[&str] = &["rustls=error"];
+
+/// The filter for a configured level: a plain level (`info`, `warn`, `error`) quiets
+/// [`QUIET_LIBRARIES`]; a more verbose level or an explicit filter (anything with `=` or `,`)
+/// is taken as written, since whoever wrote it is looking for details.
+fn filter_directives(level: &str) -> String {
+    let plain = level.trim().to_ascii_lowercase();
+    if matches!(plain.as_str(), "info" | "warn" | "error") {
+        std::iter::once(plain.as_str())
+            .chain(QUIET_LIBRARIES.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        level.to_owned()
+    }
 }
 
 /// Prefixes each line with its syslog priority for journald (sd-daemon(3) `<N>` prefixes).
@@ -105,5 +126,21 @@ mod tests {
         assert_eq!(syslog_priority(Level::WARN), 4);
         assert_eq!(syslog_priority(Level::INFO), 6);
         assert_eq!(syslog_priority(Level::TRACE), 7);
+    }
+
+    #[test]
+    fn plain_levels_quiet_client_quirk_warnings_from_libraries() {
+        assert_eq!(filter_directives("info"), "info,rustls=error");
+        assert_eq!(filter_directives(" WARN "), "warn,rustls=error");
+        // looking for details: as written
+        assert_eq!(filter_directives("debug"), "debug");
+        assert_eq!(filter_directives("info,rustls=warn"), "info,rustls=warn");
+        assert_eq!(filter_directives("ferryd=debug"), "ferryd=debug");
+        for level in ["info", "warn", "debug", "ferryd=trace,info"] {
+            assert!(
+                EnvFilter::try_new(filter_directives(level)).is_ok(),
+                "{level}"
+            );
+        }
     }
 }

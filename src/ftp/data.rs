@@ -13,7 +13,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -78,6 +78,8 @@ pub struct PendingConnection {
 
 /// How long a client that connected but sent nothing yet may take to start its TLS handshake
 /// before the 150 reply goes out anyway (the client may be waiting for it, as ftplib does).
+/// Paid once per session at most: a client seen waiting for the reply is not waited for again
+/// ([`DataTls::hello_after_reply`]).
 const CLIENT_HELLO_GRACE: Duration = Duration::from_millis(5);
 
 impl PendingConnection {
@@ -126,17 +128,27 @@ async fn accept_ahead(
     let mut requests = Some(requests);
     let mut listener = listener;
     let mut held = None;
+    // Zero once this client was seen starting TLS only after the reply: then nothing is worth
+    // waiting for, and a zero timeout still takes what is already there.
+    let grace_period = match &tls {
+        Some(tls) if !tls.hello_after_reply.load(Ordering::Relaxed) => CLIENT_HELLO_GRACE,
+        _ => Duration::ZERO,
+    };
+    // Set when the reply went out while the connection stood silent.
+    let mut waited_in_vain = false;
     let tcp = tokio::select! {
         tcp = listener.accept() => tcp.map_err(DataError::Connect)?,
         allow = next_request(&mut requests) => {
             // The command overtook the connection. A client that connects and starts TLS
             // before sending the command (curl) shows up within moments; give it those.
-            let grace = tokio::time::Instant::now() + CLIENT_HELLO_GRACE;
+            let grace = tokio::time::Instant::now() + grace_period;
             match tokio::time::timeout_at(grace, listener.accept()).await {
                 Ok(tcp) => {
                     let tcp = tcp.map_err(DataError::Connect)?;
                     if tls.is_some() && tokio::time::timeout_at(grace, first_bytes(&tcp)).await.is_ok() {
                         held = allow;
+                    } else {
+                        waited_in_vain = true;
                     }
                     tcp
                 }
@@ -155,12 +167,15 @@ async fn accept_ahead(
             () = first_bytes(&tcp) => {}
             allow = next_request(&mut requests) => {
                 // A client that starts TLS before the command has sent its hello by now.
-                if tokio::time::timeout(CLIENT_HELLO_GRACE, first_bytes(&tcp)).await.is_ok() {
+                if tokio::time::timeout(grace_period, first_bytes(&tcp)).await.is_ok() {
                     held = allow;
+                } else {
+                    waited_in_vain = true;
                 }
             }
         }
     }
+    let hello_after_reply = tls.hello_after_reply.clone();
     let handshake = secure(tcp, Some(tls), timeout);
     tokio::pin!(handshake);
     let result = loop {
@@ -170,6 +185,9 @@ async fn accept_ahead(
         }
     };
     drop(held);
+    if waited_in_vain && result.is_ok() {
+        hello_after_reply.store(true, Ordering::Relaxed);
+    }
     result
 }
 
@@ -217,6 +235,9 @@ pub struct DataTls {
     pub refused: Arc<AtomicU64>,
     /// The daemon's metrics, which count the same refusals.
     pub metrics: crate::metrics::Metrics,
+    /// Learned per control session: this client starts a data connection's TLS handshake only
+    /// after the 150 reply (ftplib, lftp), so the reply never waits for its hello.
+    pub hello_after_reply: Arc<AtomicBool>,
 }
 
 /// What a transfer does once connected.
@@ -397,6 +418,13 @@ async fn secure(
                 .await
                 .map_err(|_| DataError::Timeout)?
                 .map_err(DataError::Handshake)?;
+            // Sending the handshake flight and the tickets put the kernel in its interactive
+            // (delayed-ACK) mode. A client with Nagle on (ftplib, most libraries) then holds
+            // its close_notify after a small upload until the server ACKs the data: a 40 ms
+            // stall per file. Leaving that mode makes the data's ACK go out at once.
+            if let Err(error) = stream.get_ref().0.get_ref().set_quickack(true) {
+                tracing::debug!(%error, "cannot set TCP_QUICKACK on a data connection");
+            }
             match tls.acceptor.check(stream.get_ref().1) {
                 Ok(Resumed::Own) => {}
                 Ok(Resumed::Sibling) => tracing::info!(

@@ -6,6 +6,7 @@
 //! handlers return the `Response` they cause and never write to a socket.
 
 use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,6 +136,8 @@ pub struct Session {
     pub facts: Facts,
     /// OPTS HASH selection.
     pub hash_algorithm: HashAlgorithm,
+    /// See [`DataTls::hello_after_reply`].
+    pub data_hello_after_reply: Arc<AtomicBool>,
 }
 
 /// One row of the dispatch table.
@@ -265,6 +268,7 @@ impl Session {
             require_reuse: self.reuse_required(),
             refused: self.shared.reuse_refused.clone(),
             metrics: self.shared.services.metrics.clone(),
+            hello_after_reply: self.data_hello_after_reply.clone(),
         })
     }
 

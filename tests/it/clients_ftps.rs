@@ -1,5 +1,6 @@
-//! Real FTPS clients against ferryd: curl (OpenSSL) and lftp (GnuTLS), explicit and implicit,
-//! with the default policy (TLS required, data connections must resume the control session).
+//! Real FTPS clients against ferryd: curl (OpenSSL), lftp (GnuTLS) and Python ftplib, explicit
+//! and implicit, with the default policy (TLS required, data connections must resume the
+//! control session).
 //!
 //! A missing tool fails the test when `CI` is set and is skipped loudly otherwise.
 
@@ -204,6 +205,74 @@ async fn lftp_mirrors_a_tree_up_and_down_over_explicit_and_implicit_ftps() {
             let stored = server.home(USER).join(format!("remote{index}")).join(name);
             assert_eq!(std::fs::read(stored).unwrap(), original, "{name}");
         }
+    }
+    server.stop().await;
+}
+
+/// Python's ftplib the way scripts use it: Nagle left on, TLS started on each data connection
+/// only after the 150 reply, data connections resuming the control session (the subclass from
+/// docs/ftps.md). Halfway through, the same session switches to curl's order (TLS first, then
+/// the command), which the server must still serve after it learned ftplib's order.
+const FTPLIB_SCRIPT: &str = r#"
+import ftplib, io, socket, ssl, sys
+
+class Resuming(ftplib.FTP_TLS):
+    tls_first = False
+    def ntransfercmd(self, cmd, rest=None):
+        if not self.tls_first:
+            conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+            return self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session), size
+        host, port = self.makepasv()
+        conn = socket.create_connection((host, port), self.timeout)
+        conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                        session=self.sock.session)
+        resp = self.sendcmd(cmd)
+        if not resp.startswith("150"):
+            raise ftplib.error_reply(resp)
+        return conn, None
+
+host, port, user, password, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ftp = Resuming(context=ctx, timeout=30)
+ftp.connect(host, port)
+ftp.auth()
+ftp.login(user, password)
+ftp.prot_p()
+ftp.mkd("py")
+for i in range(count):
+    ftp.tls_first = i >= count // 2
+    ftp.storbinary(f"STOR py/f{i:03}.bin", io.BytesIO(bytes([i % 251]) * (8192 + i)))
+for i in range(count):
+    ftp.tls_first = i < count // 2
+    got = io.BytesIO()
+    ftp.retrbinary(f"RETR py/f{i:03}.bin", got.write)
+    assert got.getvalue() == bytes([i % 251]) * (8192 + i), f"f{i:03}.bin differs"
+ftp.quit()
+print("ok", count)
+"#;
+
+#[tokio::test]
+async fn python_ftplib_uploads_and_downloads_in_both_handshake_orders() {
+    if !have("python3") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let explicit = server.addresses.ftps_explicit.unwrap();
+    let output = Command::new("python3")
+        .args(["-c", FTPLIB_SCRIPT])
+        .args([&explicit.ip().to_string(), &explicit.port().to_string()])
+        .args([USER, PASSWORD, "30"])
+        .output()
+        .await
+        .unwrap();
+    check(&output, "python ftplib");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok 30");
+    for index in [0usize, 14, 15, 29] {
+        let stored = std::fs::read(server.home(USER).join(format!("py/f{index:03}.bin"))).unwrap();
+        assert_eq!(stored, vec![(index % 251) as u8; 8192 + index]);
     }
     server.stop().await;
 }
