@@ -132,6 +132,9 @@ struct Inner {
     observer: Arc<dyn AuthObserver>,
     /// Password checks run against the dummy hash; lets tests prove the dummy path is taken.
     dummy_verifications: AtomicU64,
+    /// Bounds concurrent argon2 checks (CPU and 19 MiB of working memory each): a login flood
+    /// queues here instead of growing blocking threads and memory without limit.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Authenticator {
@@ -147,6 +150,7 @@ impl Authenticator {
                 data_dir,
                 observer,
                 dummy_verifications: AtomicU64::new(0),
+                hashing: tokio::sync::Semaphore::new(password::max_concurrent_checks()),
             }),
         }
     }
@@ -277,6 +281,11 @@ impl Authenticator {
         let stored = user.and_then(|record| record.password.clone());
         let has_password = stored.is_some();
         let owned_candidate = Zeroizing::new(candidate.to_owned());
+        // Never closed, so acquiring cannot fail; held until the hash is done.
+        let _permit = self.inner.hashing.acquire().await.map_err(|error| {
+            tracing::error!(%error, "password check limiter closed");
+            FailureReason::Internal
+        })?;
         let check =
             tokio::task::spawn_blocking(move || password::check(stored.as_ref(), &owned_candidate))
                 .await

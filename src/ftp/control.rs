@@ -75,7 +75,7 @@ pub async fn serve(
         pending_rename: None,
         facts: Facts::ALL,
         hash_algorithm: HashAlgorithm::Sha256,
-        data_hello_after_reply: Arc::default(),
+        data_tls_order: Default::default(),
     };
     let mut control = Control {
         stream: ControlStream::Plain(tcp),

@@ -13,7 +13,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -31,6 +31,7 @@ use tracing::Instrument;
 use crate::vfs::{DirLister, FileKind, FileReader, FileWriter, UserFs, VfsError, VirtualPath};
 
 use super::errors::DataError;
+use super::handshake_order::{TlsOrder, TlsOrderCell};
 use super::listing::{self, Facts, Role};
 use super::passive::PassiveListener;
 use super::proto::ascii::{FromNetwork, ToNetwork};
@@ -76,22 +77,20 @@ pub struct PendingConnection {
     gate: Option<oneshot::Sender<oneshot::Sender<()>>>,
 }
 
-/// How long a client that connected but sent nothing yet may take to start its TLS handshake
-/// before the 150 reply goes out anyway (the client may be waiting for it, as ftplib does).
-/// Paid once per session at most: a client seen waiting for the reply is not waited for again
-/// ([`DataTls::hello_after_reply`]).
-const CLIENT_HELLO_GRACE: Duration = Duration::from_millis(5);
-
 impl PendingConnection {
-    /// Starts accepting on `listener`; under PROT P the handshake runs with `tls`.
+    /// Starts accepting on `listener`; under PROT P the handshake runs with `tls`, and the 150
+    /// reply waits up to `hello_grace` for a client hello not seen yet (see
+    /// [`super::handshake_order`]).
     pub fn start(
         listener: PassiveListener,
         tls: Option<DataTls>,
         timeout: Duration,
+        hello_grace: Duration,
         tasks: &TaskTracker,
     ) -> PendingConnection {
         let (gate, requests) = oneshot::channel();
-        let task = tasks.spawn(accept_ahead(listener, tls, timeout, requests).in_current_span());
+        let accepting = accept_ahead(listener, tls, timeout, hello_grace, requests);
+        let task = tasks.spawn(accepting.in_current_span());
         PendingConnection {
             task,
             gate: Some(gate),
@@ -123,18 +122,14 @@ async fn accept_ahead(
     listener: PassiveListener,
     tls: Option<DataTls>,
     timeout: Duration,
+    grace_period: Duration,
     requests: oneshot::Receiver<oneshot::Sender<()>>,
 ) -> Result<DataStream, DataError> {
     let mut requests = Some(requests);
     let mut listener = listener;
     let mut held = None;
-    // Zero once this client was seen starting TLS only after the reply: then nothing is worth
-    // waiting for, and a zero timeout still takes what is already there.
-    let grace_period = match &tls {
-        Some(tls) if !tls.hello_after_reply.load(Ordering::Relaxed) => CLIENT_HELLO_GRACE,
-        _ => Duration::ZERO,
-    };
-    // Set when the reply went out while the connection stood silent.
+    // Set when the reply went out while the connection stood silent. A zero grace still
+    // takes a hello the runtime has already seen (a timeout polls its future first).
     let mut waited_in_vain = false;
     let tcp = tokio::select! {
         tcp = listener.accept() => tcp.map_err(DataError::Connect)?,
@@ -175,7 +170,7 @@ async fn accept_ahead(
             }
         }
     }
-    let hello_after_reply = tls.hello_after_reply.clone();
+    let order = tls.order.clone();
     let handshake = secure(tcp, Some(tls), timeout);
     tokio::pin!(handshake);
     let result = loop {
@@ -185,8 +180,12 @@ async fn accept_ahead(
         }
     };
     drop(held);
-    if waited_in_vain && result.is_ok() {
-        hello_after_reply.store(true, Ordering::Relaxed);
+    if result.is_ok() {
+        order.set(if waited_in_vain {
+            TlsOrder::AfterReply
+        } else {
+            TlsOrder::BeforeCommand
+        });
     }
     result
 }
@@ -235,9 +234,8 @@ pub struct DataTls {
     pub refused: Arc<AtomicU64>,
     /// The daemon's metrics, which count the same refusals.
     pub metrics: crate::metrics::Metrics,
-    /// Learned per control session: this client starts a data connection's TLS handshake only
-    /// after the 150 reply (ftplib, lftp), so the reply never waits for its hello.
-    pub hello_after_reply: Arc<AtomicBool>,
+    /// When this session's client starts TLS on its data connections, as learned so far.
+    pub order: TlsOrderCell,
 }
 
 /// What a transfer does once connected.

@@ -16,6 +16,7 @@ mod commands;
 mod control;
 mod data;
 mod errors;
+mod handshake_order;
 mod listener;
 mod listing;
 mod passive;

@@ -6,7 +6,6 @@
 //! handlers return the `Response` they cause and never write to a socket.
 
 use std::net::IpAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use crate::vfs::{HashAlgorithm, Permissions, UserFs, VirtualPath};
 use super::commands;
 use super::data::{DataChannel, DataSetup, DataTls, Job};
 use super::errors;
+use super::handshake_order::TlsOrderCell;
 use super::listing::Facts;
 use super::proto::{Command, ProtectionLevel, Reply, ReplyCode, TransferType};
 use super::tls::SessionTls;
@@ -136,8 +136,8 @@ pub struct Session {
     pub facts: Facts,
     /// OPTS HASH selection.
     pub hash_algorithm: HashAlgorithm,
-    /// See [`DataTls::hello_after_reply`].
-    pub data_hello_after_reply: Arc<AtomicBool>,
+    /// When the client starts TLS on its data connections (see `handshake_order`).
+    pub data_tls_order: TlsOrderCell,
 }
 
 /// One row of the dispatch table.
@@ -268,7 +268,7 @@ impl Session {
             require_reuse: self.reuse_required(),
             refused: self.shared.reuse_refused.clone(),
             metrics: self.shared.services.metrics.clone(),
-            hello_after_reply: self.data_hello_after_reply.clone(),
+            order: self.data_tls_order.clone(),
         })
     }
 

@@ -5,13 +5,13 @@
 //! ports from 1024 up, so the server can never be used for an FTP bounce (RFC 2577 §3).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use crate::audit::{Action, Outcome};
 use crate::vfs::{VfsErrorKind, VirtualPath, WriteMode};
 
 use super::super::data::{DataChannel, Job, PendingConnection};
 use super::super::errors;
+use super::super::handshake_order::{PassiveCommand, Waits};
 use super::super::passive::{self, PassiveError};
 use super::super::proto::{format_epsv, format_pasv, EpsvArg, Reply, ReplyCode, TransferType};
 use super::super::session::{Response, Session, Transfer};
@@ -40,7 +40,7 @@ pub async fn pasv(session: &mut Session) -> Reply {
         Ok(ip) => ip,
         Err(error) => return passive_refusal(&error),
     };
-    match open_passive(session).await {
+    match open_passive(session, PassiveCommand::Pasv).await {
         Ok(port) => Reply::new(ReplyCode::EnteringPassiveMode, format_pasv(ip, port)),
         Err(reply) => reply,
     }
@@ -65,21 +65,13 @@ pub async fn epsv(session: &mut Session, argument: EpsvArg) -> Reply {
         }
         EpsvArg::Any => {}
     }
-    match open_passive(session).await {
+    match open_passive(session, PassiveCommand::Epsv).await {
         Ok(port) => Reply::new(ReplyCode::EnteringExtendedPassiveMode, format_epsv(port)),
         Err(reply) => reply,
     }
 }
 
-/// A pause before the 227/229 reply. curl 7.87 to 8.x stalls for a second before connecting
-/// when the reply arrives while it is still sending the command (it then waits for the next
-/// control-connection event, which never comes); a reply that is a little later than its
-/// read attempt is handled at once. On real networks the round trip does this by itself.
-/// Skipped once the session's client was seen starting TLS only after the 150 reply (ftplib,
-/// lftp): such a client is not curl, and for it the pause is 1-2 ms lost on every file.
-const PASSIVE_REPLY_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
-
-async fn open_passive(session: &mut Session) -> Result<u16, Reply> {
+async fn open_passive(session: &mut Session, command: PassiveCommand) -> Result<u16, Reply> {
     // Release a listener an earlier PASV left unused before taking another.
     session.data = DataChannel::None;
     let listener = session
@@ -92,15 +84,17 @@ async fn open_passive(session: &mut Session) -> Result<u16, Reply> {
         )
         .map_err(|error| passive_refusal(&error))?;
     let port = listener.port();
+    let waits = Waits::for_connection(session.data_tls_order.get(), command);
     let pending = PendingConnection::start(
         listener,
         session.data_tls(),
         session.config.ftps.data_timeout,
+        waits.hello_grace,
         &session.shared.services.tasks,
     );
     session.data = DataChannel::Passive(pending);
-    if !session.data_hello_after_reply.load(Ordering::Relaxed) {
-        tokio::time::sleep(PASSIVE_REPLY_DELAY).await;
+    if !waits.reply_delay.is_zero() {
+        tokio::time::sleep(waits.reply_delay).await;
     }
     Ok(port)
 }
