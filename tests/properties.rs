@@ -1,6 +1,6 @@
 //! Property tests (proptest) for the pure parsers and the path resolver, against the public API:
 //! `VirtualPath` resolution, FTP line framing, command parsing, reply encoding and time values,
-//! SFTP packet framing and attribute encoding.
+//! SFTP packet framing and attribute encoding, client-certificate fingerprint spellings.
 //!
 //! The fuzz targets (`src/fuzzing.rs`) search for panics in unstructured bytes; these tests
 //! state the same promises over structured inputs that random bytes rarely hit (paths built from
@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use ferryd::auth::CertificateFingerprint;
 use ferryd::ftp::proto::{parse, LineDecoder, LineError, Reply, ReplyCode, Timestamp};
 use ferryd::ftp::proto::{Command, MAX_COMMAND_LINE_BYTES};
 use ferryd::sftp::proto::wire::Reader;
@@ -591,5 +592,28 @@ proptest! {
         let mut reader = Reader::new(&wire);
         prop_assert_eq!(FileAttributes::decode(&mut reader), Ok(attrs));
         prop_assert!(reader.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------- certificate fingerprints
+
+proptest! {
+    #[test]
+    fn every_fingerprint_spelling_reads_as_the_same_digest_and_prints_one_way(
+        digest in prop::array::uniform32(any::<u8>()),
+        colons in any::<bool>(),
+        upper in any::<bool>(),
+        prefix in prop::sample::select(vec!["", "sha256:", "SHA256:", "sha256 Fingerprint=", "sha256="]),
+    ) {
+        let hex: Vec<String> = digest
+            .iter()
+            .map(|byte| if upper { format!("{byte:02X}") } else { format!("{byte:02x}") })
+            .collect();
+        let text = format!("{prefix}{}", hex.join(if colons { ":" } else { "" }));
+        let fingerprint = CertificateFingerprint::parse(&text).unwrap();
+        prop_assert_eq!(fingerprint.as_bytes(), &digest);
+        let canonical = fingerprint.to_string();
+        prop_assert!(canonical.starts_with("sha256:"));
+        prop_assert_eq!(CertificateFingerprint::parse(&canonical), Ok(fingerprint));
     }
 }

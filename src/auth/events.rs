@@ -19,22 +19,18 @@ pub enum AuthMethod {
     Password,
     /// An SSH public key whose signature russh has verified.
     PublicKey,
+    /// A pinned TLS client certificate on the FTPS control connection.
+    ClientCertificate,
 }
 
 impl AuthMethod {
-    /// The stable name used in logs: `password` or `publickey` (the SSH method name).
+    /// The stable name used in logs: `password`, `publickey` (the SSH method names) or
+    /// `client_certificate`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::Password => "password",
             AuthMethod::PublicKey => "publickey",
-        }
-    }
-
-    /// The method that completes a key-and-password login after this one.
-    pub fn other(self) -> AuthMethod {
-        match self {
-            AuthMethod::Password => AuthMethod::PublicKey,
-            AuthMethod::PublicKey => AuthMethod::Password,
+            AuthMethod::ClientCertificate => "client_certificate",
         }
     }
 }
@@ -58,6 +54,12 @@ pub enum FailureReason {
     PasswordRejected,
     /// The key is not one of the user's keys.
     WrongKey,
+    /// The TLS client certificate is not pinned for this user, or the user does not log in
+    /// with certificates.
+    WrongCertificate,
+    /// FTPS: the user's login mode requires a pinned client certificate, and the attempt came
+    /// without one (no certificate, an unpinned one, or a plaintext session).
+    CertificateRequired,
     /// The credential was right but the user is disabled.
     Disabled,
     /// The credential was right but the user may not use this protocol.
@@ -77,6 +79,8 @@ impl FailureReason {
             FailureReason::NoPasswordSet => "no_password_set",
             FailureReason::PasswordRejected => "password_rejected",
             FailureReason::WrongKey => "wrong_key",
+            FailureReason::WrongCertificate => "wrong_certificate",
+            FailureReason::CertificateRequired => "certificate_required",
             FailureReason::Disabled => "disabled",
             FailureReason::ProtocolNotAllowed => "protocol_not_allowed",
             FailureReason::NetworkNotAllowed => "network_not_allowed",
@@ -199,7 +203,11 @@ mod tests {
     #[test]
     fn names_are_stable() {
         assert_eq!(AuthMethod::PublicKey.to_string(), "publickey");
-        assert_eq!(AuthMethod::Password.other(), AuthMethod::PublicKey);
+        assert_eq!(
+            AuthMethod::ClientCertificate.to_string(),
+            "client_certificate"
+        );
+        assert!(!FailureReason::CertificateRequired.credential_was_valid());
         assert_eq!(
             FailureReason::NetworkNotAllowed.as_str(),
             "network_not_allowed"

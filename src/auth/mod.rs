@@ -1,4 +1,4 @@
-//! Authentication: who a client is, from a password or a public key.
+//! Authentication: who a client is, from a password, a public key or a TLS client certificate.
 //!
 //! [`Authenticator`] turns a login attempt (user name, protocol, peer address, credential) into an
 //! [`Identity`] or an [`AuthError`], using the current [`UserDb`] (the users file, see
@@ -7,7 +7,8 @@
 //! Rules the front ends rely on:
 //!
 //! - **Clients learn nothing from failures.** `InvalidCredentials`, `ProtocolNotAllowed`,
-//!   `NetworkNotAllowed` and `PartialSuccess` on FTPS must all get the same reply (FTP `530`, SSH
+//!   `NetworkNotAllowed`, `CertificateRequired` and `PartialSuccess` on FTPS must all get the
+//!   same reply (FTP `530`, SSH
 //!   "failure"); the variants exist for logs and the observer. Only SSH shows partial success,
 //!   as the protocol requires.
 //! - **Timing is flat.** A password attempt always costs exactly one argon2 verification: against
@@ -20,9 +21,21 @@
 //!   [`LoginAttempt::method_already_passed`] set. The front end must only set it after this
 //!   authenticator returned `PartialSuccess` for the same user on the same connection. On FTPS
 //!   (no keys) such a user can never log in: treat `PartialSuccess` as a failure there.
+//! - **Client certificates** (FTPS only) are pinned by SHA-256 fingerprint per user
+//!   ([`client_certificate`]). The front end asks [`Authenticator::accepts_client_certificate`]
+//!   whether the certificate on the connection is one of the user's (no event: a client cannot
+//!   choose to fail that probe), and only then authenticates with
+//!   [`Credential::ClientCertificate`], which applies the same policy checks and reports to the
+//!   observer like any other method. With `certificate_and_password` the certificate step returns
+//!   `PartialSuccess { next: Password }` and the password follows with
+//!   `method_already_passed = Some(ClientCertificate)`. For a user whose mode requires a
+//!   certificate, an FTPS password attempt without that first step fails with
+//!   `CertificateRequired`, whatever the password (after the usual argon2 work, so timing stays
+//!   flat), which the client sees as any other failure and a defender counts as a failed login.
 //! - **Keyboard-interactive** is a password check: pass [`Credential::Password`].
 //! - **Reload** swaps the database atomically; sessions keep the `Identity` they got at login.
 
+pub mod client_certificate;
 pub mod events;
 pub mod identity;
 pub mod password;
@@ -34,13 +47,14 @@ pub mod users_file;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use russh::keys::PublicKey;
 use zeroize::Zeroizing;
 
+pub use client_certificate::{CertificateFingerprint, CertificateLogin, FingerprintError};
 pub use events::{AuthEvent, AuthMethod, AuthObserver, AuthOutcome, FailureReason, LogObserver};
 pub use identity::Identity;
 pub use password::{HashedPassword, PasswordError};
@@ -72,6 +86,9 @@ pub enum Credential<'a> {
     Password(&'a str),
     /// A public key whose signature russh has already verified.
     PublicKey(&'a PublicKey),
+    /// The fingerprint of the TLS client certificate on the FTPS control connection; rustls has
+    /// already verified the handshake signature made with its key.
+    ClientCertificate(&'a CertificateFingerprint),
 }
 
 impl Credential<'_> {
@@ -80,6 +97,7 @@ impl Credential<'_> {
         match self {
             Credential::Password(_) => AuthMethod::Password,
             Credential::PublicKey(_) => AuthMethod::PublicKey,
+            Credential::ClientCertificate(_) => AuthMethod::ClientCertificate,
         }
     }
 }
@@ -91,6 +109,9 @@ impl fmt::Debug for Credential<'_> {
             Credential::Password(_) => formatter.write_str("Password(<redacted>)"),
             Credential::PublicKey(key) => {
                 write!(formatter, "PublicKey({})", public_key::fingerprint(key))
+            }
+            Credential::ClientCertificate(fingerprint) => {
+                write!(formatter, "ClientCertificate({fingerprint})")
             }
         }
     }
@@ -109,6 +130,9 @@ pub enum AuthError {
     /// The credential was valid but the peer is outside the user's allowed networks.
     #[error("source address not allowed for this user")]
     NetworkNotAllowed,
+    /// FTPS: the user's login mode needs a pinned client certificate and none was presented.
+    #[error("a pinned TLS client certificate is required")]
+    CertificateRequired,
     /// Key-and-password: this step passed; `next` is still required.
     #[error("partial success; {next} authentication still required")]
     PartialSuccess {
@@ -132,6 +156,9 @@ struct Inner {
     observer: Arc<dyn AuthObserver>,
     /// Password checks run against the dummy hash; lets tests prove the dummy path is taken.
     dummy_verifications: AtomicU64,
+    /// Whether some user logs in with a client certificate: asked on every FTPS handshake, so
+    /// kept up to date with `users` instead of scanning every user each time.
+    certificates_in_use: AtomicBool,
     /// Bounds concurrent argon2 checks (CPU and 19 MiB of working memory each): a login flood
     /// queues here instead of growing blocking threads and memory without limit.
     hashing: tokio::sync::Semaphore,
@@ -146,6 +173,7 @@ impl Authenticator {
         password::prepare_dummy();
         Authenticator {
             inner: Arc::new(Inner {
+                certificates_in_use: AtomicBool::new(uses_client_certificates(&db)),
                 users: ArcSwap::from_pointee(db),
                 data_dir,
                 observer,
@@ -157,7 +185,11 @@ impl Authenticator {
 
     /// Replaces the users database; attempts already running finish against the old one.
     pub fn replace_users(&self, db: UserDb) {
+        let in_use = uses_client_certificates(&db);
         self.inner.users.store(Arc::new(db));
+        self.inner
+            .certificates_in_use
+            .store(in_use, Ordering::Relaxed);
     }
 
     /// Re-reads the users file and swaps it in; returns the number of users.
@@ -194,35 +226,42 @@ impl Authenticator {
         let method = credential.method();
         let user = users.get(attempt.user);
 
-        let decision = match credential {
+        let verified = match credential {
             Credential::Password(candidate) => self.check_password(user, candidate).await,
             Credential::PublicKey(key) => match user {
                 None => Err(FailureReason::UnknownUser),
                 Some(record) if record.has_key(key) => Ok(()),
                 Some(_) => Err(FailureReason::WrongKey),
             },
-        }
-        .and_then(|()| {
-            user.ok_or(FailureReason::UnknownUser)
-                .and_then(|record| check_policy(record, attempt.protocol, peer).map(|()| record))
-        });
+            Credential::ClientCertificate(fingerprint) => match user {
+                None => Err(FailureReason::UnknownUser),
+                Some(record) if accepts_certificate(record, attempt.protocol, fingerprint) => {
+                    Ok(())
+                }
+                Some(_) => Err(FailureReason::WrongCertificate),
+            },
+        };
+        let decision = match user.map(|record| check_certificate_step(record, attempt, method)) {
+            Some(Err(reason)) => Err(reason),
+            _ => verified.and_then(|()| {
+                let record = user.ok_or(FailureReason::UnknownUser)?;
+                check_policy(record, attempt.protocol, peer)?;
+                Ok(record)
+            }),
+        };
 
         let (outcome, result) = match decision {
             Err(reason) => (AuthOutcome::Failure(reason), Err(error_for(reason))),
-            Ok(record)
-                if record.require_key_and_password
-                    && attempt.method_already_passed != Some(method.other()) =>
-            {
-                let next = method.other();
-                (
+            Ok(record) => match missing_step(record, attempt, method) {
+                Some(next) => (
                     AuthOutcome::Partial { next },
                     Err(AuthError::PartialSuccess { next }),
-                )
-            }
-            Ok(record) => (
-                AuthOutcome::Success,
-                Ok(Identity::from_record(record, &self.inner.data_dir, method)),
-            ),
+                ),
+                None => (
+                    AuthOutcome::Success,
+                    Ok(Identity::from_record(record, &self.inner.data_dir, method)),
+                ),
+            },
         };
         self.inner.observer.on_auth(&AuthEvent {
             user: attempt.user.to_owned(),
@@ -250,6 +289,31 @@ impl Authenticator {
         users.get(user).is_some_and(|record| {
             record.has_key(key) && check_policy(record, protocol, peer.to_canonical()).is_ok()
         })
+    }
+
+    /// True when `fingerprint` is a pinned client certificate of `user` and that user's FTPS
+    /// login uses certificates (`protocol` must be FTPS).
+    ///
+    /// Only the credential is checked: the front end calls [`Authenticator::authenticate`] with
+    /// [`Credential::ClientCertificate`] next, which applies the policy and reports the outcome.
+    /// Not reported itself, so a certificate that is not for this user (or a user who logs in
+    /// with a password) costs the client nothing and the login goes on as a password login.
+    pub fn accepts_client_certificate(
+        &self,
+        user: &str,
+        fingerprint: &CertificateFingerprint,
+        protocol: Protocol,
+    ) -> bool {
+        let users = self.inner.users.load();
+        users
+            .get(user)
+            .is_some_and(|record| accepts_certificate(record, protocol, fingerprint))
+    }
+
+    /// True when some enabled FTPS user logs in with a client certificate, so FTPS handshakes
+    /// should ask clients for one.
+    pub fn has_user_with_client_certificate(&self) -> bool {
+        self.inner.certificates_in_use.load(Ordering::Relaxed)
     }
 
     /// A snapshot of the current users database.
@@ -338,19 +402,87 @@ fn check_policy(user: &UserRecord, protocol: Protocol, peer: IpAddr) -> Result<(
     }
 }
 
+/// True when the certificate logs `user` in over `protocol`: FTPS, a certificate login mode, and
+/// one of the user's pins.
+fn accepts_certificate(
+    user: &UserRecord,
+    protocol: Protocol,
+    fingerprint: &CertificateFingerprint,
+) -> bool {
+    protocol == Protocol::Ftps
+        && user.tls_client_certificate_login.requires_certificate()
+        && user.has_client_certificate(fingerprint)
+}
+
+/// FTPS users whose mode requires a certificate cannot get in with anything else first.
+///
+/// This reason wins over the credential's own result (right or wrong password alike): the
+/// missing certificate is what the admin needs to read in the log, and the argon2 work has been
+/// done by then, so timing stays flat. It also comes before the policy, so the failure counts as
+/// a failed login, never as a valid credential refused by policy.
+fn check_certificate_step(
+    user: &UserRecord,
+    attempt: &LoginAttempt<'_>,
+    method: AuthMethod,
+) -> Result<(), FailureReason> {
+    let certificate_passed = method == AuthMethod::ClientCertificate
+        || attempt.method_already_passed == Some(AuthMethod::ClientCertificate);
+    if attempt.protocol == Protocol::Ftps
+        && user.tls_client_certificate_login.requires_certificate()
+        && !certificate_passed
+    {
+        Err(FailureReason::CertificateRequired)
+    } else {
+        Ok(())
+    }
+}
+
+/// The method still required after `method` passed, for users who need two.
+///
+/// Over FTPS a certificate login mode decides alone (`certificate_and_password`: certificate
+/// then password; `certificate`: nothing more). Otherwise `require_key_and_password` asks for a
+/// key and the password, in either order; FTPS has no keys, so such a user cannot log in there.
+fn missing_step(
+    user: &UserRecord,
+    attempt: &LoginAttempt<'_>,
+    method: AuthMethod,
+) -> Option<AuthMethod> {
+    let (first, second) = match user.tls_client_certificate_login {
+        CertificateLogin::CertificateAndPassword if attempt.protocol == Protocol::Ftps => {
+            (AuthMethod::ClientCertificate, AuthMethod::Password)
+        }
+        CertificateLogin::Certificate if attempt.protocol == Protocol::Ftps => return None,
+        _ if user.require_key_and_password => (AuthMethod::PublicKey, AuthMethod::Password),
+        _ => return None,
+    };
+    let other = if method == first { second } else { first };
+    (attempt.method_already_passed != Some(other)).then_some(other)
+}
+
 fn error_for(reason: FailureReason) -> AuthError {
     match reason {
         FailureReason::ProtocolNotAllowed => AuthError::ProtocolNotAllowed,
         FailureReason::NetworkNotAllowed => AuthError::NetworkNotAllowed,
+        FailureReason::CertificateRequired => AuthError::CertificateRequired,
         FailureReason::Internal => AuthError::Internal("password verification failed".to_owned()),
         FailureReason::UnknownUser
         | FailureReason::WrongPassword
         | FailureReason::NoPasswordSet
         | FailureReason::PasswordRejected
         | FailureReason::WrongKey
+        | FailureReason::WrongCertificate
         | FailureReason::Disabled => AuthError::InvalidCredentials,
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Whether some enabled FTPS user of `db` logs in with a client certificate.
+fn uses_client_certificates(db: &UserDb) -> bool {
+    db.iter().any(|user| {
+        user.enabled
+            && user.allows_protocol(Protocol::Ftps)
+            && user.tls_client_certificate_login.requires_certificate()
+    })
+}

@@ -480,3 +480,220 @@ fn authenticator_and_its_future_can_cross_tasks() {
     let future = auth.authenticate(&login, Credential::Password("x"));
     assert_send(&future);
 }
+
+fn pinned(seed: &[u8]) -> CertificateFingerprint {
+    CertificateFingerprint::of_der(seed)
+}
+
+fn certificate_user(name: &str, mode: CertificateLogin, password: Option<&str>) -> UserRecord {
+    let mut record = user(name, password);
+    record.tls_client_certificates = vec![pinned(b"other"), pinned(name.as_bytes())];
+    record.tls_client_certificate_login = mode;
+    record
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_alone_logs_a_certificate_user_in_over_ftps_only() {
+    let partner = certificate_user("partner", CertificateLogin::Certificate, Some("pw"));
+    let (auth, events) = setup(vec![partner]);
+    let certificate = pinned(b"partner");
+    assert!(auth.accepts_client_certificate("partner", &certificate, Protocol::Ftps));
+    assert!(!auth.accepts_client_certificate("partner", &certificate, Protocol::Sftp));
+    assert!(!auth.accepts_client_certificate("nobody", &certificate, Protocol::Ftps));
+    assert!(auth.has_user_with_client_certificate());
+
+    let identity = auth
+        .authenticate(
+            &attempt("partner", Protocol::Ftps, LAN),
+            Credential::ClientCertificate(&certificate),
+        )
+        .await
+        .unwrap();
+    assert_eq!(identity.user, "partner");
+    assert_eq!(identity.method, AuthMethod::ClientCertificate);
+    assert_eq!(events.last().method, AuthMethod::ClientCertificate);
+    assert_eq!(events.last().outcome, AuthOutcome::Success);
+
+    // SFTP knows no client certificates, even pinned ones.
+    assert_eq!(
+        auth.authenticate(
+            &attempt("partner", Protocol::Sftp, LAN),
+            Credential::ClientCertificate(&certificate),
+        )
+        .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        events.last().outcome,
+        failure(FailureReason::WrongCertificate)
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_user_without_the_certificate_fails_like_a_wrong_password() {
+    let partner = certificate_user("partner", CertificateLogin::Certificate, Some("pw"));
+    let mut keyless = certificate_user("keyless", CertificateLogin::Certificate, None);
+    keyless.protocols = [Protocol::Ftps].into();
+    let (auth, events) = setup(vec![partner, keyless]);
+    let ftps = attempt("partner", Protocol::Ftps, LAN);
+    // The right password is not enough over FTPS; the failure counts as a failed login.
+    assert_eq!(
+        auth.authenticate(&ftps, Credential::Password("pw")).await,
+        Err(AuthError::CertificateRequired)
+    );
+    assert_eq!(
+        events.last().outcome,
+        failure(FailureReason::CertificateRequired)
+    );
+    assert!(!FailureReason::CertificateRequired.credential_was_valid());
+    // A wrong password still does the full argon2 work, so timing does not tell the mode.
+    let before = auth.dummy_verifications();
+    assert_eq!(
+        auth.authenticate(
+            &attempt("keyless", Protocol::Ftps, LAN),
+            Credential::Password("guess"),
+        )
+        .await,
+        Err(AuthError::CertificateRequired)
+    );
+    assert_eq!(auth.dummy_verifications(), before + 1);
+    // An unpinned certificate is refused with the same reply text as everything else.
+    let stranger = pinned(b"stranger");
+    assert!(!auth.accepts_client_certificate("partner", &stranger, Protocol::Ftps));
+    assert_eq!(
+        auth.authenticate(&ftps, Credential::ClientCertificate(&stranger))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        events.last().outcome,
+        failure(FailureReason::WrongCertificate)
+    );
+    // The mode governs FTPS only: SFTP logins with the password are unaffected.
+    auth.authenticate(
+        &attempt("partner", Protocol::Sftp, LAN),
+        Credential::Password("pw"),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn certificate_and_password_needs_the_certificate_first_then_the_password() {
+    let partner = certificate_user(
+        "partner",
+        CertificateLogin::CertificateAndPassword,
+        Some("pw"),
+    );
+    let (auth, events) = setup(vec![partner]);
+    let certificate = pinned(b"partner");
+    let first = attempt("partner", Protocol::Ftps, LAN);
+    assert_eq!(
+        auth.authenticate(&first, Credential::ClientCertificate(&certificate))
+            .await,
+        Err(AuthError::PartialSuccess {
+            next: AuthMethod::Password
+        })
+    );
+    assert_eq!(
+        auth.authenticate(&first, Credential::Password("pw")).await,
+        Err(AuthError::CertificateRequired),
+        "the password without the certificate step"
+    );
+    let mut second = first;
+    second.method_already_passed = Some(AuthMethod::ClientCertificate);
+    assert_eq!(
+        auth.authenticate(&second, Credential::Password("wrong"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    let identity = auth
+        .authenticate(&second, Credential::Password("pw"))
+        .await
+        .unwrap();
+    assert_eq!(identity.method, AuthMethod::Password);
+    assert_eq!(
+        events.outcomes(),
+        vec![
+            AuthOutcome::Partial {
+                next: AuthMethod::Password
+            },
+            failure(FailureReason::CertificateRequired),
+            failure(FailureReason::WrongPassword),
+            AuthOutcome::Success,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn password_users_ignore_certificates_even_pinned_ones() {
+    let alice = certificate_user("alice", CertificateLogin::Password, Some("pw"));
+    let (auth, events) = setup(vec![alice]);
+    let certificate = pinned(b"alice");
+    assert!(!auth.accepts_client_certificate("alice", &certificate, Protocol::Ftps));
+    assert!(!auth.has_user_with_client_certificate());
+    assert_eq!(
+        auth.authenticate(
+            &attempt("alice", Protocol::Ftps, LAN),
+            Credential::ClientCertificate(&certificate),
+        )
+        .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        events.last().outcome,
+        failure(FailureReason::WrongCertificate)
+    );
+    auth.authenticate(
+        &attempt("alice", Protocol::Ftps, LAN),
+        Credential::Password("pw"),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn certificate_logins_obey_the_same_policy_as_passwords() {
+    let mut disabled = certificate_user("disabled", CertificateLogin::Certificate, None);
+    disabled.enabled = false;
+    let mut fenced = certificate_user("fenced", CertificateLogin::Certificate, None);
+    fenced.allowed_networks = vec![parse_network("10.0.0.0/8").unwrap()];
+    let mut sftp_only = certificate_user("sftponly", CertificateLogin::Certificate, None);
+    sftp_only.protocols = [Protocol::Sftp].into();
+    let (auth, events) = setup(vec![disabled, fenced, sftp_only]);
+    let cases = [
+        (
+            "disabled",
+            LAN,
+            AuthError::InvalidCredentials,
+            FailureReason::Disabled,
+        ),
+        (
+            "fenced",
+            INTERNET,
+            AuthError::NetworkNotAllowed,
+            FailureReason::NetworkNotAllowed,
+        ),
+        (
+            "sftponly",
+            LAN,
+            AuthError::ProtocolNotAllowed,
+            FailureReason::ProtocolNotAllowed,
+        ),
+    ];
+    for (name, peer, error, reason) in cases {
+        let certificate = pinned(name.as_bytes());
+        assert_eq!(
+            auth.authenticate(
+                &attempt(name, Protocol::Ftps, peer),
+                Credential::ClientCertificate(&certificate),
+            )
+            .await,
+            Err(error),
+            "{name}"
+        );
+        assert_eq!(events.last().outcome, failure(reason), "{name}");
+    }
+    // Neither the disabled nor the SFTP-only user makes FTPS handshakes ask for certificates.
+    assert!(auth.has_user_with_client_certificate(), "fenced counts");
+}

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 use russh::keys::PublicKey;
 
+use super::client_certificate::{CertificateFingerprint, CertificateLogin};
 use super::password::{self, HashedPassword, PasswordError};
 use super::public_key::{self, KeyError, KeySelector};
 use super::user_record::UserRecord;
@@ -49,6 +50,22 @@ pub enum UserDbError {
     /// The user has no key matching the selector.
     #[error("user {0:?} has no such key")]
     KeyNotFound(String),
+    /// The certificate is already pinned for the user.
+    #[error("user {user:?} already has client certificate {fingerprint}")]
+    CertificateExists {
+        /// The user.
+        user: String,
+        /// The pinned fingerprint.
+        fingerprint: CertificateFingerprint,
+    },
+    /// The certificate is not pinned for the user.
+    #[error("user {user:?} has no client certificate {fingerprint}")]
+    CertificateNotFound {
+        /// The user.
+        user: String,
+        /// The fingerprint asked for.
+        fingerprint: CertificateFingerprint,
+    },
 }
 
 /// All users, in file order.
@@ -209,6 +226,75 @@ impl UserDb {
             .position(|key| selector.matches(key))
             .ok_or_else(|| UserDbError::KeyNotFound(name.to_owned()))?;
         Ok(user.keys.remove(index))
+    }
+
+    /// Pins a TLS client certificate for `name` (FTPS).
+    pub fn add_client_certificate(
+        &mut self,
+        name: &str,
+        fingerprint: CertificateFingerprint,
+    ) -> Result<(), UserDbError> {
+        self.edit(name, |user| {
+            if user.has_client_certificate(&fingerprint) {
+                return Err(UserDbError::CertificateExists {
+                    user: name.to_owned(),
+                    fingerprint,
+                });
+            }
+            user.tls_client_certificates.push(fingerprint);
+            Ok(())
+        })
+    }
+
+    /// Removes a pinned certificate; refused when it is the last one and the user's login mode
+    /// needs a certificate (change the mode first), so an edit never locks a user out silently.
+    pub fn remove_client_certificate(
+        &mut self,
+        name: &str,
+        fingerprint: &CertificateFingerprint,
+    ) -> Result<(), UserDbError> {
+        self.edit(name, |user| {
+            let before = user.tls_client_certificates.len();
+            user.tls_client_certificates
+                .retain(|pinned| pinned != fingerprint);
+            if user.tls_client_certificates.len() == before {
+                return Err(UserDbError::CertificateNotFound {
+                    user: name.to_owned(),
+                    fingerprint: *fingerprint,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets how `name`'s FTPS login uses certificates; a mode that needs one is refused until a
+    /// certificate is pinned.
+    pub fn set_certificate_login(
+        &mut self,
+        name: &str,
+        mode: CertificateLogin,
+    ) -> Result<(), UserDbError> {
+        self.edit(name, |user| {
+            user.tls_client_certificate_login = mode;
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to a copy of `name`'s record and keeps it only if the result is valid.
+    fn edit(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut UserRecord) -> Result<(), UserDbError>,
+    ) -> Result<(), UserDbError> {
+        let user = self.existing_mut(name)?;
+        let mut candidate = user.clone();
+        change(&mut candidate)?;
+        let problems = users_file::check_records(std::slice::from_ref(&candidate));
+        if !problems.is_empty() {
+            return Err(UserDbError::InvalidUser(problems));
+        }
+        *user = candidate;
+        Ok(())
     }
 
     fn existing_mut(&mut self, name: &str) -> Result<&mut UserRecord, UserDbError> {
@@ -419,6 +505,48 @@ pub(crate) mod tests {
         ));
         db.remove_key("bob", KEY_A).unwrap();
         assert!(db.get("bob").unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn client_certificates_are_pinned_once_and_a_mode_never_locks_a_user_out() {
+        let mut db = sample_db();
+        let first = CertificateFingerprint::of_der(b"first");
+        let second = CertificateFingerprint::of_der(b"second");
+        assert!(matches!(
+            db.set_certificate_login("alice", CertificateLogin::Certificate),
+            Err(UserDbError::InvalidUser(_))
+        ));
+        db.add_client_certificate("alice", first).unwrap();
+        assert!(matches!(
+            db.add_client_certificate("alice", first),
+            Err(UserDbError::CertificateExists { .. })
+        ));
+        db.add_client_certificate("alice", second).unwrap();
+        db.set_certificate_login("alice", CertificateLogin::Certificate)
+            .unwrap();
+        db.remove_client_certificate("alice", &first).unwrap();
+        assert!(matches!(
+            db.remove_client_certificate("alice", &first),
+            Err(UserDbError::CertificateNotFound { .. })
+        ));
+        // The last pin of a certificate-only user stays until the mode changes.
+        assert!(matches!(
+            db.remove_client_certificate("alice", &second),
+            Err(UserDbError::InvalidUser(_))
+        ));
+        let alice = db.get("alice").unwrap();
+        assert_eq!(alice.tls_client_certificates, [second]);
+        assert_eq!(
+            alice.tls_client_certificate_login,
+            CertificateLogin::Certificate
+        );
+        db.set_certificate_login("alice", CertificateLogin::Password)
+            .unwrap();
+        db.remove_client_certificate("alice", &second).unwrap();
+        assert!(matches!(
+            db.add_client_certificate("nobody", first),
+            Err(UserDbError::UnknownUser(_))
+        ));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `UserRecord`: one account as the users file describes it, in typed form.
 //!
 //! Field-level validity is in the types (`UserName`, `HashedPassword`, `PublicKey`, `IpNet`,
-//! `VirtualPath`, `Permissions`); the cross-field rules that types cannot express (no duplicate
-//! keys, rules or folders, at least one protocol, UTF-8 paths so the file can be written back)
+//! `CertificateFingerprint`, `VirtualPath`, `Permissions`); the cross-field rules that types
+//! cannot express (no duplicate keys, certificates, rules or folders, at least one protocol, a
+//! certificate for a login mode that needs one, UTF-8 paths so the file can be written back)
 //! are listed by [`UserRecord::problems`], which both loading and the CLI's edits go through.
 
 use std::collections::{BTreeSet, HashSet};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use russh::keys::PublicKey;
 
+use super::client_certificate::{CertificateFingerprint, CertificateLogin, FingerprintError};
 use super::password::{HashedPassword, PasswordError};
 use super::public_key::{self, KeyError};
 use crate::config::Protocol;
@@ -95,6 +97,23 @@ pub enum RecordError {
         /// The key's SHA-256 fingerprint.
         fingerprint: String,
     },
+    /// An entry of `tls_client_certificates` is not a SHA-256 fingerprint.
+    #[error("tls_client_certificates[{index}]: {error}")]
+    BadClientCertificate {
+        /// Position in the `tls_client_certificates` array, from 0.
+        index: usize,
+        /// What the parser said.
+        error: FingerprintError,
+    },
+    /// The same certificate fingerprint is listed twice.
+    #[error("client certificate {0} is listed twice")]
+    DuplicateClientCertificate(CertificateFingerprint),
+    /// The login mode needs a certificate, but none is pinned, which would lock the user out.
+    #[error(
+        "tls_client_certificate_login = \"{0}\" needs at least one fingerprint in \
+         tls_client_certificates"
+    )]
+    CertificateLoginWithoutCertificates(CertificateLogin),
     /// An entry of `allowed_networks` is not an address or CIDR network.
     #[error("allowed_networks: {value:?} is not a CIDR network ({reason})")]
     BadNetwork {
@@ -185,6 +204,11 @@ pub struct UserRecord {
     pub require_key_and_password: bool,
     /// FTPS only: do not require data connections to resume the control TLS session.
     pub tls_session_reuse_exempt: bool,
+    /// FTPS only: SHA-256 fingerprints of the TLS client certificates this user may present.
+    pub tls_client_certificates: Vec<CertificateFingerprint>,
+    /// FTPS only: whether a pinned certificate replaces, adds to, or plays no part in the
+    /// password.
+    pub tls_client_certificate_login: CertificateLogin,
     /// Storage limits for the home directory.
     pub quota: Quota,
     /// File name globs the user may not upload.
@@ -213,6 +237,8 @@ impl UserRecord {
             keys: Vec::new(),
             require_key_and_password: false,
             tls_session_reuse_exempt: false,
+            tls_client_certificates: Vec::new(),
+            tls_client_certificate_login: CertificateLogin::Password,
             quota: Quota::default(),
             denied_upload_patterns: Vec::new(),
             bandwidth: Bandwidth::default(),
@@ -244,6 +270,19 @@ impl UserRecord {
             if !fingerprints.insert(fingerprint.clone()) {
                 problems.push(RecordError::DuplicateKey { fingerprint });
             }
+        }
+        let mut certificates = HashSet::new();
+        for certificate in &self.tls_client_certificates {
+            if !certificates.insert(certificate) {
+                problems.push(RecordError::DuplicateClientCertificate(*certificate));
+            }
+        }
+        if self.tls_client_certificate_login.requires_certificate()
+            && self.tls_client_certificates.is_empty()
+        {
+            problems.push(RecordError::CertificateLoginWithoutCertificates(
+                self.tls_client_certificate_login,
+            ));
         }
         let mut rule_paths = HashSet::new();
         for rule in &self.rules {
@@ -298,6 +337,11 @@ impl UserRecord {
         self.keys
             .iter()
             .any(|authorized| public_key::same_key(authorized, key))
+    }
+
+    /// True when `fingerprint` is one of the user's pinned client certificates.
+    pub fn has_client_certificate(&self, fingerprint: &CertificateFingerprint) -> bool {
+        self.tls_client_certificates.contains(fingerprint)
     }
 
     /// The user's file system description, with every directory resolved against `data_dir`.
@@ -493,10 +537,34 @@ mod tests {
             },
         ];
         user.home = Some(PathBuf::new());
+        let pinned = CertificateFingerprint::of_der(b"partner");
+        user.tls_client_certificates = vec![pinned, pinned];
         let problems = user.problems();
+        assert!(problems.contains(&RecordError::DuplicateClientCertificate(pinned)));
         assert!(problems.contains(&RecordError::NoProtocols));
         assert!(problems.contains(&RecordError::RootRule));
         assert!(problems.contains(&RecordError::DuplicateRule(path("/a"))));
         assert!(problems.contains(&RecordError::BadDirectory("home")));
+    }
+
+    #[test]
+    fn a_certificate_login_mode_needs_a_pinned_certificate() {
+        let mut user = UserRecord::new(UserName::parse("partner").unwrap());
+        for mode in [
+            CertificateLogin::Certificate,
+            CertificateLogin::CertificateAndPassword,
+        ] {
+            user.tls_client_certificate_login = mode;
+            user.tls_client_certificates.clear();
+            assert_eq!(
+                user.problems(),
+                [RecordError::CertificateLoginWithoutCertificates(mode)]
+            );
+            let pinned = CertificateFingerprint::of_der(b"partner");
+            user.tls_client_certificates.push(pinned);
+            assert!(user.problems().is_empty());
+            assert!(user.has_client_certificate(&pinned));
+            assert!(!user.has_client_certificate(&CertificateFingerprint::of_der(b"other")));
+        }
     }
 }

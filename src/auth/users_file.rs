@@ -13,6 +13,9 @@
 //! keys = ["ssh-ed25519 AAAA… ci@example"]         # OpenSSH public key lines (no options)
 //! require_key_and_password = false # SFTP: a key AND the password (partial success in between)
 //! tls_session_reuse_exempt = false # FTPS: skip the data-channel TLS-resumption check
+//! tls_client_certificates = ["sha256:AB:CD:…"]  # FTPS: pinned client certificates (SHA-256)
+//! tls_client_certificate_login = "password"      # FTPS: or "certificate",
+//!                                  # "certificate_and_password"; the others need a pin above
 //! quota_bytes = 1073741824         # optional, home directory only
 //! quota_files = 10000              # optional, home directory only
 //! bandwidth_upload_bytes_per_sec = 1048576    # optional, over all sessions; > 0
@@ -34,10 +37,14 @@
 //! Permission names: `list`, `download`, `upload`, `overwrite`, `delete`, `rename`, `mkdir`,
 //! `rmdir`, `set_attributes`, `link`, plus `read_only` (list + download) and `*`/`all`.
 //!
+//! Fingerprints may be written with or without colons, in either case, with or without the
+//! `sha256:` prefix; they are written back as `sha256:AB:CD:…`.
+//!
 //! Unknown keys are errors (a typo must not silently drop a restriction). Syntax and type errors
 //! stop at the first one (that is all the TOML parser reports); semantic errors are collected for
 //! every user, each with the user name and line. Writing the file back loses comments and
-//! normalises values (sorted protocols, canonical permission names, normalised virtual paths),
+//! normalises values (sorted protocols, canonical permission names, normalised virtual paths,
+//! canonical fingerprints),
 //! but loading what was written gives equal records.
 
 use std::collections::HashMap;
@@ -50,6 +57,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::client_certificate::{CertificateFingerprint, CertificateLogin};
 use super::password::HashedPassword;
 use super::public_key;
 use super::user_record::{
@@ -224,6 +232,12 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
             keys,
             require_key_and_password: user.require_key_and_password,
             tls_session_reuse_exempt: user.tls_session_reuse_exempt,
+            tls_client_certificates: user
+                .tls_client_certificates
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            tls_client_certificate_login: user.tls_client_certificate_login,
             quota_bytes: user.quota.max_bytes,
             quota_files: user.quota.max_files,
             bandwidth_upload_bytes_per_sec: user.bandwidth.upload,
@@ -278,6 +292,9 @@ struct FileUser {
     require_key_and_password: bool,
     #[serde(default)]
     tls_session_reuse_exempt: bool,
+    #[serde(default)]
+    tls_client_certificates: Vec<Spanned<String>>,
+    tls_client_certificate_login: Option<Spanned<CertificateLogin>>,
     quota_bytes: Option<u64>,
     quota_files: Option<u64>,
     /// Zero is refused by serde, so "unlimited" has exactly one spelling: leaving it out.
@@ -332,6 +349,10 @@ struct SavedUser<'a> {
     require_key_and_password: bool,
     #[serde(skip_serializing_if = "is_false")]
     tls_session_reuse_exempt: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls_client_certificates: Vec<String>,
+    #[serde(skip_serializing_if = "CertificateLogin::is_password")]
+    tls_client_certificate_login: CertificateLogin,
     #[serde(skip_serializing_if = "Option::is_none")]
     quota_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -420,6 +441,21 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
                 .ok()
         })
         .collect();
+    let tls_client_certificates = entry
+        .tls_client_certificates
+        .iter()
+        .enumerate()
+        .filter_map(|(index, text)| {
+            CertificateFingerprint::parse(text.get_ref())
+                .map_err(|error| {
+                    capture(
+                        text.span(),
+                        RecordError::BadClientCertificate { index, error },
+                    )
+                })
+                .ok()
+        })
+        .collect();
     let permissions = match &entry.permissions {
         None => Permissions::ALL,
         Some(names) => spanned_permissions(names, &mut capture),
@@ -464,6 +500,11 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
             keys,
             require_key_and_password: entry.require_key_and_password,
             tls_session_reuse_exempt: entry.tls_session_reuse_exempt,
+            tls_client_certificates,
+            tls_client_certificate_login: entry
+                .tls_client_certificate_login
+                .as_ref()
+                .map_or(CertificateLogin::Password, |mode| *mode.get_ref()),
             quota: Quota {
                 max_bytes: entry.quota_bytes,
                 max_files: entry.quota_files,
@@ -542,6 +583,17 @@ fn locate(error: &RecordError, entry: &FileUser, record: &UserRecord) -> Option<
             .rev()
             .find(|(_, key)| public_key::fingerprint(key) == *fingerprint)
             .map(|(spanned, _)| spanned.span()),
+        RecordError::DuplicateClientCertificate(fingerprint) => entry
+            .tls_client_certificates
+            .iter()
+            .zip(&record.tls_client_certificates)
+            .rev()
+            .find(|(_, pinned)| *pinned == fingerprint)
+            .map(|(spanned, _)| spanned.span()),
+        RecordError::CertificateLoginWithoutCertificates(_) => entry
+            .tls_client_certificate_login
+            .as_ref()
+            .map(Spanned::span),
         RecordError::RootRule => rule_span(&VirtualPath::root()),
         RecordError::DuplicateRule(path) => rule_span(path),
         RecordError::RootFolder => folder_span(&VirtualPath::root()),

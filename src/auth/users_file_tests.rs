@@ -2,6 +2,7 @@
 //! lines.
 
 use super::*;
+use crate::auth::client_certificate::CertificateLogin;
 use crate::auth::password::cheap_hash_for_tests;
 use crate::auth::public_key::tests::{KEY_A, KEY_B};
 
@@ -219,4 +220,110 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncd", 0), (1, 1));
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
     assert_eq!(line_column("ä\nöx", 5), (2, 2));
+}
+
+#[test]
+fn client_certificates_round_trip_in_canonical_form() {
+    let text = r#"
+[[user]]
+name = "partner"
+protocols = ["ftps"]
+tls_client_certificates = [
+  "a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00",
+  "SHA256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
+]
+tls_client_certificate_login = "certificate_and_password"
+"#;
+    let users = parse_text(text).unwrap();
+    let partner = &users[0];
+    assert_eq!(
+        partner.tls_client_certificate_login,
+        CertificateLogin::CertificateAndPassword
+    );
+    assert_eq!(partner.tls_client_certificates.len(), 2);
+    let rendered = render(&users, Path::new("users.toml")).unwrap();
+    assert!(
+        rendered.contains(
+            "\"sha256:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:\
+             11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00\""
+        ),
+        "{rendered}"
+    );
+    assert!(rendered.contains("tls_client_certificate_login = \"certificate_and_password\""));
+    assert_eq!(parse_text(&rendered).unwrap(), users);
+    assert_eq!(
+        render(&parse_text(&rendered).unwrap(), Path::new("u")).unwrap(),
+        rendered
+    );
+
+    // The defaults are left out of a saved file.
+    let plain = render(
+        &parse_text("[[user]]\nname = \"p\"\n").unwrap(),
+        Path::new("u"),
+    )
+    .unwrap();
+    assert!(!plain.contains("tls_client"), "{plain}");
+}
+
+#[test]
+fn client_certificate_mistakes_are_reported_with_lines() {
+    let fingerprint = "sha256:".to_owned() + &["AB"; 32].join(":");
+    let text = format!(
+        r#"[[user]]
+name = "bad"
+tls_client_certificates = ["sha1:AB:CD", "{fingerprint}", "abcd"]
+
+[[user]]
+name = "twice"
+tls_client_certificates = ["{fingerprint}", "{lower}"]
+
+[[user]]
+name = "locked"
+tls_client_certificate_login = "certificate"
+"#,
+        lower = fingerprint
+            .to_lowercase()
+            .replace(':', "")
+            .replace("sha256", "")
+    );
+    let error = parse_text(&text).unwrap_err();
+    let UsersFileError::Invalid { problems, .. } = &error else {
+        panic!("unexpected {error:?}");
+    };
+    let summary: Vec<(&str, Option<usize>, String)> = problems
+        .iter()
+        .map(|p| (p.user.as_str(), p.line, p.error.to_string()))
+        .collect();
+    assert_eq!(problems.len(), 4, "{summary:#?}");
+    let expect = |user: &str, line: usize, fragment: &str| {
+        assert!(
+            summary
+                .iter()
+                .any(|(u, l, e)| *u == user && *l == Some(line) && e.contains(fragment)),
+            "missing {user}:{line}: {fragment} in {summary:#?}"
+        );
+    };
+    expect(
+        "bad",
+        3,
+        "tls_client_certificates[0]: \"sha1\" fingerprints are not accepted",
+    );
+    expect(
+        "bad",
+        3,
+        "tls_client_certificates[2]: a SHA-256 fingerprint has 64 hex digits",
+    );
+    expect("twice", 7, "is listed twice");
+    expect("locked", 11, "needs at least one fingerprint");
+
+    let error = parse_text("[[user]]\nname = \"m\"\ntls_client_certificate_login = \"cert\"\n")
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            UsersFileError::Syntax { line: 3, ref key, .. }
+                if key.as_deref() == Some("tls_client_certificate_login")
+        ),
+        "{error:?}"
+    );
 }

@@ -6,8 +6,12 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 
-use crate::auth::{password, public_key, UserDb, UserRecord};
+use crate::auth::{
+    password, public_key, CertificateFingerprint, CertificateLogin, UserDb, UserRecord,
+};
 use crate::config::{Config, Protocol};
 
 use super::Failure;
@@ -15,7 +19,8 @@ use super::Failure;
 /// User management subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
-    /// Add a user. Give a password (--password-stdin or --random-password), a key, or both.
+    /// Add a user. Give a password (--password-stdin or --random-password), a key, or a
+    /// client certificate with `--cert-login certificate`.
     Add {
         /// The user name: letters, digits, '.', '_', '-'.
         name: String,
@@ -30,6 +35,12 @@ pub enum UserCommand {
         /// Restrict the user to these protocols (ftps, sftp); repeatable.
         #[arg(long = "protocol", value_name = "PROTOCOL")]
         protocols: Vec<Protocol>,
+        /// Pin an FTPS client certificate: a PEM file or a SHA-256 fingerprint; repeatable.
+        #[arg(long = "cert", value_name = "CERT")]
+        certificates: Vec<String>,
+        /// How FTPS logins use the pinned certificates.
+        #[arg(long, value_name = "MODE", default_value_t = CertificateLogin::Password)]
+        cert_login: CertificateLogin,
         /// Allow reading and listing only.
         #[arg(long)]
         read_only: bool,
@@ -56,6 +67,9 @@ pub enum UserCommand {
     /// Manage a user's authorized SSH keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage a user's pinned FTPS client certificates and how their login uses them.
+    #[command(subcommand)]
+    Cert(CertCommand),
 }
 
 /// `ferryd user key …`
@@ -75,6 +89,49 @@ pub enum KeyCommand {
         /// The key's fingerprint.
         fingerprint: String,
     },
+}
+
+/// `ferryd user cert …`
+#[derive(Debug, clap::Subcommand)]
+pub enum CertCommand {
+    /// Pin a client certificate: `ferryd user cert add NAME partner.pem` (or its fingerprint).
+    Add {
+        /// The user name.
+        name: String,
+        /// A PEM (or DER) certificate file, or its SHA-256 fingerprint (`sha256:AB:CD:…`).
+        cert: String,
+    },
+    /// Remove a pinned certificate, given as a file or a fingerprint.
+    Del {
+        /// The user name.
+        name: String,
+        /// The certificate file or its SHA-256 fingerprint.
+        cert: String,
+    },
+    /// List the user's pinned certificates and login mode.
+    List {
+        /// The user name.
+        name: String,
+    },
+    /// Set how FTPS logins use certificates: `password` (ignore them), `certificate` (a
+    /// pinned certificate alone), `certificate_and_password` (both).
+    Login {
+        /// The user name.
+        name: String,
+        /// How FTPS logins use the pinned certificates.
+        mode: CertificateLogin,
+    },
+}
+
+/// The modes as clap values, so `--help` and errors list them (users-file spelling).
+impl clap::ValueEnum for CertificateLogin {
+    fn value_variants<'a>() -> &'a [Self] {
+        &CertificateLogin::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 /// Where a new password comes from.
@@ -113,14 +170,28 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
             keys,
             protocols,
             read_only,
+            certificates,
+            cert_login,
         } => {
-            if !password.is_given() && keys.is_empty() {
+            if !password.is_given()
+                && keys.is_empty()
+                && cert_login != CertificateLogin::Certificate
+            {
                 return Err(Failure::new(
                     Failure::USAGE,
-                    anyhow!("give --password-stdin, --random-password or --key, or the user cannot log in"),
+                    anyhow!(
+                        "give --password-stdin, --random-password, --key, or --cert with \
+                         --cert-login certificate, or the user cannot log in"
+                    ),
                 ));
             }
             let mut record = UserRecord::named(&name).map_err(|e| data_error(e.into()))?;
+            for certificate in &certificates {
+                record
+                    .tls_client_certificates
+                    .push(certificate_fingerprint(certificate)?);
+            }
+            record.tls_client_certificate_login = cert_login;
             record.home = home;
             if !protocols.is_empty() {
                 record.protocols = protocols.into_iter().collect();
@@ -181,6 +252,48 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 public_key::fingerprint(&removed)
             );
         }
+        UserCommand::Cert(CertCommand::List { name }) => {
+            let user = users
+                .get(&name)
+                .ok_or_else(|| data_error(anyhow!("no user named {name:?}")))?;
+            println!("login: {}", user.tls_client_certificate_login);
+            for fingerprint in &user.tls_client_certificates {
+                println!("{fingerprint}");
+            }
+            return Ok(());
+        }
+        UserCommand::Cert(CertCommand::Add { name, cert }) => {
+            let fingerprint = certificate_fingerprint(&cert)?;
+            users
+                .add_client_certificate(&name, fingerprint)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("pinned client certificate {fingerprint} for {name:?}");
+            if users
+                .get(&name)
+                .is_some_and(|user| !user.tls_client_certificate_login.requires_certificate())
+            {
+                println!(
+                    "{name:?} still logs in with a password only; to use the certificate run \
+                     `ferryd user cert login {name} certificate` (or certificate_and_password)"
+                );
+            }
+        }
+        UserCommand::Cert(CertCommand::Del { name, cert }) => {
+            let fingerprint = certificate_fingerprint(&cert)?;
+            users
+                .remove_client_certificate(&name, &fingerprint)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("removed client certificate {fingerprint} from {name:?}");
+        }
+        UserCommand::Cert(CertCommand::Login { name, mode }) => {
+            users
+                .set_certificate_login(&name, mode)
+                .map_err(|e| data_error(e.into()))?;
+            save(&users, users_file)?;
+            println!("FTPS login of {name:?} set to {mode}");
+        }
     }
     println!("a running server picks this up on reload (systemctl reload ferryd, or SIGHUP)");
     Ok(())
@@ -222,6 +335,40 @@ impl PasswordSource {
     }
 }
 
+/// A SHA-256 fingerprint as text, or the certificate file it is computed from (the first
+/// certificate of a PEM file, so a chain file works too, or a DER file).
+fn certificate_fingerprint(argument: &str) -> Result<CertificateFingerprint, Failure> {
+    let data_error = |error: anyhow::Error| Failure::new(Failure::DATA, error);
+    let not_a_fingerprint = match CertificateFingerprint::parse(argument) {
+        Ok(fingerprint) => return Ok(fingerprint),
+        Err(error) => error,
+    };
+    let path = Path::new(argument);
+    if !path.is_file() {
+        return Err(data_error(anyhow!(
+            "{argument:?} is neither a certificate file nor a SHA-256 fingerprint \
+             ({not_a_fingerprint})"
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(data_error)?;
+    let der = match CertificateDer::pem_slice_iter(&bytes).next() {
+        Some(Ok(der)) => der,
+        Some(Err(error)) => {
+            return Err(data_error(anyhow!(
+                "{}: invalid certificate PEM: {error}",
+                path.display()
+            )))
+        }
+        None => CertificateDer::from(bytes),
+    };
+    rustls::server::ParsedCertificate::try_from(&der)
+        .map_err(|error| anyhow!("{}: not an X.509 certificate: {error}", path.display()))
+        .map_err(data_error)?;
+    Ok(CertificateFingerprint::of_der(der.as_ref()))
+}
+
 fn save(users: &UserDb, path: &Path) -> Result<(), Failure> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         use std::os::unix::fs::DirBuilderExt;
@@ -249,17 +396,18 @@ fn list(users: &UserDb, config: &Config) {
         return;
     }
     println!(
-        "{:<20} {:<8} {:<10} {:<5} {:<8} HOME",
-        "NAME", "ENABLED", "PROTOCOLS", "KEYS", "PASSWORD"
+        "{:<20} {:<8} {:<10} {:<5} {:<6} {:<8} HOME",
+        "NAME", "ENABLED", "PROTOCOLS", "KEYS", "CERTS", "PASSWORD"
     );
     for user in users.iter() {
         let protocols: Vec<&str> = user.protocols.iter().map(|p| p.as_str()).collect();
         println!(
-            "{:<20} {:<8} {:<10} {:<5} {:<8} {}",
+            "{:<20} {:<8} {:<10} {:<5} {:<6} {:<8} {}",
             user.name.as_str(),
             if user.enabled { "yes" } else { "no" },
             protocols.join(","),
             user.keys.len(),
+            user.tls_client_certificates.len(),
             if user.password.is_some() { "set" } else { "-" },
             user.home_dir(&config.server.data_dir).display()
         );
@@ -323,5 +471,9 @@ fn show(user: &UserRecord, config: &Config) {
             public_key::fingerprint(key),
             key.algorithm()
         );
+    }
+    println!("cert login:  {}", user.tls_client_certificate_login);
+    for fingerprint in &user.tls_client_certificates {
+        println!("cert:        {fingerprint}");
     }
 }

@@ -7,11 +7,13 @@
 //! [`FtpServer::reload_certificate`] swaps the certificate for new sessions (SIGHUP). Inside:
 //! `listener` accepts, `control` runs one task per connection around a `session::Session` and
 //! its dispatch table, handlers live in `commands`, transfers in `data`, passive ports in
-//! `passive`, TLS session binding in `tls`, and every error-to-reply mapping in `errors`.
+//! `passive`, TLS session binding in `tls`, the client-certificate verifier in `client_auth`, and
+//! every error-to-reply mapping in `errors`.
 
 pub mod certificate;
 pub mod proto;
 
+mod client_auth;
 mod commands;
 mod control;
 mod data;
@@ -99,7 +101,7 @@ impl FtpServer {
         services: Services,
         tls: certificate::CertifiedKey,
     ) -> Result<FtpServer, StartError> {
-        let config = tls::server_config(tls)?;
+        let config = tls::server_config(tls, services.auth.clone())?;
         let settings = services.config();
         for warning in passive::setup_warnings(&settings.ftps) {
             tracing::warn!("{warning}");
@@ -129,7 +131,7 @@ impl FtpServer {
 
     /// Uses `tls` for sessions that start from now on; running sessions keep theirs.
     pub fn reload_certificate(&self, tls: certificate::CertifiedKey) -> Result<(), StartError> {
-        let config = tls::server_config(tls)?;
+        let config = tls::server_config(tls, self.shared.services.auth.clone())?;
         self.shared.tls.store(config);
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rustls::ServerConfig;
 
 use crate::audit::{Action, Event, Outcome as AuditOutcome};
-use crate::auth::Identity;
+use crate::auth::{AuthMethod, Identity};
 use crate::config::{Config, Protocol};
 use crate::connection::ConnectionInfo;
 use crate::limits::SessionPermit;
@@ -38,6 +38,9 @@ pub enum Login {
     AwaitingPassword {
         /// The name USER gave.
         user: String,
+        /// `Some(ClientCertificate)` when USER already passed the certificate step of a
+        /// certificate-and-password login (`auth::LoginAttempt::method_already_passed`).
+        method_already_passed: Option<AuthMethod>,
     },
     /// Logged in.
     LoggedIn(Box<User>),
@@ -317,7 +320,7 @@ impl Session {
     ) {
         let user = match &self.login {
             Login::LoggedIn(user) => user.identity.user.clone(),
-            Login::AwaitingPassword { user } => user.clone(),
+            Login::AwaitingPassword { user, .. } => user.clone(),
             Login::AwaitingUser => String::new(),
         };
         self.shared.services.audit.record(&Event {

@@ -20,11 +20,17 @@
 //! connections (rclone before its fix) may resume a sibling connection's session. That is
 //! accepted only when the sibling is a live control session of the same user from the same
 //! client IP; see [`SessionTls::data_acceptor`].
+//!
+//! Client certificates: the base config asks for one while some user logs in with a pinned
+//! certificate (`client_auth.rs`); the control handshake records the fingerprint of the one the
+//! client presented, and the login commands hand it to `auth`. Data connections derive from the
+//! same config, so they may be asked too, but a certificate there is never needed and never
+//! looked at (a resumed handshake does not ask again).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
@@ -32,7 +38,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::{Authenticator, CertificateFingerprint};
+
 use super::certificate::CertifiedKey;
+use super::client_auth::PinnedClientCertificates;
 
 /// TLS 1.3 tickets sent after each full or resumed handshake (rustls sends 2 by default).
 pub const TLS13_TICKETS_PER_HANDSHAKE: usize = 4;
@@ -44,13 +53,17 @@ const MAX_SESSION_IDS_PER_SESSION: usize = 64;
 /// A random value naming one control session inside its TLS tickets.
 type Token = [u8; 16];
 
-/// Builds the base server configuration: TLS 1.3 and 1.2 only, aws-lc-rs, no client
-/// certificates.
-pub fn server_config(key: CertifiedKey) -> Result<Arc<ServerConfig>, rustls::Error> {
+/// Builds the base server configuration: TLS 1.3 and 1.2 only, aws-lc-rs, client certificates
+/// requested (not required) while `auth` has users who log in with one.
+pub fn server_config(
+    key: CertifiedKey,
+    auth: Authenticator,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(PinnedClientCertificates::new(auth, &provider));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(key.chain, key.key)?;
     config.send_tls13_tickets = TLS13_TICKETS_PER_HANDSHAKE;
     Ok(Arc::new(config))
@@ -79,11 +92,13 @@ impl SessionRegistry {
     }
 }
 
-/// One control session's TLS state: its config, token and ticket keys.
+/// One control session's TLS state: its config, token and ticket keys, and the client
+/// certificate presented on the control connection.
 pub struct SessionTls {
     keys: Arc<SessionKeys>,
     registry: SessionRegistry,
     control: TlsAcceptor,
+    client_certificate: OnceLock<CertificateFingerprint>,
 }
 
 impl SessionTls {
@@ -105,18 +120,40 @@ impl SessionTls {
             keys,
             registry: registry.clone(),
             control,
+            client_certificate: OnceLock::new(),
         })
     }
 
-    /// Runs the TLS handshake of the control connection.
+    /// Runs the TLS handshake of the control connection and remembers the fingerprint of the
+    /// client's certificate, if it sent one (rustls has checked its handshake signature).
     pub async fn accept_control<IO>(&self, io: IO) -> std::io::Result<TlsStream<IO>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let token = self.keys.token;
-        self.control
+        let stream = self
+            .control
             .accept_with(io, |connection| connection.set_resumption_data(&token))
-            .await
+            .await?;
+        let presented = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(<[_]>::first);
+        if let Some(leaf) = presented {
+            let fingerprint = CertificateFingerprint::of_der(leaf.as_ref());
+            tracing::info!(%fingerprint, "TLS client certificate presented");
+            // A control connection has one handshake (AUTH TLS is refused once secure), so
+            // this is the only value it can ever get.
+            let _ = self.client_certificate.set(fingerprint);
+        }
+        Ok(stream)
+    }
+
+    /// The fingerprint of the certificate the client presented on the control connection;
+    /// `None` without TLS or without a certificate.
+    pub fn client_certificate(&self) -> Option<&CertificateFingerprint> {
+        self.client_certificate.get()
     }
 
     /// Records who logged in on this session, enabling the sibling rule for both directions.

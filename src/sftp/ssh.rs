@@ -121,6 +121,8 @@ impl SshHandler {
                         methods.push(MethodKind::Password);
                         methods.push(MethodKind::KeyboardInteractive);
                     }
+                    // FTPS only: the authenticator never asks an SSH login for it.
+                    AuthMethod::ClientCertificate => {}
                 }
                 tracing::info!(parent: &self.span, user, next = next.as_str(), "first factor accepted");
                 Auth::Reject {

@@ -367,3 +367,125 @@ fn check_config_warns_about_a_private_passive_address() {
         .stdout(predicate::str::contains("50000-50100 (passive data)"));
     drop(dir);
 }
+
+#[test]
+fn user_cert_pins_certificates_from_files_or_fingerprints_and_sets_the_login() {
+    let (dir, config) = initialised();
+    let users_file = dir.path().join("etc/state/users.toml");
+    let first = rcgen::generate_simple_self_signed(vec!["partner".to_owned()]).unwrap();
+    let second = rcgen::generate_simple_self_signed(vec!["partner-2".to_owned()]).unwrap();
+    let first_pem = dir.path().join("partner.pem");
+    std::fs::write(&first_pem, first.cert.pem()).unwrap();
+    let first_pem = first_pem.to_str().unwrap();
+    let first_fingerprint =
+        ferryd::auth::CertificateFingerprint::of_der(first.cert.der()).to_string();
+    let second_fingerprint = ferryd::auth::CertificateFingerprint::of_der(second.cert.der());
+    // The way `openssl x509 -fingerprint -sha256` prints it.
+    let second_openssl = second_fingerprint
+        .to_string()
+        .replace("sha256:", "sha256 Fingerprint=");
+
+    // A certificate-only user needs no password.
+    ferryd(&config)
+        .args([
+            "user",
+            "add",
+            "partner",
+            "--protocol",
+            "ftps",
+            "--cert",
+            first_pem,
+        ])
+        .args(["--cert-login", "certificate"])
+        .assert()
+        .success();
+    let stored = std::fs::read_to_string(&users_file).unwrap();
+    assert!(stored.contains(&first_fingerprint), "{stored}");
+    assert!(stored.contains("tls_client_certificate_login = \"certificate\""));
+    ferryd(&config)
+        .args(["user", "cert", "add", "partner", &second_openssl])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(second_fingerprint.to_string()));
+    ferryd(&config)
+        .args(["user", "cert", "list", "partner"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("login: certificate"))
+        .stdout(predicate::str::contains(first_fingerprint.as_str()))
+        .stdout(predicate::str::contains(second_fingerprint.to_string()));
+    ferryd(&config)
+        .args(["user", "show", "partner"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cert login:  certificate"))
+        .stdout(predicate::str::contains(first_fingerprint.as_str()));
+
+    ferryd(&config)
+        .args(["user", "cert", "add", "partner", first_pem])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("already has client certificate"));
+    ferryd(&config)
+        .args(["user", "cert", "add", "partner", "/nonexistent/partner.pem"])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("neither a certificate file"));
+    let not_a_certificate = dir.path().join("garbage.pem");
+    std::fs::write(
+        &not_a_certificate,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    ferryd(&config)
+        .args(["user", "cert", "add", "partner"])
+        .arg(&not_a_certificate)
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("not an X.509 certificate"));
+    ferryd(&config)
+        .args(["user", "cert", "login", "partner", "sometimes"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("certificate_and_password"));
+
+    ferryd(&config)
+        .args(["user", "cert", "del", "partner", first_pem])
+        .assert()
+        .success();
+    // The last pin of a certificate-only user stays until the login mode changes.
+    ferryd(&config)
+        .args([
+            "user",
+            "cert",
+            "del",
+            "partner",
+            &second_fingerprint.to_string(),
+        ])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("needs at least one fingerprint"));
+    ferryd(&config)
+        .args(["user", "cert", "login", "partner", "password"])
+        .assert()
+        .success();
+    ferryd(&config)
+        .args([
+            "user",
+            "cert",
+            "del",
+            "partner",
+            &second_fingerprint.to_string(),
+        ])
+        .assert()
+        .success();
+    let stored = std::fs::read_to_string(&users_file).unwrap();
+    assert!(!stored.contains("tls_client"), "{stored}");
+
+    ferryd(&config)
+        .args(["user", "add", "nocert", "--cert-login", "certificate"])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("needs at least one fingerprint"));
+    ferryd(&config).arg("check-config").assert().success();
+}

@@ -13,7 +13,7 @@ use tokio::process::Command;
 use crate::harness::{TestServer, PASSWORD, USER};
 
 /// True when `tool` can run here; otherwise fails under CI or prints a skip notice.
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let found = std::process::Command::new(tool)
         .arg("--version")
         .output()

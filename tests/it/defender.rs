@@ -1,6 +1,6 @@
-//! The defender end to end: failed logins and protocol abuse over either protocol ban the
-//! client's address at accept for both protocols; bans survive a reload; allow-listed
-//! networks are never banned.
+//! The defender end to end: failed logins (password, key or client certificate) and protocol
+//! abuse over either protocol ban the client's address at accept for both protocols; bans
+//! survive a reload; allow-listed networks are never banned.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -131,5 +131,33 @@ async fn allow_listed_networks_are_never_banned() {
     let mut client = FtpClient::explicit(ftps).await;
     assert_eq!(client.cmd(&format!("USER {USER}")).await.code, 331);
     assert_eq!(client.cmd(&format!("PASS {PASSWORD}")).await.code, 230);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_login_without_the_certificate_counts_as_a_failed_login() {
+    use ferryd::auth::{password, CertificateFingerprint, CertificateLogin, UserRecord};
+    let server = TestServer::start_with(|config, users| {
+        config.defender.enabled = true;
+        config.defender.threshold = 2;
+        let mut partner = UserRecord::named("partner").unwrap();
+        partner.password = Some(password::hash_password("partner password").unwrap());
+        partner.tls_client_certificates = vec![CertificateFingerprint::of_der(b"partner")];
+        partner.tls_client_certificate_login = CertificateLogin::Certificate;
+        users.add(partner).unwrap();
+    })
+    .await;
+    let ftps = server.addresses.ftps_explicit.unwrap();
+    // The right password, but no certificate: each attempt scores like a wrong password.
+    for _ in 0..2 {
+        let mut client = FtpClient::explicit(ftps).await;
+        assert_eq!(client.cmd("USER partner").await.code, 331);
+        assert_eq!(client.cmd("PASS partner password").await.code, 530);
+    }
+    let refused = greeting(ftps).await;
+    assert!(
+        refused.starts_with("421") && refused.contains("banned"),
+        "{refused}"
+    );
     server.stop().await;
 }

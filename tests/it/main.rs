@@ -14,6 +14,7 @@ mod cross_protocol;
 mod daemon;
 mod defender;
 mod ftps;
+mod ftps_client_certificates;
 mod ftps_security;
 mod ftps_transfers;
 mod harness;

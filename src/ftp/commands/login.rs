@@ -2,7 +2,9 @@
 //! RFC 4217 §6-11), HOST (RFC 7151) and QUIT.
 
 use crate::audit::{Action, Event, Outcome};
-use crate::auth::{Credential, Identity, LoginAttempt};
+use crate::auth::{
+    AuthError, AuthMethod, CertificateFingerprint, Credential, Identity, LoginAttempt,
+};
 use crate::config::Protocol;
 use crate::vfs::{UserFs, VirtualPath};
 
@@ -12,58 +14,124 @@ use super::super::session::{
     grants_write, Login, Protection, Response, Session, User, MAX_FAILED_LOGINS,
 };
 
-/// USER: remember the name and ask for the password.
-pub fn user(session: &mut Session, name: String) -> Reply {
+/// USER: remember the name and ask for the password, or log in right away (232) when the TLS
+/// client certificate on this connection is pinned for a user who logs in with it alone.
+///
+/// Anything but a pinned certificate gets exactly the reply of a password login, whether the
+/// user exists or not; a user whose mode needs a certificate then fails at PASS.
+pub async fn user(session: &mut Session, name: String) -> Response {
     if session.user().is_some() {
-        return Reply::new(ReplyCode::BadSequence, "Already logged in");
+        return Reply::new(ReplyCode::BadSequence, "Already logged in").into();
     }
-    let reply = Reply::new(
-        ReplyCode::NeedPassword,
-        format!("Password required for {name}"),
-    );
-    session.login = Login::AwaitingPassword { user: name };
-    reply
+    let pinned = session
+        .tls
+        .client_certificate()
+        .copied()
+        .filter(|fingerprint| {
+            session.shared.services.auth.accepts_client_certificate(
+                &name,
+                fingerprint,
+                Protocol::Ftps,
+            )
+        });
+    if let Some(fingerprint) = pinned {
+        return certificate_login(session, name, &fingerprint).await;
+    }
+    ask_for_password(session, name, None).into()
 }
 
 /// PASS: authenticate, take the user's session slot, open their file system.
 pub async fn pass(session: &mut Session, password: &str) -> Response {
-    let user = match std::mem::replace(&mut session.login, Login::AwaitingUser) {
-        Login::AwaitingPassword { user } => user,
-        Login::LoggedIn(user) => {
-            session.login = Login::LoggedIn(user);
-            return Reply::new(ReplyCode::BadSequence, "Already logged in").into();
-        }
-        Login::AwaitingUser => {
-            return Reply::new(ReplyCode::BadSequence, "Send USER first").into();
-        }
-    };
+    let (user, method_already_passed) =
+        match std::mem::replace(&mut session.login, Login::AwaitingUser) {
+            Login::AwaitingPassword {
+                user,
+                method_already_passed,
+            } => (user, method_already_passed),
+            Login::LoggedIn(user) => {
+                session.login = Login::LoggedIn(user);
+                return Reply::new(ReplyCode::BadSequence, "Already logged in").into();
+            }
+            Login::AwaitingUser => {
+                return Reply::new(ReplyCode::BadSequence, "Send USER first").into();
+            }
+        };
     let services = session.shared.services.clone();
     let attempt = LoginAttempt {
         user: &user,
         protocol: Protocol::Ftps,
         peer: session.peer_ip(),
-        method_already_passed: None,
+        method_already_passed,
     };
     match services
         .auth
         .authenticate(&attempt, Credential::Password(password))
         .await
     {
-        Ok(identity) => log_in(session, identity).await,
+        Ok(identity) => log_in(session, identity, ReplyCode::LoggedIn).await,
+        Err(error) => refuse(session, &user, &error),
+    }
+}
+
+/// The certificate step: a complete login (`certificate`), or the password still to come
+/// (`certificate_and_password`), answered with the same 331 as any other USER.
+async fn certificate_login(
+    session: &mut Session,
+    name: String,
+    fingerprint: &CertificateFingerprint,
+) -> Response {
+    let services = session.shared.services.clone();
+    let attempt = LoginAttempt {
+        user: &name,
+        protocol: Protocol::Ftps,
+        peer: session.peer_ip(),
+        method_already_passed: None,
+    };
+    match services
+        .auth
+        .authenticate(&attempt, Credential::ClientCertificate(fingerprint))
+        .await
+    {
+        Ok(identity) => log_in(session, identity, ReplyCode::LoggedInBySecurityExchange).await,
+        Err(AuthError::PartialSuccess {
+            next: AuthMethod::Password,
+        }) => ask_for_password(session, name, Some(AuthMethod::ClientCertificate)).into(),
         Err(error) => {
-            session.failed_logins += 1;
-            record_login(session, &user, Outcome::Failed(error.to_string()));
-            let reply = errors::auth_reply(&error);
-            if session.failed_logins >= MAX_FAILED_LOGINS {
-                Response::Close(reply)
-            } else {
-                reply.into()
-            }
+            session.login = Login::AwaitingUser;
+            refuse(session, &name, &error)
         }
     }
 }
 
-async fn log_in(session: &mut Session, identity: Identity) -> Response {
+fn ask_for_password(
+    session: &mut Session,
+    name: String,
+    method_already_passed: Option<AuthMethod>,
+) -> Reply {
+    let reply = Reply::new(
+        ReplyCode::NeedPassword,
+        format!("Password required for {name}"),
+    );
+    session.login = Login::AwaitingPassword {
+        user: name,
+        method_already_passed,
+    };
+    reply
+}
+
+/// A failed login, whichever step failed: audited, counted, and after too many the end.
+fn refuse(session: &mut Session, user: &str, error: &AuthError) -> Response {
+    session.failed_logins += 1;
+    record_login(session, user, Outcome::Failed(error.to_string()));
+    let reply = errors::auth_reply(error);
+    if session.failed_logins >= MAX_FAILED_LOGINS {
+        Response::Close(reply)
+    } else {
+        reply.into()
+    }
+}
+
+async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> Response {
     let services = session.shared.services.clone();
     let permit = match services.limits.try_acquire_user(&identity.user) {
         Ok(permit) => permit,
@@ -80,6 +148,12 @@ async fn log_in(session: &mut Session, identity: Identity) -> Response {
         }
     };
     let name = identity.user.clone();
+    let text = match code {
+        ReplyCode::LoggedInBySecurityExchange => {
+            format!("User {name} logged in, authorized by security data exchange")
+        }
+        _ => format!("User {name} logged in"),
+    };
     session.span.record("user", name.as_str());
     session.tls.set_owner(&name, session.peer_ip());
     session.cwd = VirtualPath::root();
@@ -91,7 +165,7 @@ async fn log_in(session: &mut Session, identity: Identity) -> Response {
     }));
     record_login(session, &name, Outcome::Ok);
     tracing::info!("logged in");
-    Reply::new(ReplyCode::LoggedIn, format!("User {name} logged in")).into()
+    Reply::new(code, text).into()
 }
 
 fn record_login(session: &Session, user: &str, outcome: Outcome) {

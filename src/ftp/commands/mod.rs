@@ -20,7 +20,7 @@ use super::session::{Response, Session};
 pub async fn run(session: &mut Session, command: Command) -> Response {
     use Command as C;
     match command {
-        C::User(name) => login::user(session, name).into(),
+        C::User(name) => login::user(session, name).await,
         C::Pass(password) => login::pass(session, password.as_str()).await,
         C::Quit => login::quit(session),
         C::Auth(mechanism) => login::auth(session, mechanism),

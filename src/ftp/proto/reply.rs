@@ -44,6 +44,9 @@ pub enum ReplyCode {
     EnteringExtendedPassiveMode = 229,
     /// 230 User logged in, proceed.
     LoggedIn = 230,
+    /// 232 User logged in, authorized by security data exchange (RFC 2228): a TLS client
+    /// certificate logged the user in at USER, without a password.
+    LoggedInBySecurityExchange = 232,
     /// 234 Security data exchange complete: AUTH accepted, TLS handshake follows (RFC 2228).
     AuthOkay = 234,
     /// 250 Requested file action okay, completed.
@@ -256,6 +259,7 @@ mod tests {
             (ReplyCode::RestartMarker, 110),
             (ReplyCode::FileStatusOkay, 150),
             (ReplyCode::EnteringExtendedPassiveMode, 229),
+            (ReplyCode::LoggedInBySecurityExchange, 232),
             (ReplyCode::AuthOkay, 234),
             (ReplyCode::FileActionPending, 350),
             (ReplyCode::NetworkProtocolNotSupported, 522),

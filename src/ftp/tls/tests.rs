@@ -1,16 +1,19 @@
 //! Tests of the TLS session binding: which data-connection handshakes count as resuming the
-//! control connection's session, under TLS 1.2 (tickets and session IDs) and TLS 1.3.
+//! control connection's session, under TLS 1.2 (tickets and session IDs) and TLS 1.3; and of
+//! client certificates on the control connection.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::Tls12Resumption;
+use rustls::client::{ResolvesClientCert, Tls12Resumption};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 
 use super::*;
+use crate::auth::{CertificateLogin, LogObserver, UserDb, UserRecord};
 
 #[derive(Debug)]
 struct AnyCertificate;
@@ -52,25 +55,103 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A base config whose users include none with a client certificate.
 fn base() -> Arc<ServerConfig> {
+    base_with(authenticator(None))
+}
+
+fn base_with(auth: Authenticator) -> Arc<ServerConfig> {
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let key = CertifiedKey {
         chain: vec![generated.cert.der().clone()],
         key: PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into()),
     };
-    server_config(key).unwrap()
+    server_config(key, auth).unwrap()
+}
+
+/// Users: one certificate-only user pinning `pinned`, or nobody.
+fn authenticator(pinned: Option<CertificateFingerprint>) -> Authenticator {
+    let mut users = UserDb::new();
+    if let Some(fingerprint) = pinned {
+        let mut partner = UserRecord::named("partner").unwrap();
+        partner.tls_client_certificates = vec![fingerprint];
+        partner.tls_client_certificate_login = CertificateLogin::Certificate;
+        users.add(partner).unwrap();
+    }
+    Authenticator::new(users, PathBuf::from("/nonexistent"), Arc::new(LogObserver))
+}
+
+/// A fresh self-signed client certificate and its key.
+fn client_identity() -> rustls::sign::CertifiedKey {
+    let generated = rcgen::generate_simple_self_signed(vec!["partner".to_owned()]).unwrap();
+    identity(
+        vec![generated.cert.der().clone()],
+        generated.signing_key.serialize_der(),
+    )
+}
+
+fn identity(chain: Vec<CertificateDer<'static>>, pkcs8: Vec<u8>) -> rustls::sign::CertifiedKey {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(pkcs8.into()))
+        .unwrap();
+    // `new` does not check that the key belongs to the certificate, which lets a test present
+    // someone else's certificate.
+    rustls::sign::CertifiedKey::new(chain, key)
+}
+
+/// Always presents one certificate, whatever the server asks for.
+#[derive(Debug)]
+struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+impl ResolvesClientCert for Presents {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 fn client(version: &'static SupportedProtocolVersion, tls12: Tls12Resumption) -> TlsConnector {
+    client_presenting(version, tls12, None)
+}
+
+fn client_presenting(
+    version: &'static SupportedProtocolVersion,
+    tls12: Tls12Resumption,
+    identity: Option<rustls::sign::CertifiedKey>,
+) -> TlsConnector {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[version])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate));
+    let mut config = match identity {
+        Some(identity) => builder.with_client_cert_resolver(Arc::new(Presents(Arc::new(identity)))),
+        None => builder.with_no_client_auth(),
+    };
     config.resumption = config.resumption.tls12_resumption(tls12);
     TlsConnector::from(Arc::new(config))
+}
+
+/// Runs a control handshake that must fail on the server side.
+async fn refused_control(session: &SessionTls, connector: &TlsConnector) {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let server = session.accept_control(server_io);
+    let client = async {
+        let name = ServerName::try_from("localhost").unwrap();
+        let _ = connector.connect(name, client_io).await;
+    };
+    let (accepted, ()) = tokio::join!(server, client);
+    assert!(accepted.is_err(), "the server accepted the handshake");
 }
 
 /// Connects `connector` to the control acceptor of `session`; reads one byte so the client
@@ -191,4 +272,67 @@ async fn a_sibling_of_the_same_user_and_address_may_be_resumed() {
         );
     }
     assert_eq!(registry.len(), 0);
+}
+
+#[tokio::test]
+async fn a_presented_client_certificate_is_recorded_and_data_connections_still_resume() {
+    let identity = client_identity();
+    let pinned = CertificateFingerprint::of_der(identity.cert[0].as_ref());
+    let base = base_with(authenticator(Some(pinned)));
+    let registry = SessionRegistry::default();
+    for (version, tls12) in VARIANTS {
+        let session = SessionTls::new(&base, &registry).unwrap();
+        let connector = client_presenting(version, tls12, Some(identity.clone()));
+        control(&session, &connector).await;
+        assert_eq!(session.client_certificate(), Some(&pinned), "{version:?}");
+        for _ in 0..3 {
+            let verdict = data(&session.data_acceptor(&base), &connector).await;
+            assert_eq!(verdict, Ok(Resumed::Own), "{version:?} {tls12:?}");
+        }
+
+        // Asked for a certificate, a client without one still connects (certificates are
+        // requested, never required), and its data connections resume as before.
+        let anonymous = SessionTls::new(&base, &registry).unwrap();
+        let connector = client(version, tls12);
+        control(&anonymous, &connector).await;
+        assert_eq!(anonymous.client_certificate(), None);
+        let verdict = data(&anonymous.data_acceptor(&base), &connector).await;
+        assert_eq!(verdict, Ok(Resumed::Own), "{version:?} {tls12:?}");
+    }
+}
+
+#[tokio::test]
+async fn no_certificate_is_asked_for_while_no_user_logs_in_with_one() {
+    let base = base();
+    let registry = SessionRegistry::default();
+    let session = SessionTls::new(&base, &registry).unwrap();
+    let connector = client_presenting(
+        &rustls::version::TLS13,
+        Tls12Resumption::SessionIdOrTickets,
+        Some(client_identity()),
+    );
+    control(&session, &connector).await;
+    assert_eq!(session.client_certificate(), None);
+}
+
+#[tokio::test]
+async fn a_certificate_without_its_private_key_or_not_x509_fails_the_handshake() {
+    let stolen = client_identity();
+    let pinned = CertificateFingerprint::of_der(stolen.cert[0].as_ref());
+    let base = base_with(authenticator(Some(pinned)));
+    let registry = SessionRegistry::default();
+    let other_key = rcgen::KeyPair::generate().unwrap().serialize_der();
+    let impostor = identity(stolen.cert.clone(), other_key.clone());
+    let garbage = identity(
+        vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])],
+        other_key,
+    );
+    for (version, tls12) in VARIANTS {
+        for presented in [&impostor, &garbage] {
+            let session = SessionTls::new(&base, &registry).unwrap();
+            let connector = client_presenting(version, tls12, Some(presented.clone()));
+            refused_control(&session, &connector).await;
+            assert_eq!(session.client_certificate(), None);
+        }
+    }
 }

@@ -2,13 +2,17 @@
 //! (TLS version, which session cache the data connection uses, the data connection's source
 //! address, the order of handshake and command), and a suppaftp client for the explicit mode.
 //!
-//! The test certificate is self-signed, so every client here accepts any certificate.
+//! The test certificate is self-signed, so every client here accepts any certificate. Clients
+//! may present a client certificate of their own ([`ClientIdentity`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use ferryd::auth::CertificateFingerprint;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::ResolvesClientCert;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::SupportedProtocolVersion;
 use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -61,18 +65,100 @@ impl ServerCertVerifier for AnyCertificate {
 
 /// A client config with its own session cache; `None` allows TLS 1.2 and 1.3.
 pub fn tls_config(version: Option<&'static SupportedProtocolVersion>) -> Arc<ClientConfig> {
+    tls_config_presenting(version, None)
+}
+
+/// Like [`tls_config`], presenting `identity` when the server asks for a client certificate.
+pub fn tls_config_presenting(
+    version: Option<&'static SupportedProtocolVersion>,
+    identity: Option<&ClientIdentity>,
+) -> Arc<ClientConfig> {
+    tls_config_counting(version, identity).0
+}
+
+/// Like [`tls_config_presenting`]; also counts the handshakes in which the server asked for a
+/// client certificate (whether or not there was one to give).
+pub fn tls_config_counting(
+    version: Option<&'static SupportedProtocolVersion>,
+    identity: Option<&ClientIdentity>,
+) -> (Arc<ClientConfig>, Arc<AtomicUsize>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let versions: Vec<&'static SupportedProtocolVersion> = match version {
         Some(version) => vec![version],
         None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
     };
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
-    Arc::new(config)
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate));
+    let presenter = Arc::new(Presenter {
+        key: identity.map(|identity| {
+            let key = provider
+                .key_provider
+                .load_private_key(identity.key.clone_key())
+                .unwrap();
+            Arc::new(rustls::sign::CertifiedKey::new(
+                vec![identity.certificate.clone()],
+                key,
+            ))
+        }),
+        requests: Arc::new(AtomicUsize::new(0)),
+    });
+    let requests = presenter.requests.clone();
+    let config = builder.with_client_cert_resolver(presenter);
+    (Arc::new(config), requests)
+}
+
+/// Answers a server's certificate request with the client certificate, if any, and counts.
+#[derive(Debug)]
+struct Presenter {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl ResolvesClientCert for Presenter {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// A self-signed client certificate with its key, generated per test.
+pub struct ClientIdentity {
+    /// The certificate (DER).
+    pub certificate: CertificateDer<'static>,
+    /// Its private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The certificate as PEM, for command-line clients.
+    pub certificate_pem: String,
+    /// The key as PEM.
+    pub key_pem: String,
+    /// What the users file pins.
+    pub fingerprint: CertificateFingerprint,
+}
+
+impl ClientIdentity {
+    /// A new certificate for `name`.
+    pub fn generate(name: &str) -> ClientIdentity {
+        let generated = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let certificate = generated.cert.der().clone();
+        ClientIdentity {
+            fingerprint: CertificateFingerprint::of_der(certificate.as_ref()),
+            key: PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into()),
+            certificate_pem: generated.cert.pem(),
+            key_pem: generated.signing_key.serialize_pem(),
+            certificate,
+        }
+    }
 }
 
 /// TLS 1.3 only.
