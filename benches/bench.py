@@ -631,45 +631,51 @@ class Bench:
             p.wait()
 
     def case_memory(self):
-        """Server memory per idle logged-in session: ferryd RSS/PSS delta, peers' tree PSS.
+        """Server memory per idle logged-in session: ferryd RSS/PSS, peers' tree PSS.
 
-        ferryd is restarted before each of its measurements, so no allocator state from
-        earlier work is reused. A last round repeats ferryd's with glibc's dynamic mmap
-        threshold switched off (MALLOC_MMAP_THRESHOLD_): then argon2's 19 MiB blocks are
-        mmap'd and returned at once, and the figure is what the sessions themselves hold.
+        Measured as a slope: memory with N/2 sessions open, then with N; the difference over
+        the second N/2 sessions is what one more session costs. The delta from no sessions
+        is recorded too ("from zero"): for ferryd it also holds one-time allocations that
+        do not grow with sessions, mostly the argon2 working-memory pool (19 MiB per
+        concurrent login, at most 4). ferryd is restarted before each of its measurements.
         """
-        diag = {"MALLOC_MMAP_THRESHOLD_": "131072"}
         for proto, n in (("ftps", self.s.mem_ftps), ("sftp", self.s.mem_sftp)):
             ts = self.t(proto)
-            rounds = [(rep, x, None) for rep in range(self.s.mem_reps)
-                      for x in rotate(ts, rep)]
-            rounds += [(rep, x, diag) for rep in range(self.s.mem_reps)
-                       for x in ts if x.server == "ferryd"]
-            for rep, x, env in rounds:
-                label = x.server if env is None else "ferryd-mmap-threshold"
-                if x.server == "ferryd":
-                    self.ferryd.restart(env)
-                meter = self.meter(x)
-                meter.settle({x.pid()}, timeout=10)
-                rss0, pss0, n0 = meter.memory_kib()
-                p, ready = self.hold_sessions({proto: x}, n if proto == "ftps" else 0,
-                                              n if proto == "sftp" else 0, 8)
-                check1 = self.holder_cmd(p, "check")
-                time.sleep(1.0)
-                rss1, pss1, n1 = meter.memory_kib()
-                check2 = self.holder_cmd(p, "check")
-                self.holder_close(p)
-                ok_n = ready[f"{proto}_ok"]
-                alive = check2[f"{proto}_alive"]
-                self.record(case="memory", proto=proto, server=label, rep=rep,
-                            sessions=ok_n, alive=alive, failed=ready[f"{proto}_failed"],
-                            rss_kib=[rss0, rss1], pss_kib=[pss0, pss1], procs=[n0, n1],
-                            rss_per_session_kib=(rss1 - rss0) / max(ok_n, 1),
-                            pss_per_session_kib=(pss1 - pss0) / max(ok_n, 1),
-                            errors=ready["errors"], check1=check1[f"{proto}_alive"])
-                log(f"memory {proto} {label:9} {ok_n} sessions ({alive} alive): "
-                    f"PSS {(pss1 - pss0) / max(ok_n, 1):.0f} KiB/session, "
-                    f"RSS {(rss1 - rss0) / max(ok_n, 1):.0f} KiB/session")
+            half = n // 2
+            for rep in range(self.s.mem_reps):
+                for x in rotate(ts, rep):
+                    if x.server == "ferryd":
+                        self.ferryd.restart()
+                    meter = self.meter(x)
+                    meter.settle({x.pid()}, timeout=10)
+                    rss0, pss0, n0 = meter.memory_kib()
+                    counts = (half if proto == "ftps" else 0, half if proto == "sftp" else 0)
+                    first, ready1 = self.hold_sessions({proto: x}, *counts, 8)
+                    time.sleep(1.0)
+                    rss1, pss1, n1 = meter.memory_kib()
+                    second, ready2 = self.hold_sessions({proto: x}, *counts, 8)
+                    check1 = self.holder_cmd(first, "check")
+                    time.sleep(1.0)
+                    rss2, pss2, n2 = meter.memory_kib()
+                    check2 = self.holder_cmd(second, "check")
+                    self.holder_close(first)
+                    self.holder_close(second)
+                    n_first, n_second = ready1[f"{proto}_ok"], ready2[f"{proto}_ok"]
+                    alive = check1[f"{proto}_alive"] + check2[f"{proto}_alive"]
+                    self.record(case="memory", proto=proto, server=x.server, rep=rep,
+                                sessions=n_first + n_second, alive=alive,
+                                failed=ready1[f"{proto}_failed"] + ready2[f"{proto}_failed"],
+                                rss_kib=[rss0, rss1, rss2], pss_kib=[pss0, pss1, pss2],
+                                procs=[n0, n1, n2],
+                                rss_per_session_kib=(rss2 - rss1) / max(n_second, 1),
+                                pss_per_session_kib=(pss2 - pss1) / max(n_second, 1),
+                                rss_from_zero_kib=(rss2 - rss0) / max(n_first + n_second, 1),
+                                pss_from_zero_kib=(pss2 - pss0) / max(n_first + n_second, 1),
+                                errors={**ready1["errors"], **ready2["errors"]})
+                    log(f"memory {proto} {x.server:9} {n_first}+{n_second} sessions "
+                        f"({alive} alive): PSS {(pss2 - pss1) / max(n_second, 1):.0f} "
+                        f"KiB/session (from zero {(pss2 - pss0) / max(n_first + n_second, 1):.0f}"
+                        f"), RSS {(rss2 - rss1) / max(n_second, 1):.0f} KiB/session")
         self.ferryd.restart()
 
     def case_idle(self):
