@@ -535,6 +535,21 @@ class Bench:
                         entries=res["entries"].get(server), phases_ms=res["phases_ms"][server])
             log(f"latency {server:9} median {sorted(values)[len(values) // 2]:.1f} ms")
 
+    def case_enumeration(self):
+        """Failed-login timing, existing user vs unknown user, on ferryd (benches/enumeration.py)."""
+        ftps, sftp = self.t("ftps", ["ferryd"])[0], self.t("sftp", ["ferryd"])[0]
+        cmd = [PY, os.path.join(HERE, "enumeration.py"), "--ftps-port", str(ftps.port),
+               "--sftp-port", str(sftp.port), "--iterations", str(self.s.latency_iters)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        if p.returncode != 0:
+            self.record(case="enumeration", error=p.stderr[-500:])
+            log("ERROR enumeration: " + p.stderr[-500:])
+            return
+        for proto, r in json.loads(p.stdout).items():
+            self.record(case="enumeration", proto=proto, **r)
+            log(f"enumeration {proto}: existing {r['median_known_ms']:.1f} ms, unknown "
+                f"{r['median_unknown_ms']:.1f} ms, p = {r['p_value']:.2f}")
+
     def case_concurrent(self):
         """C clients at once, each downloading the S MiB file; aggregate MB/s."""
         c, size = self.s.conc_clients, self.s.conc_size
@@ -932,7 +947,7 @@ def machine_meta(args, sizes):
     }
 
 
-CASES = ["ceilings", "latency", "memory", "bulk", "small", "concurrent", "idle", "profile"]
+CASES = ["ceilings", "latency", "enumeration", "memory", "bulk", "small", "concurrent", "idle", "profile"]
 DEFAULT_CASES = CASES[:-1]  # profiles only on request
 
 

@@ -334,6 +334,30 @@ class Report:
         self.w()
         self.cpu_table("concurrent", combos)
 
+    def enumeration(self):
+        rows = [r for r in self.select(case="enumeration") if not r.get("error")]
+        if not rows:
+            return
+        self.w("## Failed-login timing: existing user vs unknown user (ferryd, ms)")
+        self.w()
+        self.w("A wrong password for the benchmark user against a user that does not exist, "
+               "alternating. FTPS: the PASS command alone; SFTP: a whole SSH connection "
+               "attempt with password auth (the client cannot time less). p: Mann-Whitney U "
+               "test of \"same distribution\"; a large p means the two are not told apart.")
+        self.w()
+        self.w("| protocol | existing user, median (p10–p90) | unknown user, median (p10–p90) "
+               "| difference of medians | p | n |")
+        self.w("|---|---|---|---|---|---|")
+        for r in rows:
+            def spread(v):
+                v = sorted(v)
+                return (f"{fmt(med(v), 1)} ({fmt(v[len(v) // 10], 1)}–"
+                        f"{fmt(v[(len(v) * 9) // 10], 1)})")
+            self.w(f"| {r['proto'].upper()} | {spread(r['known_ms'])} | "
+                   f"{spread(r['unknown_ms'])} | {r['difference_ms']:+.1f} | "
+                   f"{r['p_value']:.2f} | {len(r['known_ms'])} + {len(r['unknown_ms'])} |")
+        self.w()
+
     def memory(self):
         rows = self.select(case="memory")
         if not rows:
@@ -478,6 +502,7 @@ class Report:
         self.small()
         self.latency()
         self.concurrent()
+        self.enumeration()
         self.memory()
         self.idle()
         self.integrity()
