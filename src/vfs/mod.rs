@@ -26,6 +26,7 @@ mod names;
 mod quota;
 mod reader;
 mod resolve;
+mod shared_dirs;
 mod space;
 mod upload;
 
@@ -58,6 +59,7 @@ use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
+use shared_dirs::SharedDirs;
 use upload::WriteTarget;
 
 /// Permission bits a client may set: no setuid/setgid, sticky allowed.
@@ -106,9 +108,11 @@ impl UserFs {
                 .at(&mount.virtual_path));
             }
         }
-        let (root_dir, mount_dirs) = tokio::task::spawn_blocking(move || open_dirs(&root, mounts))
-            .await
-            .map_err(|_| joined())??;
+        let dirs = quotas.dirs();
+        let (root_dir, mount_dirs) =
+            tokio::task::spawn_blocking(move || open_dirs(&dirs, &root, mounts))
+                .await
+                .map_err(|_| joined())??;
         let quota = if quota.is_unlimited() {
             None
         } else {
@@ -375,18 +379,24 @@ impl UserFs {
     }
 }
 
-/// Creates and opens the root, then opens each mount (the only use of ambient authority).
-fn open_dirs(root: &Path, mounts: Vec<Mount>) -> Result<(Dir, Vec<MountDir>), VfsError> {
+/// Creates and opens the root, then opens each mount (the only use of ambient authority),
+/// sharing handles with other sessions of the same directories.
+fn open_dirs(
+    dirs: &SharedDirs,
+    root: &Path,
+    mounts: Vec<Mount>,
+) -> Result<(Arc<Dir>, Vec<MountDir>), VfsError> {
     let at_root = |error| VfsError::from_io(error).at(&VirtualPath::root());
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o750)
         .create(root)
         .map_err(at_root)?;
-    let root_dir = Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(at_root)?;
+    let root_dir = dirs.open(root).map_err(at_root)?;
     let mut mount_dirs = Vec::with_capacity(mounts.len());
     for mount in mounts {
-        let dir = Dir::open_ambient_dir(&mount.dir, cap_std::ambient_authority())
+        let dir = dirs
+            .open(&mount.dir)
             .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
         mount_dirs.push(MountDir {
             virtual_path: mount.virtual_path,

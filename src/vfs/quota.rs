@@ -23,6 +23,7 @@ use tokio::sync::OnceCell;
 use super::bandwidth::BandwidthRegistry;
 use super::error::{VfsError, VfsErrorKind};
 use super::names::is_stale_temp;
+use super::shared_dirs::SharedDirs;
 use super::spec::Quota;
 
 /// Most directory entries the initial usage walk visits; beyond it the usage is a lower bound
@@ -36,6 +37,8 @@ pub struct QuotaRegistry {
     /// Bandwidth is a rate quota with the same sharing rule (per user, across sessions), so it
     /// travels with this registry rather than through a second argument to `UserFs::open`.
     bandwidth: BandwidthRegistry,
+    /// Directory handles shared by sessions, for the same reason.
+    dirs: Arc<SharedDirs>,
 }
 
 /// What one user's home currently holds.
@@ -73,6 +76,11 @@ impl QuotaRegistry {
     /// The user's bandwidth buckets.
     pub(crate) fn bandwidth(&self) -> &BandwidthRegistry {
         &self.bandwidth
+    }
+
+    /// The directory handles shared between sessions.
+    pub(crate) fn dirs(&self) -> Arc<SharedDirs> {
+        self.dirs.clone()
     }
 
     /// The account for `user`, walking `root` first if this is the user's first session.

@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cap_std::fs::Dir;
 
@@ -97,8 +98,9 @@ impl Resolved {
 pub(crate) struct MountDir {
     /// Where it appears; `/` for the user's root.
     pub(crate) virtual_path: VirtualPath,
-    /// The handle every operation inside it is relative to.
-    pub(crate) dir: Dir,
+    /// The handle every operation inside it is relative to (shared by sessions, see
+    /// `shared_dirs`).
+    pub(crate) dir: Arc<Dir>,
 }
 
 /// The user's root plus mounts; index 0 is always the root.
@@ -109,7 +111,7 @@ pub(crate) struct MountTable {
 
 impl MountTable {
     /// Builds the table; `mounts` must not contain `/` (the caller validates).
-    pub(crate) fn new(root: Dir, mounts: Vec<MountDir>) -> MountTable {
+    pub(crate) fn new(root: Arc<Dir>, mounts: Vec<MountDir>) -> MountTable {
         let mut table = vec![MountDir {
             virtual_path: VirtualPath::root(),
             dir: root,
@@ -436,7 +438,8 @@ mod tests {
 
     fn table_with(mounts: &[&str]) -> (tempfile::TempDir, MountTable) {
         let temp = tempfile::tempdir().unwrap();
-        let open = || Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority()).unwrap();
+        let open =
+            || Arc::new(Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority()).unwrap());
         let mounts = mounts
             .iter()
             .map(|mount| MountDir {

@@ -330,3 +330,60 @@ async fn empty_and_absurd_passwords_are_refused_safely() {
     fresh.login().await;
     server.stop().await;
 }
+
+/// Descriptors of this process that are open on `dir`.
+fn descriptors_on(dir: &std::path::Path) -> usize {
+    let dir = std::fs::canonicalize(dir).unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| *target == dir)
+        .count()
+}
+
+#[tokio::test]
+async fn sessions_of_one_user_share_one_descriptor_for_the_home() {
+    let server = TestServer::start_with(|config, _| config.ftps.require_tls = false).await;
+    let home = server.home(USER);
+    let mut ftp = Vec::new();
+    for _ in 0..4 {
+        let mut client = FtpClient::plain(server.addresses.ftps_explicit.unwrap()).await;
+        client.login().await;
+        ftp.push(client);
+    }
+    let mut sftp = Vec::new();
+    for _ in 0..3 {
+        let connection =
+            sftp_client::login_password(server.addresses.sftp.unwrap(), USER, PASSWORD)
+                .await
+                .unwrap();
+        let channel = connection.channel_open_session().await.unwrap();
+        channel.request_subsystem(true, "sftp").await.unwrap();
+        sftp.push((connection, channel));
+    }
+    // Every session works inside the home, through the one shared handle.
+    assert_eq!(ftp[3].cmd("MKD made-by-the-fourth").await.code, 257);
+    assert!(home.join("made-by-the-fourth").is_dir());
+    let open = async {
+        loop {
+            if descriptors_on(&home) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, open)
+        .await
+        .unwrap_or_else(|_| panic!("{} descriptors on the home", descriptors_on(&home)));
+    for mut client in ftp {
+        client.cmd("QUIT").await;
+    }
+    drop(sftp);
+    let closed = async {
+        while descriptors_on(&home) != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, closed).await.unwrap();
+    server.stop().await;
+}
