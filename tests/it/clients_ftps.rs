@@ -25,7 +25,8 @@ pub(crate) fn have(tool: &str) -> bool {
     found
 }
 
-fn check(output: &Output, what: &str) {
+/// Fails with the tool's output unless it succeeded.
+pub(crate) fn check(output: &Output, what: &str) {
     assert!(
         output.status.success(),
         "{what} failed: {}\nstdout: {}\nstderr: {}",

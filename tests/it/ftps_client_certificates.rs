@@ -9,7 +9,7 @@ use ferryd::auth::{password, CertificateFingerprint, CertificateLogin, UserDb, U
 use rustls::HandshakeKind;
 use tokio::process::Command;
 
-use crate::clients_ftps::have;
+use crate::clients_ftps::{check, have};
 use crate::harness::ftp_client::{self, ClientIdentity, FtpClient};
 use crate::harness::{TestServer, PASSWORD, USER};
 
@@ -255,7 +255,7 @@ async fn curl_and_lftp_log_in_with_and_without_a_client_certificate() {
         .output()
         .await
         .unwrap();
-        assert_success(&output, "curl without a certificate");
+        check(&output, "curl without a certificate");
         assert!(server.home(USER).join("upload.txt").is_file());
 
         let with_certificate = [
@@ -274,7 +274,7 @@ async fn curl_and_lftp_log_in_with_and_without_a_client_certificate() {
                 .output()
                 .await
                 .unwrap();
-            assert_success(&output, &format!("curl with a certificate to {url}"));
+            check(&output, &format!("curl with a certificate to {url}"));
         }
         let listing = curl(
             &format!("{PARTNER}:"),
@@ -284,7 +284,7 @@ async fn curl_and_lftp_log_in_with_and_without_a_client_certificate() {
         .output()
         .await
         .unwrap();
-        assert_success(&listing, "curl listing with a certificate");
+        check(&listing, "curl listing with a certificate");
         let listing = String::from_utf8_lossy(&listing.stdout);
         assert!(listing.contains("curl-explicit.txt"), "{listing}");
         assert!(listing.contains("curl-implicit.txt"), "{listing}");
@@ -305,7 +305,7 @@ async fn curl_and_lftp_log_in_with_and_without_a_client_certificate() {
             .output()
             .await
             .unwrap();
-        assert_success(&output, "lftp without a certificate");
+        check(&output, "lftp without a certificate");
         assert!(server.home(USER).join("lftp.txt").is_file());
         let settings = format!(
             "set ssl:cert-file {}; set ssl:key-file {};",
@@ -316,18 +316,8 @@ async fn curl_and_lftp_log_in_with_and_without_a_client_certificate() {
             .output()
             .await
             .unwrap();
-        assert_success(&output, "lftp with a certificate");
+        check(&output, "lftp with a certificate");
         assert!(server.home(PARTNER).join("lftp.txt").is_file());
     }
     server.stop().await;
-}
-
-fn assert_success(output: &std::process::Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
