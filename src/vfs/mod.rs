@@ -51,7 +51,7 @@ pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
 pub use spec::{Bandwidth, FsSpec, Mount, Quota};
-pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
+pub use upload::{CommitAttributes, FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
 use bandwidth::Throttles;
 use disk::Access;
@@ -139,6 +139,13 @@ impl UserFs {
     /// What the user may do at `path` by the rules alone (symlinks not considered).
     pub fn permissions_at(&self, path: &VirtualPath) -> Permissions {
         self.inner.permissions.for_path(path)
+    }
+
+    /// Whether the user may change the mode and times of `path` (no I/O): an upload asks
+    /// before it gives the new file its attributes as part of the commit
+    /// ([`SharedFileWriter::commit_with`]).
+    pub fn check_set_attributes(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        self.inner.require(path, Permissions::SET_ATTRIBUTES)
     }
 
     /// Metadata, following symlinks (inside the view only). Needs `LIST`.

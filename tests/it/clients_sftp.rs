@@ -254,3 +254,50 @@ async fn curl_sftp_upload_and_download() {
     );
     assert_eq!(sha256(&std::fs::read(&back).unwrap()), sha256(&data));
 }
+
+#[tokio::test]
+async fn openssh_sftp_put_keeps_the_mode_and_with_p_the_times() {
+    if !have("sftp") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let (server, key) = server_with_key().await;
+    let dir = server.dir.as_path().join("modes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sent = Vec::new();
+    for (index, mode) in [0o600u32, 0o640, 0o755].into_iter().enumerate() {
+        let path = dir.join(format!("f{index}"));
+        let data = random_file(&path, 3000 + index * 40_000);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        sent.push((format!("f{index}"), mode, data));
+    }
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_234_567_890);
+    let dated = std::fs::File::options()
+        .write(true)
+        .open(dir.join("f1"))
+        .unwrap();
+    dated.set_modified(when).unwrap();
+    drop(dated);
+    let batch = format!(
+        "mkdir plain\nmkdir kept\nput {dir}/* plain/\nput -p {dir}/* kept/\n",
+        dir = dir.display()
+    );
+    run_sftp_batch(&server, &key, &[], &batch).await;
+    for (name, mode, data) in &sent {
+        for folder in ["plain", "kept"] {
+            let stored = server.home(USER).join(folder).join(name);
+            assert_eq!(&std::fs::read(&stored).unwrap(), data, "{folder}/{name}");
+            let metadata = std::fs::metadata(&stored).unwrap();
+            assert_eq!(
+                metadata.permissions().mode() & 0o777,
+                *mode,
+                "{folder}/{name}"
+            );
+        }
+    }
+    let kept = std::fs::metadata(server.home(USER).join("kept/f1")).unwrap();
+    assert_eq!(kept.modified().unwrap(), when);
+    let plain = std::fs::metadata(server.home(USER).join("plain/f1")).unwrap();
+    assert_ne!(plain.modified().unwrap(), when);
+    server.stop().await;
+}

@@ -21,7 +21,7 @@ use crate::sftp::proto::{
     MAX_READ_LENGTH,
 };
 use crate::sftp::session::Shared;
-use crate::vfs::{VirtualPath, WriteMode};
+use crate::vfs::{CommitAttributes, VirtualPath, WriteMode};
 
 /// Bytes moved per step of `copy-data`.
 const COPY_CHUNK_BYTES: usize = 256 * 1024;
@@ -108,10 +108,20 @@ pub(super) async fn close(
         return Ok(ok(id));
     };
     let bytes = file.bytes_written.load(Ordering::Relaxed);
-    match writer.commit().await {
+    // Attributes set during the upload (OpenSSH sends the mode with OPEN) are given to the
+    // temporary file as it is renamed into place: one step, and the file never appears
+    // without them.
+    let (attributes, refused) = match file.take_deferred() {
+        Some(attrs) => match context.fs.check_set_attributes(&file.path) {
+            Ok(()) => (commit_attributes(&attrs), None),
+            Err(error) => (CommitAttributes::default(), Some(error)),
+        },
+        None => (CommitAttributes::default(), None),
+    };
+    match writer.commit_with(attributes).await {
         Ok(_) => {
-            if let Some(attrs) = file.take_deferred() {
-                paths::apply_attributes(context, &file.path, &attrs, true).await?;
+            if let Some(error) = refused {
+                paths::ignore_refusal(context, Err(error), &file.path, "attributes")?;
             }
             let detail = transfer(bytes, duration, Outcome::Ok);
             context.audit(Action::Upload, file.path.as_str(), detail);
@@ -127,6 +137,17 @@ pub(super) async fn close(
             );
             Err(failure)
         }
+    }
+}
+
+/// The deferred mode and times of an upload, as the VFS applies them at commit.
+fn commit_attributes(attrs: &FileAttributes) -> CommitAttributes {
+    let time = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
+    CommitAttributes {
+        mode: attrs.permissions.map(|mode| mode & 0o7777),
+        times: attrs
+            .atime_mtime
+            .map(|(atime, mtime)| (time(mtime), Some(time(atime)))),
     }
 }
 

@@ -96,7 +96,7 @@ pub(super) async fn apply_attributes(
     Ok(())
 }
 
-fn ignore_refusal(
+pub(super) fn ignore_refusal(
     context: &SessionContext,
     result: Result<(), VfsError>,
     path: &VirtualPath,

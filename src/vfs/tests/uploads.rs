@@ -380,3 +380,111 @@ async fn owned_writer_flush_set_len_and_sync() {
     assert_eq!(writer.commit().await.unwrap(), 5);
     assert_eq!(fixture.read("t"), b"0123!");
 }
+
+#[tokio::test]
+async fn gathered_positional_writes_land_in_order_of_calls_and_are_seen_by_stat() {
+    let fixture = Fixture::new();
+    let user_fs = fixture.open().await;
+    let writer = user_fs
+        .open_write(&vpath("/gathered.bin"), WriteMode::Replace)
+        .await
+        .unwrap()
+        .into_shared()
+        .await
+        .unwrap();
+    // Contiguous small writes (gathered), a gap, a rewrite of gathered bytes, a large write.
+    writer
+        .write_at(0, Bytes::from_static(b"aaaa"))
+        .await
+        .unwrap();
+    writer
+        .write_at(4, Bytes::from_static(b"bbbb"))
+        .await
+        .unwrap();
+    writer
+        .write_at(20, Bytes::from_static(b"cc"))
+        .await
+        .unwrap();
+    writer.write_at(2, Bytes::from_static(b"XY")).await.unwrap();
+    // Nothing is visible under the name, and the temporary file already has every byte a
+    // caller can ask about.
+    assert!(!fixture.exists("gathered.bin"));
+    assert_eq!(writer.stat().await.unwrap().size, 22);
+    let large = vec![b'L'; 100 * 1024];
+    writer
+        .write_at(30, Bytes::from(large.clone()))
+        .await
+        .unwrap();
+    writer.write_at(6, Bytes::from_static(b"zz")).await.unwrap();
+    assert_eq!(writer.commit().await.unwrap(), 30 + large.len() as u64);
+    let mut expected = vec![0u8; 30];
+    expected[..8].copy_from_slice(b"aaXYbbzz");
+    expected[20..22].copy_from_slice(b"cc");
+    expected.extend_from_slice(&large);
+    assert_eq!(fixture.read("gathered.bin"), expected);
+}
+
+#[tokio::test]
+async fn a_dropped_writer_discards_gathered_writes_with_the_upload() {
+    let fixture = Fixture::new();
+    fixture.write("keep.bin", b"old content");
+    let user_fs = fixture.open().await;
+    let writer = user_fs
+        .open_write(&vpath("/keep.bin"), WriteMode::Replace)
+        .await
+        .unwrap()
+        .into_shared()
+        .await
+        .unwrap();
+    writer
+        .write_at(0, Bytes::from_static(b"new"))
+        .await
+        .unwrap();
+    writer.abort().await;
+    assert_eq!(fixture.read("keep.bin"), b"old content");
+    wait_for_no_temp_files(&fixture).await;
+}
+
+#[tokio::test]
+async fn commit_with_gives_the_new_file_its_mode_and_times() {
+    let fixture = Fixture::new();
+    let user_fs = fixture.open().await;
+    let writer = user_fs
+        .open_write(&vpath("/attrs.bin"), WriteMode::Replace)
+        .await
+        .unwrap()
+        .into_shared()
+        .await
+        .unwrap();
+    writer.write_at(0, Bytes::from_static(b"x")).await.unwrap();
+    let modified = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let accessed = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    let attributes = CommitAttributes {
+        // the setuid bit is not settable and is dropped
+        mode: Some(0o4640),
+        times: Some((modified, Some(accessed))),
+    };
+    writer.commit_with(attributes).await.unwrap();
+    let metadata = std::fs::metadata(fixture.root().join("attrs.bin")).unwrap();
+    assert_eq!(metadata.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(metadata.modified().unwrap(), modified);
+    assert_eq!(metadata.accessed().unwrap(), accessed);
+    assert_eq!(
+        std::fs::read(fixture.root().join("attrs.bin")).unwrap(),
+        b"x"
+    );
+}
+
+#[tokio::test]
+async fn set_attributes_permission_is_checked_without_touching_the_disk() {
+    let fixture = Fixture::new();
+    let user_fs = fixture.open().await;
+    assert!(user_fs.check_set_attributes(&vpath("/any")).is_ok());
+    let mut spec = fixture.spec();
+    spec.permissions = PermissionRules::new(Permissions::READ_ONLY);
+    let read_only = fixture.open_with(spec).await;
+    assert_kind(
+        read_only.check_set_attributes(&vpath("/any")),
+        VfsErrorKind::PermissionDenied,
+    );
+}
