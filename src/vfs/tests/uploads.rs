@@ -16,6 +16,17 @@ fn temp_files(fixture: &Fixture, rel: &str) -> Vec<String> {
         .collect()
 }
 
+/// A shared (SFTP-style) writer replacing `path`.
+async fn shared_replace(user_fs: &UserFs, path: &str) -> SharedFileWriter {
+    user_fs
+        .open_write(&vpath(path), WriteMode::Replace)
+        .await
+        .unwrap()
+        .into_shared()
+        .await
+        .unwrap()
+}
+
 /// Waits (bounded) for a background write that still holds a dropped writer to finish.
 async fn wait_for_no_temp_files(fixture: &Fixture) {
     for _ in 0..200 {
@@ -231,13 +242,7 @@ async fn exclusive_create_fails_if_the_name_exists_at_open_or_commit() {
 async fn shared_writer_takes_concurrent_positional_writes() {
     let fixture = Fixture::new();
     let user_fs = fixture.open().await;
-    let writer = user_fs
-        .open_write(&vpath("/sftp.bin"), WriteMode::Replace)
-        .await
-        .unwrap()
-        .into_shared()
-        .await
-        .unwrap();
+    let writer = shared_replace(&user_fs, "/sftp.bin").await;
     const CHUNK: usize = 32 * 1024;
     let mut tasks = Vec::new();
     // Out of order, from many tasks, as pipelined SFTP WRITEs arrive.
@@ -385,13 +390,7 @@ async fn owned_writer_flush_set_len_and_sync() {
 async fn gathered_positional_writes_land_in_order_of_calls_and_are_seen_by_stat() {
     let fixture = Fixture::new();
     let user_fs = fixture.open().await;
-    let writer = user_fs
-        .open_write(&vpath("/gathered.bin"), WriteMode::Replace)
-        .await
-        .unwrap()
-        .into_shared()
-        .await
-        .unwrap();
+    let writer = shared_replace(&user_fs, "/gathered.bin").await;
     // Contiguous small writes (gathered), a gap, a rewrite of gathered bytes, a large write.
     writer
         .write_at(0, Bytes::from_static(b"aaaa"))
@@ -429,13 +428,7 @@ async fn a_dropped_writer_discards_gathered_writes_with_the_upload() {
     let fixture = Fixture::new();
     fixture.write("keep.bin", b"old content");
     let user_fs = fixture.open().await;
-    let writer = user_fs
-        .open_write(&vpath("/keep.bin"), WriteMode::Replace)
-        .await
-        .unwrap()
-        .into_shared()
-        .await
-        .unwrap();
+    let writer = shared_replace(&user_fs, "/keep.bin").await;
     writer
         .write_at(0, Bytes::from_static(b"new"))
         .await
@@ -449,13 +442,7 @@ async fn a_dropped_writer_discards_gathered_writes_with_the_upload() {
 async fn commit_with_gives_the_new_file_its_mode_and_times() {
     let fixture = Fixture::new();
     let user_fs = fixture.open().await;
-    let writer = user_fs
-        .open_write(&vpath("/attrs.bin"), WriteMode::Replace)
-        .await
-        .unwrap()
-        .into_shared()
-        .await
-        .unwrap();
+    let writer = shared_replace(&user_fs, "/attrs.bin").await;
     writer.write_at(0, Bytes::from_static(b"x")).await.unwrap();
     let modified = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
     let accessed = std::time::UNIX_EPOCH + Duration::from_secs(1_500_000_000);
