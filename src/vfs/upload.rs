@@ -326,9 +326,20 @@ impl FileWriter {
     /// file into place (`CreateNew` fails with `AlreadyExists` if the name appeared meanwhile).
     /// Returns the final size. On error the upload is discarded as by `abort`.
     pub async fn commit(mut self) -> Result<u64, VfsError> {
-        if let Err(error) = self.flush().await {
+        if let Err(error) = self.wait_in_flight().await {
             self.core.abort().await;
             return Err(error);
+        }
+        // The last block is written by the commit's own blocking call: for a small file, one
+        // hand-off to the blocking pool instead of two.
+        if !self.buffer.is_empty() {
+            let block = std::mem::take(&mut self.buffer);
+            let start = self.position - block.len() as u64;
+            *self
+                .core
+                .gathered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some((start, block));
         }
         self.core.commit(CommitAttributes::default()).await
     }
