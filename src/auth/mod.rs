@@ -475,9 +475,6 @@ fn error_for(reason: FailureReason) -> AuthError {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Whether some enabled FTPS user of `db` logs in with a client certificate.
 fn uses_client_certificates(db: &UserDb) -> bool {
     db.iter().any(|user| {
@@ -486,3 +483,6 @@ fn uses_client_certificates(db: &UserDb) -> bool {
             && user.tls_client_certificate_login.requires_certificate()
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -697,3 +697,24 @@ async fn certificate_logins_obey_the_same_policy_as_passwords() {
     // Neither the disabled nor the SFTP-only user makes FTPS handshakes ask for certificates.
     assert!(auth.has_user_with_client_certificate(), "fenced counts");
 }
+
+#[tokio::test]
+async fn a_users_reload_switches_whether_certificates_are_asked_for() {
+    let (auth, _) = setup(vec![certificate_user(
+        "alice",
+        CertificateLogin::Password,
+        Some("pw"),
+    )]);
+    assert!(!auth.has_user_with_client_certificate());
+    let mut db = UserDb::new();
+    db.add(certificate_user(
+        "partner",
+        CertificateLogin::Certificate,
+        None,
+    ))
+    .unwrap();
+    auth.replace_users(db);
+    assert!(auth.has_user_with_client_certificate());
+    auth.replace_users(UserDb::new());
+    assert!(!auth.has_user_with_client_certificate());
+}
