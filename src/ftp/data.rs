@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, R
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,7 +32,7 @@ use tracing::Instrument;
 use crate::vfs::{DirLister, FileKind, FileReader, FileWriter, UserFs, VfsError, VirtualPath};
 
 use super::errors::DataError;
-use super::handshake_order::{TlsOrder, TlsOrderCell};
+use super::handshake_order::{within, TlsOrder, TlsOrderCell};
 use super::listing::{self, Facts, Role};
 use super::passive::PassiveListener;
 use super::proto::ascii::{FromNetwork, ToNetwork};
@@ -129,25 +130,25 @@ async fn accept_ahead(
     let mut listener = listener;
     let mut held = None;
     // Set when the reply went out while the connection stood silent. A zero grace still
-    // takes a hello the runtime has already seen (a timeout polls its future first).
+    // takes a hello the runtime has already seen (see `within`).
     let mut waited_in_vain = false;
     let tcp = tokio::select! {
         tcp = listener.accept() => tcp.map_err(DataError::Connect)?,
         allow = next_request(&mut requests) => {
             // The command overtook the connection. A client that connects and starts TLS
             // before sending the command (curl) shows up within moments; give it those.
-            let grace = tokio::time::Instant::now() + grace_period;
-            match tokio::time::timeout_at(grace, listener.accept()).await {
-                Ok(tcp) => {
+            let grace = Instant::now() + grace_period;
+            match within(grace, listener.accept()).await {
+                Some(tcp) => {
                     let tcp = tcp.map_err(DataError::Connect)?;
-                    if tls.is_some() && tokio::time::timeout_at(grace, first_bytes(&tcp)).await.is_ok() {
+                    if tls.is_some() && within(grace, first_bytes(&tcp)).await.is_some() {
                         held = allow;
                     } else {
                         waited_in_vain = true;
                     }
                     tcp
                 }
-                Err(_) => {
+                None => {
                     drop(allow);
                     listener.accept().await.map_err(DataError::Connect)?
                 }
@@ -162,7 +163,7 @@ async fn accept_ahead(
             () = first_bytes(&tcp) => {}
             allow = next_request(&mut requests) => {
                 // A client that starts TLS before the command has sent its hello by now.
-                if tokio::time::timeout(grace_period, first_bytes(&tcp)).await.is_ok() {
+                if within(Instant::now() + grace_period, first_bytes(&tcp)).await.is_some() {
                     held = allow;
                 } else {
                     waited_in_vain = true;

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// How long a client that connected but sent nothing yet may take to start its TLS handshake
 /// before the 150 reply goes out anyway.
 const CLIENT_HELLO_GRACE: Duration = Duration::from_millis(5);
@@ -100,6 +102,22 @@ impl TlsOrderCell {
     }
 }
 
+/// What `operation` yields by `deadline`. A deadline already reached still takes what is
+/// ready at once, without a timer: tokio's timer rounds deadlines up to its next millisecond
+/// tick, so even a zero timeout held every 150 reply of a client that starts TLS after it
+/// (lftp, ftplib) for about a millisecond.
+pub async fn within<F: std::future::Future>(deadline: Instant, operation: F) -> Option<F::Output> {
+    if deadline <= Instant::now() {
+        tokio::select! {
+            biased;
+            output = operation => Some(output),
+            () = std::future::ready(()) => None,
+        }
+    } else {
+        tokio::time::timeout_at(deadline, operation).await.ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +162,32 @@ mod tests {
         assert_eq!(cell.get(), TlsOrder::AfterReply);
         cell.set(TlsOrder::BeforeCommand);
         assert_eq!(cell.get(), TlsOrder::BeforeCommand);
+    }
+
+    // The clock is paused between two timer ticks: had a timer been used, the runtime would
+    // have advanced it to the next tick before giving up.
+    #[tokio::test(start_paused = true)]
+    async fn a_reached_deadline_takes_what_is_ready_without_a_timer() {
+        tokio::time::advance(Duration::from_micros(300)).await;
+        let start = Instant::now();
+        assert_eq!(within(start, std::future::ready(7)).await, Some(7));
+        assert_eq!(within(start, std::future::pending::<()>()).await, None);
+        assert_eq!(Instant::now(), start);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_deadline_waits_for_it() {
+        let start = Instant::now();
+        let deadline = start + CLIENT_HELLO_GRACE;
+        assert_eq!(within(deadline, std::future::pending::<()>()).await, None);
+        assert!(Instant::now() >= deadline);
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            3
+        };
+        assert_eq!(
+            within(Instant::now() + CLIENT_HELLO_GRACE, late).await,
+            Some(3)
+        );
     }
 }
