@@ -47,7 +47,7 @@ pub async fn serve(
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
     let tls_base = shared.tls_base();
-    let tls = match SessionTls::new(&tls_base, &shared.registry) {
+    let tls = match SessionTls::new(&tls_base, &shared.registry, info.peer.ip()) {
         Ok(tls) => tls,
         Err(error) => {
             tracing::error!(%error, "cannot set up TLS for a session");

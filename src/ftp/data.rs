@@ -36,7 +36,7 @@ use super::handshake_order::{within, TlsOrder, TlsOrderCell};
 use super::listing::{self, Facts, Role};
 use super::passive::PassiveListener;
 use super::proto::ascii::{FromNetwork, ToNetwork};
-use super::tls::{DataAcceptor, Resumed};
+use super::tls::{DataAcceptor, Resumed, Tickets};
 
 /// Bytes a socket read may pull in at once.
 const SOCKET_READ_BYTES: usize = 256 * 1024;
@@ -156,7 +156,7 @@ async fn accept_ahead(
         }
     };
     let Some(tls) = tls else {
-        return secure(tcp, None, timeout).await;
+        return secure(tcp, None, Tickets::Send, timeout).await;
     };
     if requests.is_some() {
         tokio::select! {
@@ -172,7 +172,8 @@ async fn accept_ahead(
         }
     }
     let order = tls.order.clone();
-    let handshake = secure(tcp, Some(tls), timeout);
+    let tickets = tls.acceptor.tickets(waited_in_vain);
+    let handshake = secure(tcp, Some(tls), tickets, timeout);
     tokio::pin!(handshake);
     let result = loop {
         tokio::select! {
@@ -384,7 +385,8 @@ async fn open(setup: DataSetup) -> Result<DataStream, DataError> {
                 .await
                 .map_err(|_| DataError::Timeout)?
                 .map_err(DataError::Connect)?;
-            secure(tcp, setup.tls, timeout).await
+            // The server connects: no order to learn, and OpenSSL clients may need tickets.
+            secure(tcp, setup.tls, Tickets::Send, timeout).await
         }
         DataChannel::None => Err(DataError::Connect(io::Error::new(
             io::ErrorKind::NotConnected,
@@ -397,6 +399,7 @@ async fn open(setup: DataSetup) -> Result<DataStream, DataError> {
 async fn secure(
     tcp: TcpStream,
     tls: Option<DataTls>,
+    tickets: Tickets,
     timeout: Duration,
 ) -> Result<DataStream, DataError> {
     // Small listing writes and the last block must not wait for delayed ACKs.
@@ -405,7 +408,7 @@ async fn secure(
     let inner = match tls {
         None => Inner::Plain(socket),
         Some(tls) => {
-            let mut stream = tokio::time::timeout(timeout, tls.acceptor.accept(socket))
+            let mut stream = tokio::time::timeout(timeout, tls.acceptor.accept(socket, tickets))
                 .await
                 .map_err(|_| DataError::Timeout)?
                 .map_err(DataError::Handshake)?;
@@ -424,9 +427,10 @@ async fn secure(
             if let Err(error) = stream.get_ref().0.get_ref().set_quickack(true) {
                 tracing::debug!(%error, "cannot set TCP_QUICKACK on a data connection");
             }
-            match tls.acceptor.check(stream.get_ref().1) {
+            match tls.acceptor.check(stream.get_ref().1).await {
                 Ok(Resumed::Own) => {}
-                Ok(Resumed::Sibling) => tracing::info!(
+                // Routine for clients with one ticket cache for all their connections (rclone).
+                Ok(Resumed::Sibling) => tracing::debug!(
                     "data connection resumed a sibling control connection's TLS session \
                      (same user and address); accepted"
                 ),

@@ -16,10 +16,15 @@
 //! connection (curl, lftp, Java, .NET) never run out: every resumed data connection brings new
 //! tickets.
 //!
-//! The sibling exception: clients that share one session cache between parallel control
-//! connections (rclone before its fix) may resume a sibling connection's session. That is
-//! accepted only when the sibling is a live control session of the same user from the same
-//! client IP; see [`SessionTls::data_acceptor`].
+//! The sibling exception: clients that share one session cache between their control
+//! connections (rclone, anything on Go's `crypto/tls`) offer whichever ticket came last, often
+//! one from a sibling connection. That is accepted only when the sibling is a control session
+//! of the same user from the same client IP, live or ended less than half an hour ago (the
+//! client keeps offering a closed connection's ticket); a sibling still logging in is waited
+//! for. See [`SessionTls::data_acceptor`] and [`DataAcceptor::check`].
+//!
+//! Data connections of clients that start TLS only after the 150 reply get no new TLS 1.3
+//! tickets unless the client shows it needs them: see [`DataAcceptor::tickets`].
 //!
 //! Client certificates: the base config asks for one while some user logs in with a pinned
 //! certificate (`client_auth.rs`); the control handshake records the fingerprint of the one the
@@ -31,10 +36,12 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -49,6 +56,16 @@ pub const TLS13_TICKETS_PER_HANDSHAKE: usize = 4;
 /// TLS 1.2 session IDs remembered per control session; the oldest is forgotten first. Only
 /// full handshakes add one, and a well-behaved client makes one per control connection.
 const MAX_SESSION_IDS_PER_SESSION: usize = 64;
+
+/// How long the tickets of a control session that ended after logging in stay usable for
+/// its siblings' data connections.
+const RETIRED_SESSION_TICKETS_FOR: Duration = Duration::from_secs(30 * 60);
+
+/// Ended sessions remembered for the sibling rule, daemon-wide; the oldest go first.
+const MAX_RETIRED_SESSIONS: usize = 4096;
+
+/// How long a data connection that resumed a sibling's ticket waits for that sibling's login.
+const SIBLING_LOGIN_WAIT: Duration = Duration::from_secs(10);
 
 /// A random value naming one control session inside its TLS tickets.
 type Token = [u8; 16];
@@ -69,26 +86,83 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The live control sessions of one server, for the sibling rule. Cheap to clone.
+/// The control sessions of one server, for the sibling rule: the live ones by client address,
+/// and recently ended ones that had logged in. Cheap to clone.
 #[derive(Clone, Default, Debug)]
 pub struct SessionRegistry {
-    sessions: Arc<Mutex<HashMap<Token, Weak<SessionKeys>>>>,
+    inner: Arc<Mutex<Registered>>,
+}
+
+#[derive(Default, Debug)]
+struct Registered {
+    live: HashMap<IpAddr, Vec<Weak<SessionKeys>>>,
+    /// Oldest first. A client that shares one ticket cache between connections keeps offering
+    /// the last ticket it received, which may come from a connection it has since closed.
+    retired: VecDeque<(Instant, Arc<SessionKeys>)>,
 }
 
 impl SessionRegistry {
     /// Control sessions currently registered (those whose `SessionTls` is alive).
     pub fn len(&self) -> usize {
-        lock(&self.sessions).len()
+        lock(&self.inner).live.values().map(Vec::len).sum()
     }
 
-    /// Live sessions other than `token` logged in as `owner`.
-    fn siblings(&self, token: &Token, owner: &Owner) -> Vec<Arc<SessionKeys>> {
-        lock(&self.sessions)
+    fn register(&self, keys: &Arc<SessionKeys>) {
+        lock(&self.inner)
+            .live
+            .entry(keys.peer)
+            .or_default()
+            .push(Arc::downgrade(keys));
+    }
+
+    /// Forgets a live session; keeps its keys for a while if it had logged in.
+    fn retire(&self, keys: &Arc<SessionKeys>) {
+        let mut registered = lock(&self.inner);
+        if let Some(sessions) = registered.live.get_mut(&keys.peer) {
+            sessions
+                .retain(|other| other.strong_count() > 0 && other.as_ptr() != Arc::as_ptr(keys));
+            if sessions.is_empty() {
+                registered.live.remove(&keys.peer);
+            }
+        }
+        if keys.login().is_some() {
+            registered.retired.push_back((Instant::now(), keys.clone()));
+        }
+        registered.prune(Instant::now());
+    }
+
+    /// Sessions other than `own` whose tickets a data connection of `own` may try: live ones
+    /// from the same client address (logged in or not yet: the check after the handshake
+    /// decides), and recently ended ones from that address.
+    fn candidates(&self, own: &SessionKeys) -> Vec<Arc<SessionKeys>> {
+        let mut registered = lock(&self.inner);
+        registered.prune(Instant::now());
+        let live = registered
+            .live
+            .get(&own.peer)
+            .into_iter()
+            .flatten()
+            .filter_map(Weak::upgrade);
+        let retired = registered
+            .retired
             .iter()
-            .filter(|(other, _)| *other != token)
-            .filter_map(|(_, keys)| keys.upgrade())
-            .filter(|keys| lock(&keys.owner).as_ref() == Some(owner))
+            .filter(|(_, keys)| keys.peer == own.peer)
+            .map(|(_, keys)| keys.clone());
+        live.chain(retired)
+            .filter(|keys| keys.token != own.token)
             .collect()
+    }
+}
+
+impl Registered {
+    fn prune(&mut self, now: Instant) {
+        while let Some((ended, _)) = self.retired.front() {
+            let expired = now.saturating_duration_since(*ended) > RETIRED_SESSION_TICKETS_FOR;
+            if !expired && self.retired.len() <= MAX_RETIRED_SESSIONS {
+                break;
+            }
+            self.retired.pop_front();
+        }
     }
 }
 
@@ -102,20 +176,25 @@ pub struct SessionTls {
 }
 
 impl SessionTls {
-    /// Derives a session config from `base` and registers the session in `registry`.
+    /// Derives a session config from `base` for a client at `peer`, and registers the
+    /// session in `registry`.
     pub fn new(
         base: &ServerConfig,
         registry: &SessionRegistry,
+        peer: IpAddr,
     ) -> Result<SessionTls, rustls::Error> {
         let keys = Arc::new(SessionKeys {
             token: rand::random(),
             ticketer: rustls::crypto::aws_lc_rs::Ticketer::new()?,
             store: SessionStore::default(),
-            owner: Mutex::new(None),
+            peer: peer.to_canonical(),
+            login: watch::Sender::new(Login::Pending),
+            habit: Mutex::default(),
         });
-        let lookup = Arc::new(Lookup::new(keys.clone(), Vec::new()));
+        // The control connection resumes nothing but its own (earlier) sessions.
+        let lookup = Arc::new(Lookup::new(keys.clone(), None));
         let control = TlsAcceptor::from(config_with(base, &lookup));
-        lock(&registry.sessions).insert(keys.token, Arc::downgrade(&keys));
+        registry.register(&keys);
         Ok(SessionTls {
             keys,
             registry: registry.clone(),
@@ -157,24 +236,17 @@ impl SessionTls {
     }
 
     /// Records who logged in on this session, enabling the sibling rule for both directions.
-    pub fn set_owner(&self, user: &str, ip: IpAddr) {
-        *lock(&self.keys.owner) = Some(Owner {
-            user: user.to_owned(),
-            ip: ip.to_canonical(),
-        });
+    pub fn set_owner(&self, user: &str) {
+        self.keys.login.send_replace(Login::As(user.to_owned()));
     }
 
-    /// An acceptor for one data connection. It resumes sessions of this control connection and,
-    /// once logged in, of live sibling sessions of the same user from the same client IP.
+    /// An acceptor for one data connection. It resumes sessions of this control connection and
+    /// of siblings: sessions of the same user from the same client address, live or ended
+    /// within [`RETIRED_SESSION_TICKETS_FOR`].
     pub fn data_acceptor(&self, base: &ServerConfig) -> DataAcceptor {
-        let owner = lock(&self.keys.owner).clone();
-        let siblings = match &owner {
-            Some(owner) => self.registry.siblings(&self.keys.token, owner),
-            None => Vec::new(),
-        };
-        let lookup = Arc::new(Lookup::new(self.keys.clone(), siblings));
+        let lookup = Arc::new(Lookup::new(self.keys.clone(), Some(self.registry.clone())));
         DataAcceptor {
-            acceptor: TlsAcceptor::from(config_with(base, &lookup)),
+            config: config_with(base, &lookup),
             lookup,
         }
     }
@@ -182,7 +254,14 @@ impl SessionTls {
 
 impl Drop for SessionTls {
     fn drop(&mut self) {
-        lock(&self.registry.sessions).remove(&self.keys.token);
+        self.keys.login.send_if_modified(|login| {
+            let pending = *login == Login::Pending;
+            if pending {
+                *login = Login::Never;
+            }
+            pending
+        });
+        self.registry.retire(&self.keys);
     }
 }
 
@@ -197,8 +276,19 @@ impl fmt::Debug for SessionTls {
 pub enum Resumed {
     /// The control connection's own session.
     Own,
-    /// A live sibling control session of the same user from the same IP.
+    /// A sibling control session of the same user from the same IP.
     Sibling,
+}
+
+/// Whether a data connection's handshake sends TLS 1.3 tickets for the next one (see
+/// [`DataAcceptor::tickets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tickets {
+    /// Send them: the client needs fresh ones (it uses each ticket once) and reads them.
+    Send,
+    /// Send none: tickets left unread on an upload connection make the client's kernel answer
+    /// its close with a reset, which throws away the part of the upload it had not sent yet.
+    Withhold,
 }
 
 /// Why a PROT P data connection was refused.
@@ -214,7 +304,7 @@ pub enum ReuseError {
 
 /// Accepts one data connection with the session's keys and checks what it resumed.
 pub struct DataAcceptor {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
     lookup: Arc<Lookup>,
 }
 
@@ -227,79 +317,174 @@ impl fmt::Debug for DataAcceptor {
 }
 
 impl DataAcceptor {
-    /// Runs the TLS handshake; new tickets issued on it belong to this control session.
-    pub async fn accept<IO>(&self, io: IO) -> std::io::Result<TlsStream<IO>>
+    /// Whether this data connection's handshake should send TLS 1.3 tickets.
+    ///
+    /// A client that starts TLS before the transfer command (curl) gets them: the 150 reply
+    /// waits for its handshake, so it reads them, and OpenSSL uses each ticket once. A client
+    /// that starts TLS only after the 150 reply gets none until it shows it uses each ticket
+    /// once (a data connection resumes with another of this session's tickets than the one
+    /// before it: rustls, OpenSSL session caches), because most such clients resume one
+    /// session over and over and never read an upload connection (Go's crypto/tls: rclone
+    /// lost the tails of its uploads over 768 KiB to the reset; lftp, ftplib, FileZilla).
+    /// Four tickets from the control connection cover the connections it takes to tell.
+    pub fn tickets(&self, starts_tls_after_reply: bool) -> Tickets {
+        if !starts_tls_after_reply || lock(&self.lookup.own.habit).single_use {
+            Tickets::Send
+        } else {
+            Tickets::Withhold
+        }
+    }
+
+    /// Runs the TLS handshake; tickets issued on it (see [`Tickets`]) belong to this control
+    /// session.
+    pub async fn accept<IO>(&self, io: IO, tickets: Tickets) -> std::io::Result<TlsStream<IO>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        let config = match tickets {
+            Tickets::Send => self.config.clone(),
+            Tickets::Withhold => {
+                let mut config = (*self.config).clone();
+                config.send_tls13_tickets = 0;
+                Arc::new(config)
+            }
+        };
         let token = self.lookup.own.token;
-        self.acceptor
+        TlsAcceptor::from(config)
             .accept_with(io, |connection| connection.set_resumption_data(&token))
             .await
     }
 
-    /// Decides whether the finished handshake resumed this control session (or an allowed
-    /// sibling). TLS 1.3 reports the token embedded in the ticket; for TLS 1.2 the lookup
-    /// itself records which session's keys matched.
-    pub fn check(&self, connection: &ServerConnection) -> Result<Resumed, ReuseError> {
+    /// Decides whether the finished handshake resumed this control session or a sibling's.
+    /// A sibling still logging in is waited for (up to [`SIBLING_LOGIN_WAIT`]): a client
+    /// with one ticket cache for all its connections may offer the ticket of a connection it
+    /// has only just opened.
+    pub async fn check(&self, connection: &ServerConnection) -> Result<Resumed, ReuseError> {
         if connection.handshake_kind() != Some(HandshakeKind::Resumed) {
             return Err(ReuseError::NotResumed);
         }
-        let token = match connection.protocol_version() {
-            Some(ProtocolVersion::TLSv1_3) => connection
+        let matched = lock(&self.lookup.matched)
+            .clone()
+            .ok_or(ReuseError::ForeignSession)?;
+        // TLS 1.3 reports the token sealed into the ticket: it must name the keys that opened
+        // it. rustls does not report anything for TLS 1.2; the lookup's record stands alone.
+        if connection.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
+            let sealed = connection
                 .received_resumption_data()
-                .and_then(|data| Token::try_from(data).ok()),
-            _ => *lock(&self.lookup.matched),
-        };
-        match token {
-            Some(token) if token == self.lookup.own.token => Ok(Resumed::Own),
-            Some(token) if self.lookup.siblings.iter().any(|s| s.token == token) => {
-                Ok(Resumed::Sibling)
+                .and_then(|data| Token::try_from(data).ok());
+            if sealed != Some(matched.token) {
+                return Err(ReuseError::ForeignSession);
             }
+        }
+        if Arc::ptr_eq(&matched, &self.lookup.own) {
+            if let Some(ticket) = lock(&self.lookup.presented).take() {
+                lock(&self.lookup.own.habit).resumed_with(ticket);
+            }
+            return Ok(Resumed::Own);
+        }
+        let Some(own_user) = self.lookup.own.login() else {
+            return Err(ReuseError::ForeignSession);
+        };
+        let mut login = matched.login.subscribe();
+        let settled = tokio::time::timeout(
+            SIBLING_LOGIN_WAIT,
+            login.wait_for(|login| *login != Login::Pending),
+        )
+        .await;
+        match settled {
+            Ok(Ok(login)) if *login == Login::As(own_user) => Ok(Resumed::Sibling),
             _ => Err(ReuseError::ForeignSession),
         }
     }
 }
 
-/// Who is logged in on a control session.
+/// Where a control session stands with its login, for the sibling rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Owner {
-    user: String,
-    ip: IpAddr,
+enum Login {
+    /// Not logged in yet.
+    Pending,
+    /// Logged in as this user.
+    As(String),
+    /// Ended without logging in.
+    Never,
 }
 
-/// The resumption secrets of one control session.
+/// The resumption secrets of one control session, and who it belongs to.
 #[derive(Debug)]
 struct SessionKeys {
     token: Token,
     ticketer: Arc<dyn ProducesTickets>,
     store: SessionStore,
-    owner: Mutex<Option<Owner>>,
+    /// The client's address (canonical: an IPv4-mapped address counts as IPv4).
+    peer: IpAddr,
+    login: watch::Sender<Login>,
+    habit: Mutex<TicketHabit>,
 }
 
-/// The sessions one handshake may resume: its own first, then allowed siblings. Records
-/// which one matched, because rustls does not report it for TLS 1.2.
+/// How the client uses this session's TLS 1.3 tickets on its data connections.
+#[derive(Debug, Default)]
+struct TicketHabit {
+    /// The ticket the latest resumed data connection presented.
+    last: Option<Vec<u8>>,
+    /// A data connection presented another ticket than the one before it.
+    single_use: bool,
+}
+
+impl TicketHabit {
+    fn resumed_with(&mut self, ticket: Vec<u8>) {
+        if self.last.as_ref().is_some_and(|last| *last != ticket) {
+            self.single_use = true;
+        }
+        self.last = Some(ticket);
+    }
+}
+
+impl SessionKeys {
+    fn login(&self) -> Option<String> {
+        match &*self.login.borrow() {
+            Login::As(user) => Some(user.clone()),
+            Login::Pending | Login::Never => None,
+        }
+    }
+}
+
+/// The sessions one handshake may resume: its own first, then (data connections only) the
+/// candidates from the registry. Records which keys opened the ticket or session ID, because
+/// rustls does not report it for TLS 1.2 and the check needs their owner.
 #[derive(Debug)]
 struct Lookup {
     own: Arc<SessionKeys>,
-    siblings: Vec<Arc<SessionKeys>>,
-    matched: Mutex<Option<Token>>,
+    registry: Option<SessionRegistry>,
+    matched: Mutex<Option<Arc<SessionKeys>>>,
+    /// The ticket this handshake resumed with, when the session's own keys opened it.
+    presented: Mutex<Option<Vec<u8>>>,
 }
 
 impl Lookup {
-    fn new(own: Arc<SessionKeys>, siblings: Vec<Arc<SessionKeys>>) -> Lookup {
+    fn new(own: Arc<SessionKeys>, registry: Option<SessionRegistry>) -> Lookup {
         Lookup {
             own,
-            siblings,
+            registry,
             matched: Mutex::new(None),
+            presented: Mutex::new(None),
         }
     }
 
     fn find<T>(&self, mut probe: impl FnMut(&SessionKeys) -> Option<T>) -> Option<T> {
-        let candidates = std::iter::once(&self.own).chain(&self.siblings);
+        if let Some(found) = probe(&self.own) {
+            *lock(&self.matched) = Some(self.own.clone());
+            return Some(found);
+        }
+        // Looked up now, not when the data connection was prepared: siblings may have
+        // connected or logged in since.
+        let candidates = self
+            .registry
+            .as_ref()
+            .map(|registry| registry.candidates(&self.own))
+            .unwrap_or_default();
         for keys in candidates {
-            if let Some(found) = probe(keys) {
-                *lock(&self.matched) = Some(keys.token);
+            if let Some(found) = probe(&keys) {
+                *lock(&self.matched) = Some(keys);
                 return Some(found);
             }
         }
@@ -332,7 +517,14 @@ impl ProducesTickets for LookupTicketer {
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        self.0.find(|keys| keys.ticketer.decrypt(cipher))
+        let plain = self.0.find(|keys| keys.ticketer.decrypt(cipher))?;
+        let own = lock(&self.0.matched)
+            .as_ref()
+            .is_some_and(|keys| Arc::ptr_eq(keys, &self.0.own));
+        if own {
+            *lock(&self.0.presented) = Some(cipher.to_vec());
+        }
+        Some(plain)
     }
 }
 

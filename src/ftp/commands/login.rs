@@ -155,7 +155,7 @@ async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> R
         _ => format!("User {name} logged in"),
     };
     session.span.record("user", name.as_str());
-    session.tls.set_owner(&name, session.peer_ip());
+    session.tls.set_owner(&name);
     session.cwd = VirtualPath::root();
     session.login = Login::LoggedIn(Box::new(User {
         can_write: grants_write(&identity),
