@@ -149,7 +149,12 @@ async fn accept_ahead(
                     tcp
                 }
                 None => {
+                    // The reply goes out before the connection even arrived (a loaded server,
+                    // or a client that connects after reading it): whatever TLS follows starts
+                    // after the reply. Taking it for a curl-like client would send it tickets
+                    // it may never read (see `DataAcceptor::tickets`).
                     drop(allow);
+                    waited_in_vain = true;
                     listener.accept().await.map_err(DataError::Connect)?
                 }
             }

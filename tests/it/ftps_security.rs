@@ -295,3 +295,63 @@ async fn active_mode_is_off_by_default_and_bounce_proof_when_on() {
     assert_eq!(client.reply().await.code, 226);
     server.stop().await;
 }
+
+/// TLS 1.3 tickets a data connection's server sent, counted by a client that reads the
+/// connection only after its upload (a client like Go's never reads it at all: unread tickets
+/// make its kernel reset the connection and drop the unsent end of the file).
+async fn tickets_on_upload(client: &mut FtpClient, connect_first: bool, name: &str) -> u32 {
+    let address = client.epsv().await;
+    let early = if connect_first {
+        Some(client.connect_data(address).await.unwrap())
+    } else {
+        None
+    };
+    // The command overtakes a connection that is not there yet: the reply cannot wait for it.
+    assert_eq!(client.cmd(&format!("STOR {name}")).await.code, 150);
+    let tcp = match early {
+        Some(tcp) => tcp,
+        None => client.connect_data(address).await.unwrap(),
+    };
+    let server_name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(client.tls.clone())
+        .connect(server_name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_ref().1.handshake_kind(),
+        Some(HandshakeKind::Resumed)
+    );
+    stream.write_all(&[7u8; 300_000]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest)
+        .await
+        .unwrap();
+    assert_eq!(client.reply().await.code, 226);
+    stream.get_ref().1.tls13_tickets_received()
+}
+
+#[tokio::test]
+async fn clients_that_start_tls_after_the_reply_get_no_tickets_on_uploads() {
+    let server = TestServer::start().await;
+    let explicit = server.addresses.ftps_explicit.unwrap();
+    let mut client = FtpClient::explicit_with(explicit, ftp_client::tls13()).await;
+    client.login().await;
+    // Connected before the command, then after it (the command overtakes the connection, as
+    // on a loaded server): no tickets either way. rustls uses each ticket once, which the two
+    // different tickets show; from then on its uploads bring new ones.
+    for (round, (connect_first, expected)) in [(true, 0), (false, 0), (false, 4), (true, 4)]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("late-{round}.bin");
+        let tickets = tickets_on_upload(&mut client, connect_first, &name).await;
+        assert_eq!(
+            tickets, expected,
+            "round {round}, connected first: {connect_first}"
+        );
+        let stored = std::fs::read(server.home(USER).join(&name)).unwrap();
+        assert_eq!(stored.len(), 300_000);
+    }
+    server.stop().await;
+}
