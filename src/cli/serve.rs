@@ -8,8 +8,8 @@ use crate::config::{Config, Protocol};
 use crate::logging;
 use crate::server::signals::{Request, Signals};
 use crate::server::{
-    pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer, RunningServer,
-    SandboxError, Server, StartError,
+    file_limit, pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer,
+    RunningServer, SandboxError, Server, StartError,
 };
 
 use super::Failure;
@@ -20,6 +20,7 @@ const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;
     logging::init(&config.log, log_level).map_err(Failure::config)?;
+    report_file_limit(file_limit::raise(config.server.max_connections));
     // Sized now: once Landlock is on, the runtime could not read the cgroup CPU quota.
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let prepared = Server::prepare(config).map_err(start_failure)?;
@@ -34,6 +35,30 @@ pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Fai
         .context("cannot start the async runtime")
         .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
     runtime.block_on(serve(prepared, landlock))
+}
+
+fn report_file_limit(outcome: Result<file_limit::FileLimit, rustix::io::Errno>) {
+    let show = |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match outcome {
+        Ok(limit) => {
+            if limit.now != limit.was {
+                tracing::info!(
+                    from = %show(limit.was),
+                    to = %show(limit.now),
+                    "open-file limit raised to the hard limit"
+                );
+            }
+            if let Some(connections) = limit.short_for {
+                tracing::warn!(
+                    limit = %show(limit.now),
+                    max_connections = connections,
+                    "the open-file limit may not carry max_connections busy sessions; raise \
+                     LimitNOFILE= (systemd) or the hard limit (ulimit -Hn)"
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
 }
 
 fn start_failure(error: StartError) -> Failure {

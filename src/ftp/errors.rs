@@ -25,9 +25,9 @@ pub fn vfs_reply(error: &VfsError) -> Reply {
         VfsErrorKind::InvalidPath => ReplyCode::FileNameNotAllowed,
         VfsErrorKind::QuotaExceeded => ReplyCode::ExceededStorage,
         VfsErrorKind::StorageFull => ReplyCode::InsufficientStorage,
-        VfsErrorKind::Io => ReplyCode::LocalError,
+        VfsErrorKind::Exhausted | VfsErrorKind::Io => ReplyCode::LocalError,
     };
-    if error.kind == VfsErrorKind::Io {
+    if matches!(error.kind, VfsErrorKind::Io | VfsErrorKind::Exhausted) {
         tracing::error!(%error, source = ?error.source, "file system error");
     } else {
         tracing::debug!(%error, source = ?error.source, "file operation refused");
@@ -153,6 +153,14 @@ mod tests {
         assert_eq!(
             path_reply(PathError::TooLong).code(),
             ReplyCode::FileNameNotAllowed
+        );
+        // Out of descriptors (at login, too): a temporary local error that says so.
+        let exhausted = VfsError::from_io(std::io::Error::from_raw_os_error(24));
+        let reply = vfs_reply(&exhausted);
+        assert_eq!(reply.code(), ReplyCode::LocalError);
+        assert_eq!(
+            reply.lines(),
+            ["Server resources exhausted, try again later"]
         );
     }
 

@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod error;
+pub mod file_limit;
 mod metrics_http;
 pub mod pid_file;
 pub mod sandbox;

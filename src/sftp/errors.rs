@@ -44,7 +44,7 @@ impl Failure {
 impl From<VfsError> for Failure {
     fn from(error: VfsError) -> Failure {
         let code = status_for(error.kind);
-        if matches!(error.kind, VfsErrorKind::Io) {
+        if matches!(error.kind, VfsErrorKind::Io | VfsErrorKind::Exhausted) {
             tracing::warn!(%error, source = ?error.source, "file system error");
         } else {
             tracing::debug!(%error, "request refused");
@@ -81,6 +81,7 @@ pub(crate) fn status_for(kind: VfsErrorKind) -> StatusCode {
         | VfsErrorKind::QuotaExceeded
         | VfsErrorKind::StorageFull
         | VfsErrorKind::CrossDevice
+        | VfsErrorKind::Exhausted
         | VfsErrorKind::Io => StatusCode::Failure,
     }
 }
@@ -99,6 +100,7 @@ mod tests {
             (VfsErrorKind::QuotaExceeded, StatusCode::Failure),
             (VfsErrorKind::Unsupported, StatusCode::OpUnsupported),
             (VfsErrorKind::InvalidPath, StatusCode::BadMessage),
+            (VfsErrorKind::Exhausted, StatusCode::Failure),
         ];
         for (kind, code) in cases {
             assert_eq!(status_for(kind), code, "{kind:?}");

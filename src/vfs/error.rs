@@ -37,6 +37,8 @@ pub enum VfsErrorKind {
     CrossDevice,
     /// The operation is not supported for this object or file system.
     Unsupported,
+    /// The server ran out of open files or memory; the same request may work later.
+    Exhausted,
     /// Any other I/O failure; `source` has the detail.
     Io,
 }
@@ -56,6 +58,7 @@ impl VfsErrorKind {
             VfsErrorKind::InvalidPath => "invalid path",
             VfsErrorKind::CrossDevice => "cannot move between mounts",
             VfsErrorKind::Unsupported => "operation not supported",
+            VfsErrorKind::Exhausted => "server resources exhausted, try again later",
             VfsErrorKind::Io => "input/output error",
         }
     }
@@ -193,6 +196,9 @@ pub fn kind_of_io_error(error: &io::Error) -> VfsErrorKind {
             Errno::XDEV => Some(VfsErrorKind::CrossDevice),
             Errno::NAMETOOLONG | Errno::INVAL | Errno::ILSEQ => Some(VfsErrorKind::InvalidPath),
             Errno::NOTSUP | Errno::NOSYS => Some(VfsErrorKind::Unsupported),
+            Errno::MFILE | Errno::NFILE | Errno::NOMEM | Errno::NOBUFS => {
+                Some(VfsErrorKind::Exhausted)
+            }
             _ => None,
         };
         if let Some(kind) = kind {
@@ -231,6 +237,9 @@ mod tests {
             (Errno::DQUOT, VfsErrorKind::QuotaExceeded),
             (Errno::XDEV, VfsErrorKind::CrossDevice),
             (Errno::NOTSUP, VfsErrorKind::Unsupported),
+            (Errno::MFILE, VfsErrorKind::Exhausted),
+            (Errno::NFILE, VfsErrorKind::Exhausted),
+            (Errno::NOMEM, VfsErrorKind::Exhausted),
             (Errno::IO, VfsErrorKind::Io),
         ];
         for (code, kind) in table {

@@ -177,3 +177,33 @@ fn json_logs_are_one_object_per_line() {
     daemon.signal("TERM");
     daemon.wait(Duration::from_secs(30));
 }
+
+/// "Max open files" soft and hard limits of a process, from /proc.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = daemon_config(dir.path(), "");
+    let daemon = Daemon::start_with_soft_file_limit(&config, 256);
+    let (soft, hard) = open_file_limits(daemon.pid());
+    assert_eq!(soft, hard, "{}", daemon.stderr());
+    if hard != "256" {
+        assert!(
+            daemon
+                .stderr()
+                .contains("open-file limit raised to the hard limit"),
+            "{}",
+            daemon.stderr()
+        );
+    }
+}

@@ -44,10 +44,27 @@ impl Daemon {
 
     /// Spawns with extra environment variables (e.g. `WATCHDOG_USEC`).
     pub fn spawn_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_from(Command::new(binary()), config, env)
+    }
+
+    /// Spawns under a soft open-file limit of `soft` (set by `sh`, which then execs the
+    /// daemon) and waits for `READY=1`.
+    pub fn start_with_soft_file_limit(config: &Path, soft: u64) -> Daemon {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("ulimit -S -n {soft} && exec \"$0\" \"$@\""))
+            .arg(binary());
+        let mut daemon = Daemon::spawn_from(shell, config, &[]);
+        daemon.wait_for_notification("READY=1", Duration::from_secs(60));
+        daemon
+    }
+
+    fn spawn_from(mut command: Command, config: &Path, env: &[(&str, &str)]) -> Daemon {
         let socket_dir = tempfile::tempdir().unwrap();
         let socket_path: PathBuf = socket_dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&socket_path).unwrap();
-        let mut child = Command::new(binary())
+        let mut child = command
             .arg("--config")
             .arg(config)
             .arg("serve")
