@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use tokio::process::Command;
 
 use crate::clients_ftps::{check, have};
-use crate::harness::sftp_client::{self, SftpTestServer};
+use crate::clients_sftp::server_with_key;
 use crate::harness::{TestServer, PASSWORD, USER};
 
 /// A tree of files: sizes from empty to several MiB (past where a reset upload lost its tail),
@@ -176,13 +176,7 @@ async fn rclone_copies_and_md5_checks_a_tree_over_sftp_with_a_key() {
     if !have("rclone") {
         return;
     }
-    let key = sftp_client::new_key();
-    let public = key.public_key().clone();
-    let server = SftpTestServer::start_with(|_, users| {
-        users.get_mut(USER).unwrap().keys.push(public);
-    })
-    .await;
-    let key_path = sftp_client::write_key(server.dir.as_path(), &key);
+    let (server, key_path) = server_with_key().await;
     let dir = server.dir.as_path();
     let local = dir.join("local");
     write_tree(&local);

@@ -23,7 +23,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// A server where the test user also has a key, and that key's file.
-async fn server_with_key() -> (SftpTestServer, PathBuf) {
+pub(crate) async fn server_with_key() -> (SftpTestServer, PathBuf) {
     let key = sftp_client::new_key();
     let public = key.public_key().clone();
     let server = SftpTestServer::start_with(|_, users| {
