@@ -67,6 +67,27 @@ fn failure(reason: FailureReason) -> AuthOutcome {
     AuthOutcome::Failure(reason)
 }
 
+/// The second step of a two-step login: after `passed`, a wrong password fails and the right
+/// one ("pw") logs in.
+async fn the_password_completes_after(
+    auth: &Authenticator,
+    first: LoginAttempt<'_>,
+    passed: AuthMethod,
+) {
+    let mut second = first;
+    second.method_already_passed = Some(passed);
+    assert_eq!(
+        auth.authenticate(&second, Credential::Password("wrong"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    let identity = auth
+        .authenticate(&second, Credential::Password("pw"))
+        .await
+        .unwrap();
+    assert_eq!(identity.method, AuthMethod::Password);
+}
+
 #[tokio::test]
 async fn right_password_yields_identity_with_resolved_home() {
     let mut alice = user("alice", Some("pw"));
@@ -317,18 +338,7 @@ async fn key_then_password_is_partial_then_success() {
             next: AuthMethod::Password
         })
     );
-    let mut second = first;
-    second.method_already_passed = Some(AuthMethod::PublicKey);
-    assert_eq!(
-        auth.authenticate(&second, Credential::Password("wrong"))
-            .await,
-        Err(AuthError::InvalidCredentials)
-    );
-    let identity = auth
-        .authenticate(&second, Credential::Password("pw"))
-        .await
-        .unwrap();
-    assert_eq!(identity.method, AuthMethod::Password);
+    the_password_completes_after(&auth, first, AuthMethod::PublicKey).await;
     assert_eq!(
         events.outcomes(),
         vec![
@@ -485,6 +495,24 @@ fn pinned(seed: &[u8]) -> CertificateFingerprint {
     CertificateFingerprint::of_der(seed)
 }
 
+/// A certificate login that must fail like a wrong password, recorded as a wrong certificate.
+async fn refused_as_wrong_certificate(
+    auth: &Authenticator,
+    events: &Recorder,
+    attempt: &LoginAttempt<'_>,
+    certificate: &CertificateFingerprint,
+) {
+    assert_eq!(
+        auth.authenticate(attempt, Credential::ClientCertificate(certificate))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        events.last().outcome,
+        failure(FailureReason::WrongCertificate)
+    );
+}
+
 fn certificate_user(name: &str, mode: CertificateLogin, password: Option<&str>) -> UserRecord {
     let mut record = user(name, password);
     record.tls_client_certificates = vec![pinned(b"other"), pinned(name.as_bytes())];
@@ -515,18 +543,13 @@ async fn a_pinned_certificate_alone_logs_a_certificate_user_in_over_ftps_only() 
     assert_eq!(events.last().outcome, AuthOutcome::Success);
 
     // SFTP knows no client certificates, even pinned ones.
-    assert_eq!(
-        auth.authenticate(
-            &attempt("partner", Protocol::Sftp, LAN),
-            Credential::ClientCertificate(&certificate),
-        )
-        .await,
-        Err(AuthError::InvalidCredentials)
-    );
-    assert_eq!(
-        events.last().outcome,
-        failure(FailureReason::WrongCertificate)
-    );
+    refused_as_wrong_certificate(
+        &auth,
+        &events,
+        &attempt("partner", Protocol::Sftp, LAN),
+        &certificate,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -560,15 +583,7 @@ async fn a_certificate_user_without_the_certificate_fails_like_a_wrong_password(
     // An unpinned certificate is refused with the same reply text as everything else.
     let stranger = pinned(b"stranger");
     assert!(!auth.accepts_client_certificate("partner", &stranger, Protocol::Ftps));
-    assert_eq!(
-        auth.authenticate(&ftps, Credential::ClientCertificate(&stranger))
-            .await,
-        Err(AuthError::InvalidCredentials)
-    );
-    assert_eq!(
-        events.last().outcome,
-        failure(FailureReason::WrongCertificate)
-    );
+    refused_as_wrong_certificate(&auth, &events, &ftps, &stranger).await;
     // The mode governs FTPS only: SFTP logins with the password are unaffected.
     auth.authenticate(
         &attempt("partner", Protocol::Sftp, LAN),
@@ -600,18 +615,7 @@ async fn certificate_and_password_needs_the_certificate_first_then_the_password(
         Err(AuthError::CertificateRequired),
         "the password without the certificate step"
     );
-    let mut second = first;
-    second.method_already_passed = Some(AuthMethod::ClientCertificate);
-    assert_eq!(
-        auth.authenticate(&second, Credential::Password("wrong"))
-            .await,
-        Err(AuthError::InvalidCredentials)
-    );
-    let identity = auth
-        .authenticate(&second, Credential::Password("pw"))
-        .await
-        .unwrap();
-    assert_eq!(identity.method, AuthMethod::Password);
+    the_password_completes_after(&auth, first, AuthMethod::ClientCertificate).await;
     assert_eq!(
         events.outcomes(),
         vec![
@@ -632,18 +636,13 @@ async fn password_users_ignore_certificates_even_pinned_ones() {
     let certificate = pinned(b"alice");
     assert!(!auth.accepts_client_certificate("alice", &certificate, Protocol::Ftps));
     assert!(!auth.has_user_with_client_certificate());
-    assert_eq!(
-        auth.authenticate(
-            &attempt("alice", Protocol::Ftps, LAN),
-            Credential::ClientCertificate(&certificate),
-        )
-        .await,
-        Err(AuthError::InvalidCredentials)
-    );
-    assert_eq!(
-        events.last().outcome,
-        failure(FailureReason::WrongCertificate)
-    );
+    refused_as_wrong_certificate(
+        &auth,
+        &events,
+        &attempt("alice", Protocol::Ftps, LAN),
+        &certificate,
+    )
+    .await;
     auth.authenticate(
         &attempt("alice", Protocol::Ftps, LAN),
         Credential::Password("pw"),

@@ -167,21 +167,9 @@ name = "dave"
 "#
     );
     let error = parse_text(&text).unwrap_err();
-    let UsersFileError::Invalid { problems, .. } = &error else {
-        panic!("unexpected {error:?}");
-    };
-    let summary: Vec<(&str, Option<usize>, String)> = problems
-        .iter()
-        .map(|p| (p.user.as_str(), p.line, p.error.to_string()))
-        .collect();
-    let expect = |user: &str, line: usize, fragment: &str| {
-        assert!(
-            summary
-                .iter()
-                .any(|(u, l, e)| *u == user && *l == Some(line) && e.contains(fragment)),
-            "missing {user}:{line}: {fragment} in {summary:#?}"
-        );
-    };
+    let summary = problems_of(&error);
+    let expect =
+        |user: &str, line: usize, fragment: &str| expect_problem(&summary, user, line, fragment);
     expect("-bad", 2, "invalid user name");
     expect("carol", 6, "password");
     expect("carol", 7, "keys[0]");
@@ -192,7 +180,7 @@ name = "dave"
     expect("dave", 18, "listed twice");
     expect("dave", 20, "rule for \"/\"");
     expect("dave", 25, "duplicate user name");
-    assert_eq!(problems.len(), 10, "{summary:#?}");
+    assert_eq!(summary.len(), 10, "{summary:#?}");
     let display = error.to_string();
     assert_eq!(display.lines().count(), 10);
     assert!(display.lines().all(|line| line.starts_with("users.toml:")));
@@ -287,22 +275,10 @@ tls_client_certificate_login = "certificate"
             .replace("sha256", "")
     );
     let error = parse_text(&text).unwrap_err();
-    let UsersFileError::Invalid { problems, .. } = &error else {
-        panic!("unexpected {error:?}");
-    };
-    let summary: Vec<(&str, Option<usize>, String)> = problems
-        .iter()
-        .map(|p| (p.user.as_str(), p.line, p.error.to_string()))
-        .collect();
-    assert_eq!(problems.len(), 4, "{summary:#?}");
-    let expect = |user: &str, line: usize, fragment: &str| {
-        assert!(
-            summary
-                .iter()
-                .any(|(u, l, e)| *u == user && *l == Some(line) && e.contains(fragment)),
-            "missing {user}:{line}: {fragment} in {summary:#?}"
-        );
-    };
+    let summary = problems_of(&error);
+    assert_eq!(summary.len(), 4, "{summary:#?}");
+    let expect =
+        |user: &str, line: usize, fragment: &str| expect_problem(&summary, user, line, fragment);
     expect(
         "bad",
         3,
@@ -325,5 +301,31 @@ tls_client_certificate_login = "certificate"
                 if key.as_deref() == Some("tls_client_certificate_login")
         ),
         "{error:?}"
+    );
+}
+
+/// Each problem of an invalid users file as (user, line, message).
+fn problems_of(error: &UsersFileError) -> Vec<(String, Option<usize>, String)> {
+    let UsersFileError::Invalid { problems, .. } = error else {
+        panic!("unexpected {error:?}");
+    };
+    problems
+        .iter()
+        .map(|p| (p.user.clone(), p.line, p.error.to_string()))
+        .collect()
+}
+
+/// Fails unless `summary` has a problem of `user` on `line` mentioning `fragment`.
+fn expect_problem(
+    summary: &[(String, Option<usize>, String)],
+    user: &str,
+    line: usize,
+    fragment: &str,
+) {
+    assert!(
+        summary
+            .iter()
+            .any(|(u, l, e)| u == user && *l == Some(line) && e.contains(fragment)),
+        "missing {user}:{line}: {fragment} in {summary:#?}"
     );
 }

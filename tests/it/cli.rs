@@ -449,19 +449,14 @@ fn user_cert_pins_certificates_from_files_or_fingerprints_and_sets_the_login() {
         .failure()
         .stderr(predicate::str::contains("certificate_and_password"));
 
+    let second_pin = second_fingerprint.to_string();
     ferryd(&config)
         .args(["user", "cert", "del", "partner", first_pem])
         .assert()
         .success();
     // The last pin of a certificate-only user stays until the login mode changes.
     ferryd(&config)
-        .args([
-            "user",
-            "cert",
-            "del",
-            "partner",
-            &second_fingerprint.to_string(),
-        ])
+        .args(["user", "cert", "del", "partner", &second_pin])
         .assert()
         .code(65)
         .stderr(predicate::str::contains("needs at least one fingerprint"));
@@ -470,13 +465,7 @@ fn user_cert_pins_certificates_from_files_or_fingerprints_and_sets_the_login() {
         .assert()
         .success();
     ferryd(&config)
-        .args([
-            "user",
-            "cert",
-            "del",
-            "partner",
-            &second_fingerprint.to_string(),
-        ])
+        .args(["user", "cert", "del", "partner", &second_pin])
         .assert()
         .success();
     let stored = std::fs::read_to_string(&users_file).unwrap();
