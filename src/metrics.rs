@@ -61,6 +61,8 @@ struct TransferLabels {
     protocol: &'static str,
     direction: &'static str,
     result: &'static str,
+    /// Why a transfer failed or was aborted (the audit reason); empty when it completed.
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -219,6 +221,7 @@ impl AuditSink for Metrics {
                         protocol,
                         direction,
                         result: event.outcome.as_str(),
+                        reason: event.outcome.cause().map_or("", |cause| cause.reason),
                     })
                     .inc();
             }
@@ -283,7 +286,16 @@ mod tests {
         let metrics = Metrics::new();
         metrics.record(&event(Action::Login, 0, Outcome::Ok));
         metrics.record(&event(Action::Upload, 1000, Outcome::Ok));
-        metrics.record(&event(Action::Download, 10, Outcome::Aborted));
+        metrics.record(&event(
+            Action::Download,
+            10,
+            Outcome::aborted("abor", "ABOR"),
+        ));
+        metrics.record(&event(
+            Action::Upload,
+            0,
+            Outcome::failed("quota", "quota exceeded"),
+        ));
         metrics.record(&event(Action::Delete, 0, Outcome::Ok));
         metrics.tls_handshake_failed(Protocol::Ftps);
         metrics.tls_session_reuse_refused();
@@ -292,7 +304,9 @@ mod tests {
         for line in [
             "ferryd_sessions{protocol=\"sftp\"} 1",
             "ferryd_transfer_bytes_total{protocol=\"sftp\",direction=\"upload\"} 1000",
-            "ferryd_transfers_total{protocol=\"sftp\",direction=\"download\",result=\"aborted\"} 1",
+            "ferryd_transfers_total{protocol=\"sftp\",direction=\"download\",result=\"aborted\",reason=\"abor\"} 1",
+            "ferryd_transfers_total{protocol=\"sftp\",direction=\"upload\",result=\"failed\",reason=\"quota\"} 1",
+            "ferryd_transfers_total{protocol=\"sftp\",direction=\"upload\",result=\"ok\",reason=\"\"} 1",
             "ferryd_file_operations_total{protocol=\"sftp\",operation=\"delete\",result=\"ok\"} 1",
             "ferryd_tls_handshake_failures_total{protocol=\"ftps\"} 1",
             "ferryd_tls_session_reuse_refusals_total 1",

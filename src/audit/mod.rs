@@ -7,7 +7,9 @@
 //!
 //! Fields: `event` (login, logout, upload, download, delete, rename, mkdir, rmdir,
 //! set_attributes, link), `protocol`, `user`, `peer`, `path`, `target` (rename/link), `bytes`,
-//! `duration_ms`, `result` (ok, failed, aborted), `reason` (on failure).
+//! `duration_ms`, `result` (ok, failed, aborted), and for failed or aborted events `reason` (a
+//! stable word from [`reason`] or [`crate::vfs::VfsErrorKind::code`], fit for grouping and metric
+//! labels) and `detail` (client-safe text saying more).
 
 mod xferlog;
 
@@ -73,19 +75,78 @@ impl Action {
 pub enum Outcome {
     /// It worked.
     Ok,
-    /// It failed; the reason is client-safe text.
-    Failed(String),
+    /// It failed (a refusal, a full disk, a quota).
+    Failed(Cause),
     /// The client or the server stopped it (ABOR, disconnect, shutdown).
-    Aborted,
+    Aborted(Cause),
+}
+
+/// Why an event did not end well.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cause {
+    /// A stable word (see [`reason`]); metrics use it as a label, so the set stays small.
+    pub reason: &'static str,
+    /// Client-safe text for the log line.
+    pub detail: String,
+}
+
+/// The reasons that are not file system errors (those use `VfsErrorKind::code`).
+pub mod reason {
+    /// The credentials were refused.
+    pub const CREDENTIALS: &str = "credentials";
+    /// A connection or session limit refused the login.
+    pub const LIMIT: &str = "limit";
+    /// The user's files could not be opened.
+    pub const HOME_UNAVAILABLE: &str = "home_unavailable";
+    /// The client sent ABOR.
+    pub const ABOR: &str = "abor";
+    /// The client closed a TLS data connection without `close_notify` (a truncation).
+    pub const NO_CLOSE_NOTIFY: &str = "no_close_notify";
+    /// The connection broke (reset, closed early, or stopped reading).
+    pub const CONNECTION_LOST: &str = "connection_lost";
+    /// The peer stalled past a timeout.
+    pub const TIMEOUT: &str = "timeout";
+    /// The session ended (logout, disconnect, idle timeout) with the transfer unfinished.
+    pub const SESSION_ENDED: &str = "session_ended";
+    /// The server shut down.
+    pub const SHUTDOWN: &str = "shutdown";
+    /// The data connection could not be opened or was refused.
+    pub const DATA_CONNECTION: &str = "data_connection";
+    /// The request was refused before anything happened (a protocol-level refusal).
+    pub const REFUSED: &str = "refused";
 }
 
 impl Outcome {
+    /// A failure for `reason`, with client-safe `detail`.
+    pub fn failed(reason: &'static str, detail: impl Into<String>) -> Outcome {
+        Outcome::Failed(Cause {
+            reason,
+            detail: detail.into(),
+        })
+    }
+
+    /// An abort for `reason`, with client-safe `detail`.
+    pub fn aborted(reason: &'static str, detail: impl Into<String>) -> Outcome {
+        Outcome::Aborted(Cause {
+            reason,
+            detail: detail.into(),
+        })
+    }
+
     /// `ok`, `failed` or `aborted`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed(_) => "failed",
-            Outcome::Aborted => "aborted",
+            Outcome::Aborted(_) => "aborted",
+        }
+    }
+
+    /// Why it did not end well; `None` for `Ok`.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Failed(cause) | Outcome::Aborted(cause) => Some(cause),
         }
     }
 }
@@ -136,13 +197,9 @@ impl Audit {
     /// Logs `event` and passes it to every sink.
     pub fn record(&self, event: &Event) {
         let duration_ms = u64::try_from(event.duration.as_millis()).unwrap_or(u64::MAX);
-        let reason = match &event.outcome {
-            Outcome::Failed(reason) => reason.as_str(),
-            Outcome::Ok | Outcome::Aborted => "",
-        };
         let target = event.target.as_deref().unwrap_or("");
-        if event.outcome == Outcome::Ok {
-            tracing::info!(
+        match event.outcome.cause() {
+            None => tracing::info!(
                 target: "ferryd::audit",
                 event = event.action.as_str(),
                 protocol = %event.protocol,
@@ -154,9 +211,8 @@ impl Audit {
                 duration_ms,
                 result = event.outcome.as_str(),
                 "{}", event.action.as_str()
-            );
-        } else {
-            tracing::warn!(
+            ),
+            Some(cause) => tracing::warn!(
                 target: "ferryd::audit",
                 event = event.action.as_str(),
                 protocol = %event.protocol,
@@ -167,9 +223,10 @@ impl Audit {
                 bytes = event.bytes,
                 duration_ms,
                 result = event.outcome.as_str(),
-                reason,
-                "{} {}", event.action.as_str(), event.outcome.as_str()
-            );
+                reason = cause.reason,
+                detail = %cause.detail,
+                "{} {}: {}", event.action.as_str(), event.outcome.as_str(), cause.detail
+            ),
         }
         for sink in self.sinks.iter() {
             sink.record(event);
@@ -210,7 +267,7 @@ mod tests {
             outcome: Outcome::Ok,
         };
         audit.record(&event);
-        event.outcome = Outcome::Failed("disk full".into());
+        event.outcome = Outcome::failed("storage_full", "no space left on storage");
         audit.record(&event);
         assert_eq!(
             *sink.0.lock().unwrap(),

@@ -174,7 +174,11 @@ mod tests {
             format_line(&event(Action::Upload, "/reports/q3 final.csv", Outcome::Ok), now).unwrap(),
             "Wed Nov 25 11:38:08 2026 2 192.0.2.7 1048576 /reports/q3_final.csv b _ i r alice ftp 0 * c\n"
         );
-        let aborted = format_line(&event(Action::Download, "/a", Outcome::Aborted), now).unwrap();
+        let aborted = format_line(
+            &event(Action::Download, "/a", Outcome::aborted("abor", "ABOR")),
+            now,
+        )
+        .unwrap();
         assert!(aborted.ends_with(" o r alice ftp 0 * i\n"), "{aborted}");
         assert!(format_line(&event(Action::Rename, "/a", Outcome::Ok), now).is_none());
         assert_eq!(

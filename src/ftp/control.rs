@@ -15,7 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{Action, Outcome as AuditOutcome};
+use crate::audit::{reason, Action, Outcome as AuditOutcome};
+
+/// Why a transfer cancelled by the server's abort was cut.
+const SHUTDOWN: (&str, &str) = (reason::SHUTDOWN, "the server stopped");
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
 use crate::limits::ConnectionPermit;
@@ -153,7 +156,7 @@ impl Control {
                 read = self.stream.read(&mut buffer) => Event::Read(read),
             };
             let next = match event {
-                Event::TransferDone(outcome) => self.report(outcome, None).await,
+                Event::TransferDone(outcome) => self.report(outcome, None, SHUTDOWN).await,
                 Event::Shutdown => {
                     let reply = Reply::new(ReplyCode::ServiceNotAvailable, "Server shutting down");
                     self.send(&reply).await;
@@ -341,12 +344,13 @@ impl Control {
         }
         let outcome = wait(&mut self.transfer).await;
         let abor = Reply::new(ReplyCode::ClosingDataConnection, "ABOR successful");
-        self.report(outcome, Some(abor)).await
+        let cut = (reason::ABOR, "the client sent ABOR");
+        self.report(outcome, Some(abor), cut).await
     }
 
     async fn wait_for_transfer(&mut self) -> Next {
         let outcome = wait(&mut self.transfer).await;
-        self.report(outcome, None).await
+        self.report(outcome, None, SHUTDOWN).await
     }
 
     fn transfer_status(&self) -> Reply {
@@ -364,8 +368,14 @@ impl Control {
         )
     }
 
-    /// Writes the transfer's final reply (and `extra`, in the same write) and audits it.
-    async fn report(&mut self, outcome: Outcome, extra: Option<Reply>) -> Next {
+    /// Writes the transfer's final reply (and `extra`, in the same write) and audits it; `cut`
+    /// says why, should the transfer have been cancelled.
+    async fn report(
+        &mut self,
+        outcome: Outcome,
+        extra: Option<Reply>,
+        cut: (&'static str, &'static str),
+    ) -> Next {
         let Some(running) = self.transfer.take() else {
             return Next::Continue;
         };
@@ -378,25 +388,34 @@ impl Control {
             ),
             Outcome::Aborted { bytes } => (
                 Reply::new(ReplyCode::ConnectionClosed, "Transfer aborted"),
-                AuditOutcome::Aborted,
+                AuditOutcome::aborted(cut.0, cut.1),
                 bytes,
             ),
-            Outcome::ConnectionLost { bytes, reason } => {
-                tracing::info!(%reason, "data connection lost");
+            Outcome::ConnectionLost {
+                bytes,
+                reason,
+                detail,
+            } => {
+                tracing::info!(reason, %detail, "data connection lost");
                 let reply = Reply::new(
                     ReplyCode::ConnectionClosed,
                     "Connection closed; transfer aborted",
                 );
-                (reply, AuditOutcome::Aborted, bytes)
+                (reply, AuditOutcome::aborted(reason, detail), bytes)
             }
             Outcome::Data(error) => {
                 let reply = errors::data_reply(&error);
-                (reply, AuditOutcome::Failed(error.to_string()), 0)
+                let outcome = AuditOutcome::failed(reason::DATA_CONNECTION, error.to_string());
+                (reply, outcome, 0)
             }
             Outcome::File { error, bytes } => {
                 let reply = errors::vfs_reply(&error);
-                let reason = error.kind.description().to_owned();
-                (reply, AuditOutcome::Failed(reason), bytes)
+                let detail = reply.lines().join(" ");
+                (
+                    reply,
+                    AuditOutcome::failed(error.kind.code(), detail),
+                    bytes,
+                )
             }
         };
         if let Some((action, path)) = &running.audit {
@@ -443,7 +462,12 @@ impl Control {
             running.cancel.cancel();
             let outcome = wait(&mut self.transfer).await;
             // The client is gone or leaving; the reply is best effort.
-            let _ = self.report(outcome, None).await;
+            let cut = if self.session.shared.services.abort.is_cancelled() {
+                SHUTDOWN
+            } else {
+                (reason::SESSION_ENDED, "the control connection closed first")
+            };
+            let _ = self.report(outcome, None, cut).await;
         }
         self.session.data = DataChannel::None;
         if let Login::LoggedIn(user) = &self.session.login {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
@@ -29,19 +28,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::audit::reason;
 use crate::vfs::{DirLister, FileKind, FileReader, FileWriter, UserFs, VfsError, VirtualPath};
 
 use super::errors::DataError;
 use super::handshake_order::{within, TlsOrder, TlsOrderCell};
 use super::listing::{self, Facts, Role};
 use super::passive::PassiveListener;
-use super::proto::ascii::{FromNetwork, ToNetwork};
+use super::proto::ascii::ToNetwork;
+use super::receive;
 use super::tls::{DataAcceptor, Resumed, Tickets};
 
 /// Bytes a socket read may pull in at once.
 const SOCKET_READ_BYTES: usize = 256 * 1024;
-/// Upload bytes gathered before they go to the writer (its block size, so it writes behind).
-const RECEIVE_BLOCK_BYTES: usize = crate::vfs::WRITE_BLOCK_BYTES;
 /// Directory entries formatted per batch.
 const LIST_BATCH: usize = 512;
 /// How long a refused data connection may take to close cleanly.
@@ -300,7 +299,8 @@ pub enum Outcome {
         /// Payload bytes (before TYPE A conversion).
         bytes: u64,
     },
-    /// ABOR or the server's shutdown cut it.
+    /// ABOR, the session's end or the server's shutdown cut it (the control connection
+    /// knows which, since it cancelled).
     Aborted {
         /// Bytes moved before.
         bytes: u64,
@@ -309,12 +309,16 @@ pub enum Outcome {
     ConnectionLost {
         /// Bytes moved before.
         bytes: u64,
+        /// The audit reason (`no_close_notify`, `timeout`, `connection_lost`).
+        reason: &'static str,
         /// For the log.
-        reason: String,
+        detail: String,
     },
     /// The data connection could not be opened or was refused.
     Data(DataError),
-    /// Reading or writing the file failed.
+    /// Reading or writing the file failed. An upload is discarded; its data connection was
+    /// drained and closed cleanly when the client finished sending within the drain budget
+    /// (see [`super::receive`]), so the client reads the error reply instead of a broken pipe.
     File {
         /// What went wrong.
         error: VfsError,
@@ -340,41 +344,84 @@ pub async fn run(
         Ok(stream) => stream,
         Err(error) => return Outcome::Data(error),
     };
-    let timeout = stream.timeout;
-    let result = tokio::select! {
-        () = cancel.cancelled() => return Outcome::Aborted { bytes: bytes() },
-        result = copy(&mut stream, job, &progress) => result,
-    };
+    let result = copy(&mut stream, job, &progress, &cancel).await;
     match result {
         Ok(()) => {
-            // After an upload the client waits for our close; after a download it needs our
-            // close_notify to know the file is complete (FileZilla reports truncation otherwise).
-            if let Err(error) = with_timeout(timeout, stream.shutdown()).await {
-                tracing::debug!(%error, "closing the data connection failed");
-            }
-            tasks.spawn(linger(stream));
+            close(stream, &tasks).await;
             Outcome::Complete { bytes: bytes() }
         }
-        Err(Failure::File(error)) => Outcome::File {
-            error,
-            bytes: bytes(),
-        },
-        Err(Failure::Connection(reason)) => Outcome::ConnectionLost {
+        Err(Failure::Cancelled) => Outcome::Aborted { bytes: bytes() },
+        Err(Failure::File { error, drained }) => {
+            if drained {
+                close(stream, &tasks).await;
+            }
+            Outcome::File {
+                error,
+                bytes: bytes(),
+            }
+        }
+        Err(Failure::Connection { reason, detail }) => Outcome::ConnectionLost {
             bytes: bytes(),
             reason,
+            detail,
         },
     }
 }
 
+/// Ends a data connection that carried its data: after an upload the client waits for our
+/// close; after a download it needs our close_notify to know the file is complete (FileZilla
+/// reports truncation otherwise).
+async fn close(mut stream: DataStream, tasks: &TaskTracker) {
+    if let Err(error) = with_timeout(stream.timeout, stream.shutdown()).await {
+        tracing::debug!(%error, "closing the data connection failed");
+    }
+    tasks.spawn(linger(stream));
+}
+
 /// Why copying stopped early.
-enum Failure {
-    File(VfsError),
-    Connection(String),
+pub(super) enum Failure {
+    /// ABOR, the session's end or the server's shutdown.
+    Cancelled,
+    /// The file could not be read or written.
+    File {
+        error: VfsError,
+        /// The client's remaining data was read to its clean end, so the connection can be
+        /// closed cleanly.
+        drained: bool,
+    },
+    /// The data connection failed.
+    Connection {
+        /// The audit reason.
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+impl Failure {
+    /// A file error on a connection that cannot be closed cleanly.
+    pub(super) fn file(error: VfsError) -> Failure {
+        Failure::File {
+            error,
+            drained: false,
+        }
+    }
 }
 
 impl From<io::Error> for Failure {
     fn from(error: io::Error) -> Failure {
-        Failure::Connection(error.to_string())
+        let reason = match error.kind() {
+            // A TLS stream that ends without close_notify may be truncated (a killed client,
+            // a forged FIN).
+            io::ErrorKind::UnexpectedEof => reason::NO_CLOSE_NOTIFY,
+            io::ErrorKind::TimedOut => reason::TIMEOUT,
+            _ => reason::CONNECTION_LOST,
+        };
+        let detail = if reason == reason::NO_CLOSE_NOTIFY {
+            "data connection closed without TLS close_notify".to_owned()
+        } else {
+            error.to_string()
+        };
+        Failure::Connection { reason, detail }
     }
 }
 
@@ -469,16 +516,42 @@ async fn connect(local_ip: IpAddr, address: SocketAddr) -> io::Result<TcpStream>
     socket.connect(address).await
 }
 
-async fn copy(stream: &mut DataStream, job: Job, progress: &AtomicU64) -> Result<(), Failure> {
+async fn copy(
+    stream: &mut DataStream,
+    job: Job,
+    progress: &AtomicU64,
+    cancel: &CancellationToken,
+) -> Result<(), Failure> {
+    let sending = match job {
+        // An upload watches `cancel` itself: once its data is complete the commit must not be
+        // cut, since the rename may already be done and the log must say what became of it.
+        Job::Upload { writer, ascii } => {
+            let upload = receive::Upload {
+                writer,
+                ascii,
+                progress,
+                cancel,
+            };
+            return receive::receive_file(stream, upload).await;
+        }
+        job => send(stream, job, progress),
+    };
+    tokio::select! {
+        () = cancel.cancelled() => Err(Failure::Cancelled),
+        result = sending => result,
+    }
+}
+
+async fn send(stream: &mut DataStream, job: Job, progress: &AtomicU64) -> Result<(), Failure> {
     match job {
         Job::Download { reader, ascii } => send_file(stream, reader, ascii, progress).await,
-        Job::Upload { writer, ascii } => receive_file(stream, writer, ascii, progress).await,
         Job::Listing(listing) => send_listing(stream, listing, progress).await,
         Job::Text(text) => {
             with_timeout(stream.timeout, stream.write_all(&text)).await?;
             progress.fetch_add(text.len() as u64, Ordering::Relaxed);
             Ok(())
         }
+        Job::Upload { .. } => Ok(()),
     }
 }
 
@@ -490,7 +563,7 @@ async fn send_file(
 ) -> Result<(), Failure> {
     let mut converter = ascii.then(ToNetwork::new);
     let mut converted = Vec::new();
-    while let Some(block) = reader.read_block().await.map_err(Failure::File)? {
+    while let Some(block) = reader.read_block().await.map_err(Failure::file)? {
         let bytes: &[u8] = match &mut converter {
             Some(converter) => {
                 converted.clear();
@@ -505,63 +578,6 @@ async fn send_file(
     Ok(())
 }
 
-async fn receive_file(
-    stream: &mut DataStream,
-    mut writer: FileWriter,
-    ascii: bool,
-    progress: &AtomicU64,
-) -> Result<(), Failure> {
-    let mut converter = ascii.then(FromNetwork::new);
-    let mut converted = Vec::new();
-    loop {
-        let mut block = BytesMut::with_capacity(RECEIVE_BLOCK_BYTES);
-        let mut ended = false;
-        while block.len() < RECEIVE_BLOCK_BYTES {
-            let limit = stream.timeout;
-            match with_timeout(limit, stream.read_buf(&mut block)).await {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(_) => {}
-                // A TLS upload that stops without close_notify may be truncated (a killed
-                // client, a forged FIN): never commit it.
-                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                    writer.abort().await;
-                    return Err(Failure::Connection(
-                        "data connection closed without TLS close_notify".to_owned(),
-                    ));
-                }
-                Err(error) => {
-                    writer.abort().await;
-                    return Err(error.into());
-                }
-            }
-        }
-        let received = block.len() as u64;
-        let data = match &mut converter {
-            Some(converter) => {
-                converted.clear();
-                converter.convert(&block, &mut converted);
-                if ended {
-                    converter.finish(&mut converted);
-                }
-                bytes::Bytes::copy_from_slice(&converted)
-            }
-            None => block.freeze(),
-        };
-        if let Err(error) = writer.write_all(data).await {
-            writer.abort().await;
-            return Err(Failure::File(error));
-        }
-        progress.fetch_add(received, Ordering::Relaxed);
-        if ended {
-            writer.commit().await.map_err(Failure::File)?;
-            return Ok(());
-        }
-    }
-}
-
 async fn send_listing(
     stream: &mut DataStream,
     mut listing: Listing,
@@ -570,7 +586,7 @@ async fn send_listing(
     let now = SystemTime::now();
     let mut out = Vec::with_capacity(64 * 1024);
     if let ListFormat::Mlsd(facts) = listing.format {
-        let stat = listing.fs.stat(&listing.dir).await.map_err(Failure::File)?;
+        let stat = listing.fs.stat(&listing.dir).await.map_err(Failure::file)?;
         let permissions = listing.fs.permissions_at(&listing.dir);
         let line = listing::facts(&stat, Role::Current, permissions, facts);
         listing::mlsd_line(".", &line, &mut out);
@@ -580,7 +596,7 @@ async fn send_listing(
             .lister
             .next_batch(LIST_BATCH)
             .await
-            .map_err(Failure::File)?;
+            .map_err(Failure::file)?;
         if batch.is_empty() {
             break;
         }
@@ -617,7 +633,7 @@ async fn send_listing(
     Ok(())
 }
 
-async fn with_timeout<T>(
+pub(super) async fn with_timeout<T>(
     limit: Duration,
     operation: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
@@ -643,6 +659,13 @@ async fn linger(mut stream: DataStream) {
 pub struct DataStream {
     inner: Inner,
     timeout: Duration,
+}
+
+impl DataStream {
+    /// The bound for each read or write.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
 impl std::fmt::Debug for DataStream {

@@ -22,6 +22,7 @@ mod handshake_order;
 mod listener;
 mod listing;
 mod passive;
+mod receive;
 mod session;
 mod tls;
 

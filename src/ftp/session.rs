@@ -353,13 +353,8 @@ impl Session {
             }
             Err(error) => {
                 let reply = errors::vfs_reply(&error);
-                let reason = error.kind.description().to_owned();
-                self.audit(
-                    action,
-                    path.as_str(),
-                    target_text,
-                    AuditOutcome::Failed(reason),
-                );
+                let outcome = AuditOutcome::failed(error.kind.code(), error.kind.description());
+                self.audit(action, path.as_str(), target_text, outcome);
                 reply
             }
         }

@@ -15,6 +15,8 @@ pub(crate) struct Failure {
     pub code: StatusCode,
     /// Text for the client.
     pub message: String,
+    /// The audit reason (`VfsErrorKind::code` for file system errors).
+    pub reason: &'static str,
 }
 
 impl Failure {
@@ -23,6 +25,7 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            reason: crate::audit::reason::REFUSED,
         }
     }
 
@@ -54,7 +57,11 @@ impl From<VfsError> for Failure {
             message.push_str(": ");
             message.push_str(detail);
         }
-        Failure { code, message }
+        Failure {
+            code,
+            message,
+            reason: error.kind.code(),
+        }
     }
 }
 

@@ -44,6 +44,7 @@ use super::proto::{
     RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };
 use super::requests::{self, Resolved, SessionContext};
+use crate::audit::reason;
 use crate::limits::{Defender, Offence};
 
 /// Most requests of one session being worked on or waiting for their reply to be sent.
@@ -136,7 +137,18 @@ pub(crate) async fn run(
         }
     };
     let open_handles = shared.lock_table().drain();
-    requests::discard_handles(&shared.context, open_handles).await;
+    let why = match &end {
+        End::Client => (
+            reason::SESSION_ENDED,
+            "the client closed the session before CLOSE",
+        ),
+        End::Shutdown | End::Abort => (reason::SHUTDOWN, "the server stopped"),
+        End::Protocol(_) => (
+            reason::SESSION_ENDED,
+            "the session ended on a protocol error",
+        ),
+    };
+    requests::discard_handles(&shared.context, open_handles, why).await;
     if let Some(write_half) = write_half {
         // Subsystems end like OpenSSH's: exit status, EOF, close. Errors mean it is gone.
         let _ = write_half.exit_status(0).await;

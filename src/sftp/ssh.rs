@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use super::exec;
 use super::requests::SessionContext;
-use crate::audit::{Action, Event, Outcome};
+use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
@@ -136,7 +136,10 @@ impl SshHandler {
                 } else {
                     tracing::info!(parent: &self.span, user, %error, "login refused");
                 }
-                self.audit_login(user, Outcome::Failed("invalid credentials".to_owned()));
+                self.audit_login(
+                    user,
+                    Outcome::failed(reason::CREDENTIALS, "invalid credentials"),
+                );
                 Auth::reject()
             }
         }
@@ -263,7 +266,8 @@ impl Handler for SshHandler {
             Ok(permit) => permit,
             Err(error) => {
                 tracing::warn!(parent: &self.span, %error, "login refused");
-                self.audit_login(&identity.user, Outcome::Failed(error.to_string()));
+                let outcome = Outcome::failed(reason::LIMIT, error.to_string());
+                self.audit_login(&identity.user, outcome);
                 session.disconnect(Disconnect::TooManyConnections, &error.to_string(), "en")?;
                 return Ok(());
             }
@@ -274,7 +278,7 @@ impl Handler for SshHandler {
                 tracing::error!(parent: &self.span, %error, source = ?error.source, "cannot open the user's files");
                 self.audit_login(
                     &identity.user,
-                    Outcome::Failed("home unavailable".to_owned()),
+                    Outcome::failed(reason::HOME_UNAVAILABLE, "home unavailable"),
                 );
                 let reason = "your files are not available right now";
                 session.disconnect(Disconnect::ByApplication, reason, "en")?;

@@ -64,6 +64,27 @@ impl VfsErrorKind {
     }
 }
 
+impl VfsErrorKind {
+    /// A stable snake_case word for logs and metric labels (the audit `reason` field).
+    pub fn code(self) -> &'static str {
+        match self {
+            VfsErrorKind::NotFound => "not_found",
+            VfsErrorKind::PermissionDenied => "denied",
+            VfsErrorKind::AlreadyExists => "exists",
+            VfsErrorKind::NotADirectory => "not_a_directory",
+            VfsErrorKind::IsADirectory => "is_a_directory",
+            VfsErrorKind::DirectoryNotEmpty => "not_empty",
+            VfsErrorKind::QuotaExceeded => "quota",
+            VfsErrorKind::StorageFull => "storage_full",
+            VfsErrorKind::InvalidPath => "invalid_path",
+            VfsErrorKind::CrossDevice => "cross_device",
+            VfsErrorKind::Unsupported => "unsupported",
+            VfsErrorKind::Exhausted => "exhausted",
+            VfsErrorKind::Io => "io",
+        }
+    }
+}
+
 impl fmt::Display for VfsErrorKind {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.description())
@@ -126,6 +147,12 @@ impl VfsError {
         if self.path.is_none() {
             self.path = Some(path.clone());
         }
+        self
+    }
+
+    /// Sets the fixed phrase that refines the kind.
+    pub fn with_phrase(mut self, detail: &'static str) -> VfsError {
+        self.detail = Some(detail);
         self
     }
 

@@ -29,6 +29,7 @@ mod resolve;
 mod shared_dirs;
 mod space;
 mod upload;
+mod upload_quota;
 
 #[cfg(test)]
 mod tests;

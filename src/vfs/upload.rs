@@ -9,6 +9,12 @@
 //!
 //! Sequential writes are buffered into 256 KiB blocks and written behind: one block is on its
 //! way to the disk while the next one fills, and an error surfaces on the following call.
+//!
+//! The first failure of a write (quota, full disk, any I/O error) poisons the writer: every later
+//! write, and `commit`, fails with the same kind of error, and `commit` discards the upload. A
+//! client that carries on after one failed request (OpenSSH `sftp` fails only the WRITE that hit
+//! the error and then sends CLOSE) must not get a file with a hole or a missing tail committed
+//! under the final name, or an existing file replaced by it.
 //! Quota is reserved when data is accepted, before any byte reaches the disk, and reconciled
 //! with the real file size at commit or drop. The quota counts apparent sizes (a write at
 //! offset N reserves up to N + length even if the hole costs no disk), so a sparse write far
@@ -52,6 +58,7 @@ use super::names::temp_name;
 use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
+use super::upload_quota;
 use super::SETTABLE_MODE_BITS;
 
 /// Bytes gathered before a sequential write goes to the disk.
@@ -138,8 +145,8 @@ struct Core {
     settled: AtomicBool,
     /// Positional writes gathered but not yet written (temporary files only).
     gathered: Mutex<Option<(u64, BytesMut)>>,
-    /// Set when writing a gathered block failed: commit must then fail.
-    lost_write: AtomicBool,
+    /// The first write failure (see the module docs): later writes and the commit fail too.
+    poisoned: Mutex<Option<VfsErrorKind>>,
 }
 
 /// Attributes given to an upload as it is committed: on the temporary file, before the rename,
@@ -176,15 +183,11 @@ impl FileWriter {
         let replaces = mode == WriteMode::Replace && existing.is_some();
         let creates = mode.is_atomic() || existing.is_none();
         if let Some(quota) = &quota {
-            if creates {
-                // Replacing keeps the file count in the end, so only a truly new name is
-                // checked; the temporary file is counted either way until commit.
-                if replaces {
-                    quota.add_files(1);
-                } else {
-                    quota.reserve_files(1)?;
-                }
-            }
+            let credit = match (&existing, replaces) {
+                (Some(old), true) => old.size,
+                _ => 0,
+            };
+            upload_quota::admit(quota, &path, creates, replaces, credit)?;
         }
         let give_back = |error: VfsError| {
             if let (Some(quota), true) = (&quota, creates) {
@@ -244,7 +247,7 @@ impl FileWriter {
             gate: RwLock::new(()),
             settled: AtomicBool::new(false),
             gathered: Mutex::new(None),
-            lost_write: AtomicBool::new(false),
+            poisoned: Mutex::new(None),
         };
         Ok(FileWriter {
             core: Arc::new(core),
@@ -261,6 +264,7 @@ impl FileWriter {
             return Ok(());
         }
         self.core.ensure_open()?;
+        self.core.ensure_healthy()?;
         self.core.reserve(self.position, data.len() as u64)?;
         // Paced before buffering, so a throttled client's data waits here and TCP pushes
         // back on the sender instead of the buffer growing.
@@ -451,12 +455,45 @@ impl Core {
             offset.saturating_add(length)
         };
         if end > accounting.tracked {
-            quota
-                .reserve_bytes(end - accounting.tracked, accounting.credit)
-                .map_err(|error| error.at(&self.path))?;
+            let growth = end - accounting.tracked;
+            if let Err(error) = quota.reserve_bytes(growth, accounting.credit) {
+                let error = upload_quota::refused_growth(
+                    quota,
+                    &self.path,
+                    growth,
+                    accounting.credit,
+                    error,
+                );
+                return Err(self.poison(error));
+            }
             accounting.tracked = end;
         }
         Ok(())
+    }
+
+    /// Records `error` as the writer's first failure (see the module docs) and returns it.
+    fn poison(&self, error: VfsError) -> VfsError {
+        let mut poisoned = self.poisoned.lock().unwrap_or_else(PoisonError::into_inner);
+        if poisoned.is_none() {
+            *poisoned = Some(error.kind);
+        }
+        error.at(&self.path)
+    }
+
+    /// Fails when an earlier write failed: nothing more reaches this file.
+    fn ensure_healthy(&self) -> Result<(), VfsError> {
+        let poisoned = *self.poisoned.lock().unwrap_or_else(PoisonError::into_inner);
+        match poisoned {
+            None => Ok(()),
+            Some(kind) => {
+                let detail = if self.temp.is_some() {
+                    "an earlier write failed, the upload is discarded"
+                } else {
+                    "an earlier write to this file failed"
+                };
+                Err(VfsError::with_detail(kind, detail).at(&self.path))
+            }
+        }
     }
 
     fn lock_accounting(&self) -> std::sync::MutexGuard<'_, Accounting> {
@@ -487,7 +524,7 @@ impl Core {
         } else {
             self.file.write_all_at(data, offset)
         };
-        result.map_err(|error| VfsError::from_io(error).at(&self.path))
+        result.map_err(|error| self.poison(VfsError::from_io(error)))
     }
 
     async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
@@ -498,6 +535,7 @@ impl Core {
         if self.is_settled() {
             return Err(self.finished());
         }
+        self.ensure_healthy()?;
         if data.is_empty() {
             return Ok(());
         }
@@ -554,13 +592,9 @@ impl Core {
             .take()
     }
 
-    /// Writes a gathered block, remembering a failure for `commit`.
+    /// Writes a gathered block (a failure poisons the writer, so `commit` fails too).
     fn write_gathered_blocking(&self, offset: u64, block: &[u8]) -> Result<(), VfsError> {
-        let result = self.write_blocking(offset, block);
-        if result.is_err() {
-            self.lost_write.store(true, Ordering::SeqCst);
-        }
-        result
+        self.write_blocking(offset, block)
     }
 
     /// Writes out whatever is gathered (before anything that looks at the file).
@@ -576,12 +610,23 @@ impl Core {
         if self.is_settled() {
             return Err(self.finished());
         }
+        self.ensure_healthy()?;
         if let Some(quota) = &self.quota {
             let mut accounting = self.lock_accounting();
             if length > accounting.tracked {
                 quota
                     .reserve_bytes(length - accounting.tracked, accounting.credit)
-                    .map_err(|error| error.at(&self.path))?;
+                    .map_err(|error| {
+                        let growth = length - accounting.tracked;
+                        let error = upload_quota::refused_growth(
+                            quota,
+                            &self.path,
+                            growth,
+                            accounting.credit,
+                            error,
+                        );
+                        self.poison(error)
+                    })?;
             } else {
                 quota.release_bytes(accounting.tracked - length);
             }
@@ -592,7 +637,7 @@ impl Core {
             core.flush_gathered_blocking()?;
             core.file
                 .set_len(length)
-                .map_err(|error| VfsError::from_io(error).at(&core.path))
+                .map_err(|error| core.poison(VfsError::from_io(error)))
         })
         .await
         .map_err(|_| joined())?;
@@ -642,16 +687,9 @@ impl Core {
     }
 
     fn commit_blocking(&self, attributes: CommitAttributes) -> Result<u64, VfsError> {
-        let written = self.flush_gathered_blocking().and_then(|()| {
-            if self.lost_write.load(Ordering::SeqCst) {
-                Err(
-                    VfsError::with_detail(VfsErrorKind::Io, "an earlier write to this file failed")
-                        .at(&self.path),
-                )
-            } else {
-                Ok(())
-            }
-        });
+        let written = self
+            .flush_gathered_blocking()
+            .and_then(|()| self.ensure_healthy());
         if let Err(error) = written {
             self.discard_blocking();
             return Err(error);

@@ -101,7 +101,7 @@ async fn metrics_follow_a_login_and_a_transfer() {
         "ferryd_sessions{protocol=\"sftp\"} 1",
         "ferryd_logins_total{protocol=\"sftp\",result=\"ok\"} 1",
         "ferryd_transfer_bytes_total{protocol=\"sftp\",direction=\"upload\"} 4096",
-        "ferryd_transfers_total{protocol=\"sftp\",direction=\"upload\",result=\"ok\"} 1",
+        "ferryd_transfers_total{protocol=\"sftp\",direction=\"upload\",result=\"ok\",reason=\"\"} 1",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }

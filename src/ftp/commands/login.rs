@@ -1,7 +1,7 @@
 //! Login and security commands: USER, PASS (RFC 959 §4.1.1), AUTH, PBSZ, CCC (RFC 2228 §3,
 //! RFC 4217 §6-11), HOST (RFC 7151) and QUIT.
 
-use crate::audit::{Action, Event, Outcome};
+use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{
     AuthError, AuthMethod, CertificateFingerprint, Credential, Identity, LoginAttempt,
 };
@@ -122,7 +122,8 @@ fn ask_for_password(
 /// A failed login, whichever step failed: audited, counted, and after too many the end.
 fn refuse(session: &mut Session, user: &str, error: &AuthError) -> Response {
     session.failed_logins += 1;
-    record_login(session, user, Outcome::Failed(error.to_string()));
+    let outcome = Outcome::failed(reason::CREDENTIALS, error.to_string());
+    record_login(session, user, outcome);
     let reply = errors::auth_reply(error);
     if session.failed_logins >= MAX_FAILED_LOGINS {
         Response::Close(reply)
@@ -136,14 +137,16 @@ async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> R
     let permit = match services.limits.try_acquire_user(&identity.user) {
         Ok(permit) => permit,
         Err(error) => {
-            record_login(session, &identity.user, Outcome::Failed(error.to_string()));
+            let outcome = Outcome::failed(reason::LIMIT, error.to_string());
+            record_login(session, &identity.user, outcome);
             return Response::Close(errors::limit_reply(error));
         }
     };
     let fs = match UserFs::open(identity.fs.clone(), &services.quotas).await {
         Ok(fs) => fs,
         Err(error) => {
-            record_login(session, &identity.user, Outcome::Failed(error.to_string()));
+            let outcome = Outcome::failed(reason::HOME_UNAVAILABLE, error.to_string());
+            record_login(session, &identity.user, outcome);
             return errors::vfs_reply(&error).into();
         }
     };

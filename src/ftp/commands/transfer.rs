@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use crate::audit::{Action, Outcome};
+use crate::audit::{reason, Action, Outcome};
 use crate::vfs::{VfsErrorKind, VirtualPath, WriteMode};
 
 use super::super::data::{DataChannel, Job, PendingConnection};
@@ -183,14 +183,14 @@ pub async fn retr(session: &mut Session, text: &str) -> Response {
     };
     let (reader, stat) = match opened.await {
         Ok(opened) => opened,
-        Err(error) => return refuse(session, Action::Download, &path, errors::vfs_reply(&error)),
+        Err(error) => return refuse_file(session, Action::Download, &path, &error),
     };
     if offset > stat.size {
         let reply = Reply::new(
             ReplyCode::InvalidRestParameter,
             "REST offset beyond end of file",
         );
-        return refuse(session, Action::Download, &path, reply);
+        return refuse(session, Action::Download, &path, reason::REFUSED, reply);
     }
     let ascii = session.transfer_type == TransferType::Ascii;
     let preliminary = Reply::new(
@@ -226,23 +226,21 @@ pub async fn store(session: &mut Session, text: &str, store: Store) -> Response 
             let size = match fs.stat(&path).await {
                 Ok(stat) => stat.size,
                 Err(error) if error.kind == VfsErrorKind::NotFound => 0,
-                Err(error) => {
-                    return refuse(session, Action::Upload, &path, errors::vfs_reply(&error))
-                }
+                Err(error) => return refuse_file(session, Action::Upload, &path, &error),
             };
             if offset > size {
                 let reply = Reply::new(
                     ReplyCode::InvalidRestParameter,
                     "REST offset beyond end of file",
                 );
-                return refuse(session, Action::Upload, &path, reply);
+                return refuse(session, Action::Upload, &path, reason::REFUSED, reply);
             }
             WriteMode::At(offset)
         }
     };
     let writer = match fs.open_write(&path, mode).await {
         Ok(writer) => writer,
-        Err(error) => return refuse(session, Action::Upload, &path, errors::vfs_reply(&error)),
+        Err(error) => return refuse_file(session, Action::Upload, &path, &error),
     };
     let ascii = session.transfer_type == TransferType::Ascii;
     let preliminary = Reply::new(
@@ -296,7 +294,7 @@ pub async fn stou(session: &mut Session, hint: Option<&str>) -> Response {
                 return start(session, preliminary, job, Action::Upload, path, done);
             }
             Err(error) if error.kind == VfsErrorKind::AlreadyExists => continue,
-            Err(error) => return refuse(session, Action::Upload, &path, errors::vfs_reply(&error)),
+            Err(error) => return refuse_file(session, Action::Upload, &path, &error),
         }
     }
     session.data = DataChannel::None;
@@ -313,11 +311,33 @@ fn target(session: &Session, text: &str) -> Result<(crate::vfs::UserFs, VirtualP
 
 /// A transfer that cannot start: drop the prepared data channel (the client will ask for a
 /// new one) and audit the failure.
-fn refuse(session: &mut Session, action: Action, path: &VirtualPath, reply: Reply) -> Response {
+fn refuse(
+    session: &mut Session,
+    action: Action,
+    path: &VirtualPath,
+    reason: &'static str,
+    reply: Reply,
+) -> Response {
     session.data = DataChannel::None;
-    let reason = reply.lines().join(" ");
-    session.audit(action, path.as_str(), None, Outcome::Failed(reason));
+    let detail = reply.lines().join(" ");
+    session.audit(action, path.as_str(), None, Outcome::failed(reason, detail));
     reply.into()
+}
+
+/// [`refuse`] for a file system error.
+fn refuse_file(
+    session: &mut Session,
+    action: Action,
+    path: &VirtualPath,
+    error: &crate::vfs::VfsError,
+) -> Response {
+    refuse(
+        session,
+        action,
+        path,
+        error.kind.code(),
+        errors::vfs_reply(error),
+    )
 }
 
 fn start(

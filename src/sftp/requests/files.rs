@@ -129,7 +129,7 @@ pub(super) async fn close(
         }
         Err(error) => {
             let failure = Failure::from(error);
-            let outcome = Outcome::Failed(failure.message.clone());
+            let outcome = Outcome::failed(failure.reason, failure.message.clone());
             context.audit(
                 Action::Upload,
                 file.path.as_str(),
@@ -152,20 +152,32 @@ fn commit_attributes(attrs: &FileAttributes) -> CommitAttributes {
 }
 
 /// Discards what a session left open: uploads are aborted (no partial file under the final
-/// name) and recorded as aborted transfers.
-pub(crate) async fn discard_handles(context: &SessionContext, handles: Vec<Handle>) {
+/// name) and recorded as aborted transfers, with `reason` (an audit reason) and `detail`.
+pub(crate) async fn discard_handles(
+    context: &SessionContext,
+    handles: Vec<Handle>,
+    (reason, detail): (&'static str, &str),
+) {
     for handle in handles {
         let Handle::File(file) = handle else { continue };
         let duration = file.opened.elapsed();
         if let Some(writer) = &file.writer {
             writer.abort().await;
             let bytes = file.bytes_written.load(Ordering::Relaxed);
-            let detail = transfer(bytes, duration, Outcome::Aborted);
-            context.audit(Action::Upload, file.path.as_str(), detail);
+            let outcome = Outcome::aborted(reason, format!("{detail}; upload discarded"));
+            context.audit(
+                Action::Upload,
+                file.path.as_str(),
+                transfer(bytes, duration, outcome),
+            );
         } else {
             let bytes = file.bytes_read.load(Ordering::Relaxed);
-            let detail = transfer(bytes, duration, Outcome::Aborted);
-            context.audit(Action::Download, file.path.as_str(), detail);
+            let outcome = Outcome::aborted(reason, detail);
+            context.audit(
+                Action::Download,
+                file.path.as_str(),
+                transfer(bytes, duration, outcome),
+            );
         }
     }
 }

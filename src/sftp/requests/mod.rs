@@ -67,7 +67,7 @@ impl SessionContext {
     ) {
         let outcome = match result {
             Ok(_) => Outcome::Ok,
-            Err(failure) => Outcome::Failed(failure.message.clone()),
+            Err(failure) => Outcome::failed(failure.reason, failure.message.clone()),
         };
         self.audit(
             action,

@@ -165,9 +165,11 @@ async fn sessions_of_one_user_share_usage() {
 }
 
 #[tokio::test]
-async fn shared_positional_writes_respect_the_quota() {
+async fn a_write_refused_by_the_quota_poisons_the_upload() {
     let fixture = Fixture::new();
+    fixture.write("f", b"the good old file");
     let user_fs = with_quota(&fixture, Some(1000), None).await;
+    let before = usage(&fixture);
     let writer = user_fs
         .open_write(&vpath("/f"), WriteMode::Replace)
         .await
@@ -180,10 +182,54 @@ async fn shared_positional_writes_respect_the_quota() {
         .write_at(100, Bytes::from(vec![1; 100]))
         .await
         .unwrap();
+    let refused = writer.write_at(900, Bytes::from(vec![1; 200])).await;
+    assert_kind(refused, VfsErrorKind::QuotaExceeded);
+    // A client that carries on (OpenSSH sftp fails only the one WRITE) gets nothing more
+    // written, whether the next write would fit or not, and no commit.
+    let later = writer.write_at(500, Bytes::from(vec![1; 10])).await;
+    assert_kind(later, VfsErrorKind::QuotaExceeded);
+    let error = writer.commit().await.unwrap_err();
+    assert_eq!(error.kind, VfsErrorKind::QuotaExceeded);
+    assert!(error.to_string().contains("quota exceeded"), "{error}");
+    assert_eq!(fixture.read("f"), b"the good old file");
+    assert_eq!(usage(&fixture), before);
+    let names = fixture.disk_names("");
+    assert_eq!(names, vec!["f".to_owned()], "only the old file is left");
+}
+
+#[tokio::test]
+async fn a_sequential_upload_refused_by_the_quota_cannot_be_committed() {
+    let fixture = Fixture::new();
+    let user_fs = with_quota(&fixture, Some(100), None).await;
+    let mut writer = user_fs
+        .open_write(&vpath("/new"), WriteMode::Replace)
+        .await
+        .unwrap();
+    writer.write_all(Bytes::from(vec![1; 80])).await.unwrap();
     assert_kind(
-        writer.write_at(900, Bytes::from(vec![1; 200])).await,
+        writer.write_all(Bytes::from(vec![1; 80])).await,
         VfsErrorKind::QuotaExceeded,
     );
-    assert_eq!(writer.commit().await.unwrap(), 500);
-    assert_eq!(usage(&fixture), (500, 1));
+    assert_kind(
+        writer.write_all(Bytes::from(vec![1; 1])).await,
+        VfsErrorKind::QuotaExceeded,
+    );
+    assert_kind(writer.commit().await, VfsErrorKind::QuotaExceeded);
+    assert!(!fixture.exists("new"));
+    assert_eq!(usage(&fixture), (0, 0));
+}
+
+#[tokio::test]
+async fn an_upload_into_a_used_up_quota_is_refused_at_open() {
+    let fixture = Fixture::new();
+    fixture.write("full", &[0; 100]);
+    let user_fs = with_quota(&fixture, Some(100), None).await;
+    for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::At(0)] {
+        let refused = user_fs.open_write(&vpath("/new"), mode).await;
+        assert_kind(refused, VfsErrorKind::QuotaExceeded);
+    }
+    assert_eq!(usage(&fixture), (100, 1));
+    // Replacing the file that fills the quota is still allowed: the old bytes are credit.
+    upload(&user_fs, "/full", &[1; 60]).await.unwrap();
+    assert_eq!(usage(&fixture), (60, 1));
 }
