@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod ftp_client;
 pub mod sftp_client;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 
