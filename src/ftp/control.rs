@@ -409,7 +409,10 @@ impl Control {
                 (reply, outcome, 0)
             }
             Outcome::File { error, bytes } => {
-                let reply = errors::vfs_reply(&error);
+                let reply = match running.audit {
+                    Some((Action::Upload, _)) => errors::upload_failed_reply(&error),
+                    _ => errors::vfs_reply(&error),
+                };
                 let detail = reply.lines().join(" ");
                 (
                     reply,

@@ -35,6 +35,18 @@ pub fn vfs_reply(error: &VfsError) -> Reply {
     Reply::new(code, client_text(error))
 }
 
+/// The final reply of an upload that the file refused part-way. A full disk is `552` here, not
+/// `452`: clients take a 4xx as passing and retry, and lftp retries by resuming (`SIZE`, then
+/// `REST` + `STOR`) against a file that is not its partial upload (an atomic upload that failed
+/// left none), writing its tail into the old file. A permanent reply makes them stop.
+pub fn upload_failed_reply(error: &VfsError) -> Reply {
+    let reply = vfs_reply(error);
+    if error.kind == VfsErrorKind::StorageFull {
+        return Reply::new(ReplyCode::ExceededStorage, reply.lines().join(" "));
+    }
+    reply
+}
+
 /// The reply for a path the client sent that cannot name anything (too long, NUL, …).
 pub fn path_reply(error: PathError) -> Reply {
     vfs_reply(&VfsError::from(error))
@@ -135,6 +147,17 @@ fn capitalized(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::vfs::VirtualPath;
+
+    #[test]
+    fn a_full_disk_ends_an_upload_with_a_permanent_reply() {
+        let full = VfsError::new(VfsErrorKind::StorageFull);
+        assert_eq!(vfs_reply(&full).code, ReplyCode::InsufficientStorage);
+        let reply = upload_failed_reply(&full);
+        assert_eq!(reply.code, ReplyCode::ExceededStorage);
+        assert!(reply.lines().join(" ").contains("no space left"));
+        let quota = VfsError::new(VfsErrorKind::QuotaExceeded);
+        assert_eq!(upload_failed_reply(&quota).code, ReplyCode::ExceededStorage);
+    }
 
     #[test]
     fn replies_name_the_virtual_path_and_never_the_os_error() {

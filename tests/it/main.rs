@@ -14,6 +14,7 @@ mod clients_sftp;
 mod cross_protocol;
 mod daemon;
 mod defender;
+mod failed_uploads_ftps;
 mod failed_uploads_sftp;
 mod ftps;
 mod ftps_client_certificates;
