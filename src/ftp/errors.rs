@@ -151,12 +151,12 @@ mod tests {
     #[test]
     fn a_full_disk_ends_an_upload_with_a_permanent_reply() {
         let full = VfsError::new(VfsErrorKind::StorageFull);
-        assert_eq!(vfs_reply(&full).code, ReplyCode::InsufficientStorage);
+        assert_eq!(vfs_reply(&full).code(), ReplyCode::InsufficientStorage);
         let reply = upload_failed_reply(&full);
-        assert_eq!(reply.code, ReplyCode::ExceededStorage);
+        assert_eq!(reply.code(), ReplyCode::ExceededStorage);
         assert!(reply.lines().join(" ").contains("no space left"));
         let quota = VfsError::new(VfsErrorKind::QuotaExceeded);
-        assert_eq!(upload_failed_reply(&quota).code, ReplyCode::ExceededStorage);
+        assert_eq!(upload_failed_reply(&quota).code(), ReplyCode::ExceededStorage);
     }
 
     #[test]
