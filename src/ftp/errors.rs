@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(vfs_reply(&full).code(), ReplyCode::InsufficientStorage);
         let reply = upload_failed_reply(&full);
         assert_eq!(reply.code(), ReplyCode::ExceededStorage);
-        assert!(reply.lines().join(" ").contains("no space left"));
+        assert!(reply.lines().join(" ").contains("space left on storage"));
         let quota = VfsError::new(VfsErrorKind::QuotaExceeded);
         assert_eq!(upload_failed_reply(&quota).code(), ReplyCode::ExceededStorage);
     }
