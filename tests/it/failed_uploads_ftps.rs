@@ -147,3 +147,62 @@ async fn curl_and_lftp_on_a_full_disk_get_the_reason_and_stop() {
     assert_eq!(count_failed(&server, "storage_full"), 2);
     server.stop().await;
 }
+
+/// The count of FTPS uploads with `result`, from the metrics.
+fn count_uploads(server: &TestServer, result: &str) -> u64 {
+    let prefix = format!(
+        "ferryd_transfers_total{{protocol=\"ftps\",direction=\"upload\",result=\"{result}\""
+    );
+    server
+        .running()
+        .metrics()
+        .encode()
+        .lines()
+        .filter(|line| line.starts_with(prefix.as_str()))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_after_its_last_byte_is_logged_as_what_became_of_the_file() {
+    const UPLOADS: usize = 30;
+    let server = server(Quota::default()).await;
+    for index in 0..UPLOADS {
+        let mut client = FtpClient::explicit(server.addresses.ftps_explicit.unwrap()).await;
+        client.login().await;
+        let mut stream = client
+            .open_transfer(&format!("STOR f{index}"))
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, &vec![9u8; 64 * 1024])
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::shutdown(&mut stream)
+            .await
+            .unwrap();
+        // Gone without reading the 226: the server cuts the transfer while it may be committing.
+        drop(stream);
+        drop(client);
+    }
+    let ended = "ferryd_sessions{protocol=\"ftps\"} 0";
+    for _ in 0..100 {
+        if server.running().metrics().encode().contains(ended) && {
+            let (ok, aborted) = (
+                count_uploads(&server, "ok"),
+                count_uploads(&server, "aborted"),
+            );
+            ok + aborted == UPLOADS as u64
+        } {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let home = server.home(USER);
+    let stored = (0..UPLOADS)
+        .filter(|index| home.join(format!("f{index}")).exists())
+        .count() as u64;
+    // Every upload is logged once, as ok exactly when its file is there.
+    assert_eq!(count_uploads(&server, "ok"), stored);
+    assert_eq!(count_uploads(&server, "aborted"), UPLOADS as u64 - stored);
+    assert_eq!(temp_uploads(&home), Vec::<String>::new());
+}
