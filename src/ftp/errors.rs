@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(reply.code(), ReplyCode::ExceededStorage);
         assert!(reply.lines().join(" ").contains("space left on storage"));
         let quota = VfsError::new(VfsErrorKind::QuotaExceeded);
-        assert_eq!(upload_failed_reply(&quota).code(), ReplyCode::ExceededStorage);
+        assert_eq!(
+            upload_failed_reply(&quota).code(),
+            ReplyCode::ExceededStorage
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ use super::proto::{
 use super::requests::{self, Resolved, SessionContext};
 use crate::audit::reason;
 use crate::limits::{Defender, Offence};
+use tracing::Instrument as _;
 
 /// Most requests of one session being worked on or waiting for their reply to be sent.
 /// OpenSSH's client keeps 64 outstanding; more is allowed so bursts of small requests flow.
@@ -82,9 +83,10 @@ pub(crate) async fn run(
 ) {
     let (mut read, write) = channel.split();
     let (reply_tx, reply_rx) = mpsc::unbounded_channel();
-    let writer = tasks.spawn(write_replies(write, reply_rx));
+    // Every task of the session logs in the connection's span (session id, user, peer).
+    let writer = tasks.spawn(write_replies(write, reply_rx).in_current_span());
     let (lane_tx, lane_rx) = mpsc::unbounded_channel();
-    let lane = tasks.spawn(run_lane(lane_rx));
+    let lane = tasks.spawn(run_lane(lane_rx).in_current_span());
     let shared = Arc::new(Shared {
         context,
         table: Mutex::new(HandleTable::default()),
@@ -372,7 +374,8 @@ impl Reader {
             });
             drop(queued);
         };
-        self.tasks.spawn(self.data_tasks.track_future(job));
+        self.tasks
+            .spawn(self.data_tasks.track_future(job.in_current_span()));
     }
 
     /// A request on handles: in the lane, after earlier READ/WRITEs on them; later READ/WRITEs

@@ -15,6 +15,7 @@ mod cross_protocol;
 mod daemon;
 mod defender;
 mod failed_uploads_ftps;
+mod failed_uploads_log;
 mod failed_uploads_sftp;
 mod ftps;
 mod ftps_client_certificates;
