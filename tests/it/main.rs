@@ -25,3 +25,4 @@ mod server;
 mod service;
 mod sftp;
 mod sftp_requests;
+mod sftp_socket;
