@@ -222,7 +222,8 @@ class Report:
                 self.w(f"| {CLIENT[client]} | {MODE[proto]} | {direction} | "
                        f"{' | '.join(cells)} | {rfmt(r)} ({ref}) |")
                 if proto == "sftp" and case == "bulk":
-                    self.targets.append((f"{CLIENT[client]} {direction}load server CPU/GiB",
+                    self.targets.append((f"{CLIENT[client]} {MODE[proto]} {direction}load server "
+                                         "CPU/GiB",
                                          fmt(f, 2), f"{fmt(peers.get('openssh'), 2)} (openssh)",
                                          rfmt(r), "≤ 0.7× OpenSSH",
                                          None if r is None else r <= 0.7))

@@ -126,6 +126,7 @@ pub(crate) fn ssh_config(
         max_auth_attempts: usize::try_from(sftp.max_auth_attempts).unwrap_or(usize::MAX),
         inactivity_timeout: Some(config.server.idle_timeout),
         keepalive_interval: None,
+        // `run_stream` ignores this; `listener` applies it to every accepted socket.
         nodelay: true,
         ..russh::server::Config::default()
     })

@@ -28,3 +28,4 @@ mod server;
 mod service;
 mod sftp;
 mod sftp_requests;
+mod sftp_socket;
