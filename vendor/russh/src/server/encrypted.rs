@@ -105,6 +105,20 @@ impl Session {
                 }
                 Ok(())
             }
+            // ferryd patch: paramiko (and others) send SERVICE_REQUEST "ssh-userauth" again
+            // before every authentication attempt and wait for SERVICE_ACCEPT. Upstream drops
+            // the repeat in the catch-all arm below, so the client's second attempt hangs.
+            // OpenSSH's sshd answers it; so do we, without touching the auth state (the
+            // rejection count and the methods carry on).
+            (EncryptedState::WaitingAuthRequest(_), Some((&msg::SERVICE_REQUEST, mut r))) => {
+                let request = map_err!(String::decode(&mut r))?;
+                map_err!(ensure_end(&r))?;
+                debug!("repeated service request: {request:?}");
+                if request == "ssh-userauth" {
+                    map_err!(server_accept_service_again(&mut enc.write))?;
+                }
+                Ok(())
+            }
             (EncryptedState::WaitingAuthRequest(_), Some((&msg::USERAUTH_REQUEST, mut r))) => {
                 enc.server_read_auth_request(
                     rejection_wait_until,
@@ -909,6 +923,15 @@ fn server_accept_service(
     }
 
     Ok(AuthRequest::server(methods))
+}
+
+/// ferryd patch: SERVICE_ACCEPT for a repeated "ssh-userauth" request (no banner again).
+fn server_accept_service_again(buffer: &mut Vec<u8>) -> Result<(), crate::Error> {
+    push_packet!(buffer, {
+        buffer.push(msg::SERVICE_ACCEPT);
+        "ssh-userauth".encode(buffer)?;
+    });
+    Ok(())
 }
 
 impl Encrypted {
