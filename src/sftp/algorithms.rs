@@ -103,17 +103,9 @@ pub(crate) fn ssh_config(
         mac: Cow::Owned(macs),
         ..Preferred::DEFAULT
     };
-    let mut methods = MethodSet::empty();
-    for method in [
-        MethodKind::PublicKey,
-        MethodKind::Password,
-        MethodKind::KeyboardInteractive,
-    ] {
-        methods.push(method);
-    }
     Ok(russh::server::Config {
         server_id: SshId::Standard(Cow::Borrowed(SERVER_ID)),
-        methods,
+        methods: auth_methods(),
         auth_rejection_time: AUTH_REJECTION_TIME,
         // OpenSSH clients open with a "none" probe to learn the methods: answer it at once.
         auth_rejection_time_initial: Some(Duration::ZERO),
@@ -130,6 +122,21 @@ pub(crate) fn ssh_config(
         nodelay: true,
         ..russh::server::Config::default()
     })
+}
+
+/// The authentication methods offered, before and after every rejection: OpenSSH keeps a
+/// method on offer until `MaxAuthTries`, and clients such as paramiko give up on a method the
+/// server stops listing.
+pub(crate) fn auth_methods() -> MethodSet {
+    let mut methods = MethodSet::empty();
+    for method in [
+        MethodKind::PublicKey,
+        MethodKind::Password,
+        MethodKind::KeyboardInteractive,
+    ] {
+        methods.push(method);
+    }
+    methods
 }
 
 /// Host key (and client signature) algorithms: no `ssh-rsa`, whose signatures use SHA-1.

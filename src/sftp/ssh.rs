@@ -5,6 +5,11 @@
 //! else). Key-and-password users get SSH partial success after their first method. russh
 //! counts rejected attempts against `sftp.max_auth_attempts` and paces rejections.
 //!
+//! Every rejection lists the methods explicitly: russh's default (`Auth::reject()`) drops the
+//! method that just failed, and a client told that `password` cannot continue gives up on the
+//! right password it would have sent next. Like OpenSSH, a method stays on offer until the
+//! attempts run out.
+//!
 //! After login a session channel may run the `sftp` subsystem (our request loop, `session`) or
 //! one of the allow-listed hash commands (`exec`). Shells, PTYs, X11, agent forwarding, every
 //! kind of TCP and Unix socket forwarding, and any other command are refused with a message on
@@ -22,6 +27,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use zeroize::Zeroizing;
 
+use super::algorithms::auth_methods;
 use super::exec;
 use super::requests::SessionContext;
 use crate::audit::{reason, Action, Event, Outcome};
@@ -52,8 +58,8 @@ pub(crate) struct SshHandler {
     services: Services,
     info: ConnectionInfo,
     span: tracing::Span,
-    /// Key-and-password: the user and method that already returned partial success.
-    partial: Option<(String, AuthMethod)>,
+    /// Key-and-password: the first factor that already returned partial success.
+    partial: Option<Partial>,
     /// Set by a successful auth callback, consumed by `auth_succeeded`.
     pending: Option<Identity>,
     /// Fired once the user is logged in, which stops the login timer.
@@ -64,6 +70,13 @@ pub(crate) struct SshHandler {
     n_channels: usize,
     /// This connection's SFTP and exec tasks, so shutdown can wait for them.
     sessions: TaskTracker,
+}
+
+/// A first factor accepted for `user`; `next` is what the login still needs.
+struct Partial {
+    user: String,
+    passed: AuthMethod,
+    next: AuthMethod,
 }
 
 struct LoggedIn {
@@ -96,11 +109,7 @@ impl SshHandler {
     }
 
     async fn check(&mut self, user: &str, credential: Credential<'_>) -> Auth {
-        let method_already_passed = self
-            .partial
-            .as_ref()
-            .filter(|(passed_user, _)| passed_user == user)
-            .map(|(_, method)| *method);
+        let method_already_passed = self.partial_for(user).map(|partial| partial.passed);
         let attempt = LoginAttempt {
             user,
             protocol: Protocol::Sftp,
@@ -113,20 +122,14 @@ impl SshHandler {
                 Auth::Accept
             }
             Err(AuthError::PartialSuccess { next }) => {
-                self.partial = Some((user.to_owned(), credential.method()));
-                let mut methods = MethodSet::empty();
-                match next {
-                    AuthMethod::PublicKey => methods.push(MethodKind::PublicKey),
-                    AuthMethod::Password => {
-                        methods.push(MethodKind::Password);
-                        methods.push(MethodKind::KeyboardInteractive);
-                    }
-                    // FTPS only: the authenticator never asks an SSH login for it.
-                    AuthMethod::ClientCertificate => {}
-                }
+                self.partial = Some(Partial {
+                    user: user.to_owned(),
+                    passed: credential.method(),
+                    next,
+                });
                 tracing::info!(parent: &self.span, user, next = next.as_str(), "first factor accepted");
                 Auth::Reject {
-                    proceed_with_methods: Some(methods),
+                    proceed_with_methods: Some(methods_for(next)),
                     partial_success: true,
                 }
             }
@@ -140,8 +143,25 @@ impl SshHandler {
                     user,
                     Outcome::failed(reason::CREDENTIALS, "invalid credentials"),
                 );
-                Auth::reject()
+                self.reject(user)
             }
+        }
+    }
+
+    fn partial_for(&self, user: &str) -> Option<&Partial> {
+        self.partial.as_ref().filter(|partial| partial.user == user)
+    }
+
+    /// A rejection that keeps every method `user` may still use on offer: all configured ones,
+    /// or after a first factor the ones that complete the login.
+    fn reject(&self, user: &str) -> Auth {
+        let methods = match self.partial_for(user) {
+            Some(partial) => methods_for(partial.next),
+            None => auth_methods(),
+        };
+        Auth::Reject {
+            proceed_with_methods: Some(methods),
+            partial_success: false,
         }
     }
 
@@ -183,6 +203,21 @@ impl SshHandler {
     }
 }
 
+/// The SSH methods that prove `method`.
+fn methods_for(method: AuthMethod) -> MethodSet {
+    let mut methods = MethodSet::empty();
+    match method {
+        AuthMethod::PublicKey => methods.push(MethodKind::PublicKey),
+        AuthMethod::Password => {
+            methods.push(MethodKind::Password);
+            methods.push(MethodKind::KeyboardInteractive);
+        }
+        // FTPS only: the authenticator never asks an SSH login for it.
+        AuthMethod::ClientCertificate => {}
+    }
+    methods
+}
+
 impl Drop for SshHandler {
     fn drop(&mut self) {
         if let Some(logged_in) = &self.logged_in {
@@ -205,6 +240,10 @@ impl Drop for SshHandler {
 impl Handler for SshHandler {
     type Error = SshError;
 
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, SshError> {
+        Ok(self.reject(user))
+    }
+
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, SshError> {
         Ok(self.check(user, Credential::Password(password)).await)
     }
@@ -222,7 +261,7 @@ impl Handler for SshHandler {
         Ok(if accepted {
             Auth::Accept
         } else {
-            Auth::reject()
+            self.reject(user)
         })
     }
 
@@ -251,7 +290,7 @@ impl Handler for SshHandler {
         };
         let answer = response.next().unwrap_or_default();
         let Ok(password) = std::str::from_utf8(&answer) else {
-            return Ok(Auth::reject());
+            return Ok(self.reject(user));
         };
         let password = Zeroizing::new(password.to_owned());
         Ok(self.check(user, Credential::Password(&password)).await)

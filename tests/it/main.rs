@@ -9,6 +9,7 @@ mod attacks_sftp;
 mod bandwidth;
 mod cli;
 mod clients_ftps;
+mod clients_paramiko;
 mod clients_rclone;
 mod clients_sftp;
 mod cross_protocol;
