@@ -32,6 +32,10 @@ pub(super) struct ServerSection {
     pub login_timeout_secs: i64,
     pub shutdown_grace_secs: i64,
     pub bootstrap_user: String,
+    pub leftover_uploads: String,
+    pub leftover_uploads_dir: String,
+    pub leftover_scan_interval_secs: i64,
+    pub leftover_scan_max_entries: i64,
 }
 
 impl Default for ServerSection {
@@ -46,6 +50,10 @@ impl Default for ServerSection {
             login_timeout_secs: 60,
             shutdown_grace_secs: 30,
             bootstrap_user: String::new(),
+            leftover_uploads: "remove".to_owned(),
+            leftover_uploads_dir: "leftover-uploads".to_owned(),
+            leftover_scan_interval_secs: 3600,
+            leftover_scan_max_entries: 1_000_000,
         }
     }
 }

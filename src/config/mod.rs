@@ -67,6 +67,25 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// When set and the users file has no user, create this user with a random password.
     pub bootstrap_user: Option<String>,
+    /// What the sweeps do with temporary upload files no running upload owns.
+    pub leftover_uploads: LeftoverUploads,
+    /// Where `LeftoverUploads::Move` puts them.
+    pub leftover_uploads_dir: PathBuf,
+    /// Time between sweeps after the one at start; `None` = only at start.
+    pub leftover_scan_interval: Option<Duration>,
+    /// Most directory entries one sweep looks at.
+    pub leftover_scan_max_entries: u64,
+}
+
+/// `server.leftover_uploads`: the fate of an upload's temporary file after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftoverUploads {
+    /// Delete it.
+    Remove,
+    /// Leave it and only report it.
+    Keep,
+    /// Move it into `server.leftover_uploads_dir`.
+    Move,
 }
 
 /// `[ftps]`: the FTP front end.
@@ -382,9 +401,39 @@ impl<'a> Validator<'a> {
                 None
             }
         };
+        let leftover_uploads = match raw.leftover_uploads.as_str() {
+            "remove" => LeftoverUploads::Remove,
+            "keep" => LeftoverUploads::Keep,
+            "move" => LeftoverUploads::Move,
+            other => {
+                self.problem(
+                    "server.leftover_uploads",
+                    format!("{other:?} is not one of \"remove\", \"keep\", \"move\""),
+                );
+                LeftoverUploads::Remove
+            }
+        };
+        if raw.leftover_uploads_dir.trim().is_empty() {
+            self.problem("server.leftover_uploads_dir", "must name a directory");
+        }
+        let state_dir = self.directory("server.state_dir", &raw.state_dir);
+        let leftover_scan_interval = match raw.leftover_scan_interval_secs {
+            0 => None,
+            secs => Some(self.seconds("server.leftover_scan_interval_secs", secs)),
+        };
         ServerConfig {
             data_dir: self.directory("server.data_dir", &raw.data_dir),
-            state_dir: self.directory("server.state_dir", &raw.state_dir),
+            leftover_uploads,
+            // Relative to state_dir, like the other files the daemon keeps for itself.
+            leftover_uploads_dir: state_dir.join(raw.leftover_uploads_dir.trim()),
+            leftover_scan_interval,
+            leftover_scan_max_entries: u64::try_from(self.count(
+                "server.leftover_scan_max_entries",
+                raw.leftover_scan_max_entries,
+                1,
+            ))
+            .unwrap_or(u64::MAX),
+            state_dir,
             max_connections: self.count("server.max_connections", raw.max_connections, 1),
             max_connections_per_ip: self.count(
                 "server.max_connections_per_ip",

@@ -204,3 +204,51 @@ fn sandbox_is_on_by_default_and_extra_paths_must_be_absolute() {
     let found = problems("[sandbox]\nextra_read_paths = [\"relative/dir\"]\n");
     assert_eq!(found[0].key, "sandbox.extra_read_paths");
 }
+
+#[test]
+fn leftover_uploads_are_removed_hourly_by_default_and_configurable() {
+    let config = parse("").unwrap();
+    assert_eq!(config.server.leftover_uploads, LeftoverUploads::Remove);
+    assert_eq!(
+        config.server.leftover_scan_interval,
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(
+        config.server.leftover_uploads_dir,
+        PathBuf::from("/var/lib/ferryd/state/leftover-uploads")
+    );
+    assert_eq!(config.server.leftover_scan_max_entries, 1_000_000);
+    let config = parse(
+        "[server]\nleftover_uploads = \"move\"\nleftover_uploads_dir = \"/srv/debris\"\n\
+         leftover_scan_interval_secs = 0\nleftover_scan_max_entries = 10\n",
+    )
+    .unwrap();
+    assert_eq!(config.server.leftover_uploads, LeftoverUploads::Move);
+    assert_eq!(
+        config.server.leftover_uploads_dir,
+        PathBuf::from("/srv/debris")
+    );
+    assert_eq!(config.server.leftover_scan_interval, None);
+    assert_eq!(config.server.leftover_scan_max_entries, 10);
+    assert_eq!(
+        parse("[server]\nleftover_uploads = \"keep\"\n")
+            .unwrap()
+            .server
+            .leftover_uploads,
+        LeftoverUploads::Keep
+    );
+    let found = problems(
+        "[server]\nleftover_uploads = \"delete\"\nleftover_scan_interval_secs = -1\n\
+         leftover_scan_max_entries = 0\nleftover_uploads_dir = \"\"\n",
+    );
+    let keys: Vec<&str> = found.iter().map(|problem| problem.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.leftover_uploads",
+            "server.leftover_uploads_dir",
+            "server.leftover_scan_interval_secs",
+            "server.leftover_scan_max_entries"
+        ]
+    );
+}

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::auth::{password, UserDb, UserRecord};
-use crate::config::Config;
+use crate::config::{Config, LeftoverUploads};
 
 use super::{ExposedFileError, StartError};
 
@@ -21,7 +21,16 @@ pub struct BootstrapUser {
 
 pub(super) fn prepare_directories(config: &Config) -> Result<(), StartError> {
     create_directory("server.data_dir", &config.server.data_dir, 0o750)?;
-    create_directory("server.state_dir", &config.server.state_dir, 0o700)
+    create_directory("server.state_dir", &config.server.state_dir, 0o700)?;
+    // Now, before the sandbox: it allows only directories that exist.
+    if config.server.leftover_uploads == LeftoverUploads::Move {
+        create_directory(
+            "server.leftover_uploads_dir",
+            &config.server.leftover_uploads_dir,
+            0o700,
+        )?;
+    }
+    Ok(())
 }
 
 fn create_directory(key: &'static str, path: &Path, mode: u32) -> Result<(), StartError> {

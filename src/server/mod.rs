@@ -8,6 +8,7 @@
 mod bootstrap;
 mod error;
 pub mod file_limit;
+mod leftovers;
 mod metrics_http;
 pub mod pid_file;
 pub mod sandbox;
@@ -113,14 +114,7 @@ impl PreparedServer {
 
     /// The user directories known at start (homes and folders), for the sandbox's rules.
     pub fn user_dirs(&self) -> Vec<std::path::PathBuf> {
-        let data_dir = &self.config.server.data_dir;
-        let mut dirs = Vec::new();
-        for user in self.users.iter() {
-            let spec = user.fs_spec(data_dir);
-            dirs.push(spec.root);
-            dirs.extend(spec.mounts.into_iter().map(|mount| mount.dir));
-        }
-        dirs
+        leftovers::user_dirs(&self.users, &self.config.server.data_dir)
     }
 
     /// Binds every listener and starts serving.
@@ -211,6 +205,8 @@ impl PreparedServer {
                 tracing::info!(%protocol, %address, "listening");
             }
         }
+        // After the listeners serve, so a big tree never delays READY.
+        leftovers::spawn(&services);
         Ok(RunningServer {
             addresses,
             services,

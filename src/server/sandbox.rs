@@ -10,7 +10,8 @@
 //! thread. Binding the listeners afterwards is fine, as Landlock here limits file access only.
 //! The rules allow, beneath each path:
 //! - read and write (no execute, no devices, fifos or sockets): `data_dir`, `state_dir`, every
-//!   user's home and folders, `sandbox.extra_write_paths`;
+//!   user's home and folders, `sandbox.extra_write_paths`, and `server.leftover_uploads_dir`
+//!   when leftovers are moved there;
 //! - read: the directories holding the config file, the users file, the TLS certificate and key
 //!   (also where their symlinks lead, for certbot's `live/` → `archive/`), so files replaced by
 //!   an editor, `ferryd user` or a renewal are still readable on reload;
@@ -37,7 +38,7 @@ use landlock::{
     Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
-use crate::config::Config;
+use crate::config::{Config, LeftoverUploads};
 
 /// The sandbox could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,12 @@ pub fn restrict_files(
     }
     for dir in &sandbox.extra_write_paths {
         required.push(("sandbox.extra_write_paths", dir.clone()));
+    }
+    if config.server.leftover_uploads == LeftoverUploads::Move {
+        required.push((
+            "server.leftover_uploads_dir",
+            config.server.leftover_uploads_dir.clone(),
+        ));
     }
     for path in &sandbox.extra_read_paths {
         rules.push((open_check("sandbox.extra_read_paths", path)?, read));

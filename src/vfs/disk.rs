@@ -15,7 +15,6 @@ use rustix::io::Errno;
 
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::{FileKind, FileStat};
-use super::names;
 
 /// How to open a regular file.
 #[derive(Clone, Copy, Debug)]
@@ -123,36 +122,6 @@ pub(crate) fn open_dir(dir: &Dir, rel: &Path) -> Result<Dir, VfsError> {
     opened.map_err(VfsError::from_io)
 }
 
-/// Most entries `remove_stale_temps` looks at: it serves `rmdir` of a directory that looks
-/// empty, so anything larger is not worth scanning.
-const MAX_STALE_SCAN_ENTRIES: usize = 10_000;
-
-/// Removes temporary upload files left by a crash from `dir` (see `names::is_stale_temp`) and
-/// returns true when nothing else is in it, i.e. when a client that sees it as empty may now
-/// remove it.
-pub(crate) fn remove_stale_temps(dir: &Dir) -> bool {
-    let Ok(entries) = dir.entries() else {
-        return false;
-    };
-    let mut only_stale = true;
-    for entry in entries.take(MAX_STALE_SCAN_ENTRIES) {
-        let Ok(entry) = entry else { return false };
-        let name = entry.file_name();
-        let stale = name.to_str().is_some_and(|name| {
-            entry
-                .metadata()
-                .and_then(|metadata| metadata.modified())
-                .is_ok_and(|modified| names::is_stale_temp(name, modified.into_std()))
-        });
-        if stale {
-            let _ = dir.remove_file(&name);
-        } else {
-            only_stale = false;
-        }
-    }
-    only_stale
-}
-
 /// File-system capacity of the file system holding `dir` (`fstatvfs`).
 pub(crate) fn statvfs(dir: &Dir) -> Result<rustix::fs::StatVfs, VfsError> {
     rustix::fs::fstatvfs(dir).map_err(|errno| VfsError::from_io(io::Error::from(errno)))
@@ -177,27 +146,6 @@ mod tests {
         rename_no_replace(&dir, Path::new("a"), &dir, Path::new("c")).unwrap();
         assert_eq!(std::fs::read(temp.path().join("c")).unwrap(), b"a");
         assert_eq!(std::fs::read(temp.path().join("b")).unwrap(), b"b");
-    }
-
-    #[test]
-    fn stale_temp_files_are_removed_fresh_ones_kept() {
-        let temp = tempfile::tempdir().unwrap();
-        let stale = temp.path().join(names::temp_name());
-        std::fs::write(&stale, b"crashed").unwrap();
-        let old = std::time::SystemTime::now() - names::STALE_TEMP_AGE * 2;
-        std::fs::File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let dir = open(temp.path());
-        assert!(remove_stale_temps(&dir));
-        assert!(!stale.exists());
-        let fresh = temp.path().join(names::temp_name());
-        std::fs::write(&fresh, b"uploading").unwrap();
-        assert!(!remove_stale_temps(&dir));
-        assert!(fresh.exists());
     }
 
     #[test]

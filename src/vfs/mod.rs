@@ -5,7 +5,8 @@
 //! checks the user's permissions on both the path as asked and the canonical path it resolves
 //! to (so a symlink never grants more than either end allows), then acts through a
 //! `cap_std::fs::Dir` handle of the mount, which the OS keeps from leaving that directory.
-//! Ambient authority (opening a host path) is used only in [`UserFs::open`].
+//! Ambient authority (opening a host path) is used only in [`UserFs::open`] and in the
+//! server's sweep for leftover uploads ([`sweep_leftovers`]), which opens configured homes.
 //!
 //! Mount points and the directories leading to them belong to the configuration: they can be
 //! listed and stat'ed, never renamed, removed or changed. All blocking work runs on tokio's
@@ -19,6 +20,7 @@ mod bandwidth;
 mod disk;
 mod error;
 mod hash;
+mod leftovers;
 mod links;
 mod listing;
 mod metadata;
@@ -44,6 +46,7 @@ use cap_std::fs::{Dir, PermissionsExt as _};
 
 pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
 pub use hash::HashAlgorithm;
+pub use leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use listing::{DirLister, MAX_LIST_BATCH};
 pub use metadata::{DirEntry, FileKind, FileStat};
 pub use path::{PathError, VirtualPath};
@@ -255,9 +258,10 @@ impl UserFs {
             ) {
                 return Err(error);
             }
-            // The client saw it empty; what remains may be uploads a crash left behind.
+            // The client saw it empty; what remains may be uploads a crash left behind, which
+            // go unless one of them belongs to a running upload.
             let emptied = disk::open_dir(dir, &resolved.rel)
-                .map(|opened| disk::remove_stale_temps(&opened))
+                .map(|opened| leftovers::clear_for_rmdir(&opened))
                 .unwrap_or(false);
             if emptied {
                 return dir.remove_dir(&resolved.rel).map_err(VfsError::from_io);

@@ -8,8 +8,9 @@
 //!
 //! Accounting model: bytes are the sum of regular files' sizes (each hard-link name counts, as
 //! the walk counts names), files are the number of regular-file names. Mounts are not counted.
-//! Temporary upload files count while they exist, since they occupy the disk; stale ones left
-//! by a crash are removed by the initial walk.
+//! Temporary upload files are never counted by the walk: a live upload counts its own bytes
+//! through its writer (reserved as they arrive, given back on abort), and one left by a crash
+//! belongs to nobody's quota (`leftovers` removes it, or moves it aside).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use super::bandwidth::BandwidthRegistry;
 use super::error::{VfsError, VfsErrorKind};
-use super::names::is_stale_temp;
+use super::names::is_temp_name;
 use super::shared_dirs::SharedDirs;
 use super::spec::Quota;
 
@@ -221,20 +222,12 @@ fn scan(root: &Dir) -> Result<(u64, u64), VfsError> {
             if file_type.is_dir() {
                 queue.push(rel.join(entry.file_name()));
             } else if file_type.is_file() {
+                if entry.file_name().to_str().is_some_and(is_temp_name) {
+                    continue;
+                }
                 let Ok(metadata) = entry.metadata() else {
                     continue;
                 };
-                // No upload of this user is running before their first session opens, so a
-                // stale temporary file is debris from a crash: remove it rather than count it.
-                let name = entry.file_name();
-                let stale = name.to_str().is_some_and(|name| {
-                    metadata
-                        .modified()
-                        .is_ok_and(|modified| is_stale_temp(name, modified.into_std()))
-                });
-                if stale && dir.remove_file(&name).is_ok() {
-                    continue;
-                }
                 bytes = bytes.saturating_add(metadata.len());
                 files += 1;
             }
@@ -278,6 +271,28 @@ mod tests {
         account.reserve_bytes(10, 0).unwrap();
         assert_eq!(second.used(), (25, 2));
         assert_eq!(registry.usage("alice"), Some((25, 2)));
+    }
+
+    #[tokio::test]
+    async fn temporary_upload_files_are_not_counted() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(temp.path().join("d")).unwrap();
+        std::fs::write(temp.path().join("d/real"), vec![0; 10]).unwrap();
+        // One left by a crash, one of a live upload (which counts through its writer).
+        let leftover = super::super::names::temp_name();
+        let live = super::super::names::temp_name();
+        std::fs::write(temp.path().join(leftover.as_str()), vec![0; 1000]).unwrap();
+        std::fs::write(temp.path().join("d").join(live.as_str()), vec![0; 500]).unwrap();
+        drop(leftover);
+        let limits = Quota {
+            max_bytes: Some(100),
+            max_files: None,
+        };
+        let account = QuotaRegistry::new()
+            .account("carol", limits, &open(temp.path()))
+            .await
+            .unwrap();
+        assert_eq!(account.used(), (10, 1));
     }
 
     #[tokio::test]

@@ -54,7 +54,7 @@ use super::bandwidth::{throttle, TokenBucket};
 use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
-use super::names::temp_name;
+use super::names::{temp_name, TempName};
 use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
@@ -129,8 +129,9 @@ struct Core {
     file: File,
     parent: Dir,
     name: String,
-    /// The temporary name, for atomic modes.
-    temp: Option<String>,
+    /// The temporary name, for atomic modes; owned until this is dropped, after the file is
+    /// renamed or removed.
+    temp: Option<TempName>,
     exclusive: bool,
     append: bool,
     path: VirtualPath,

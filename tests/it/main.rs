@@ -23,6 +23,7 @@ mod ftps_client_certificates;
 mod ftps_security;
 mod ftps_transfers;
 mod harness;
+mod leftovers;
 mod limits;
 mod sandbox;
 mod server;

@@ -397,14 +397,8 @@ async fn open_creates_a_missing_root() {
 #[tokio::test]
 async fn rmdir_clears_crash_debris_but_not_live_uploads() {
     let fixture = Fixture::new();
-    fixture.write("d/.ferryd-upload-00.part", b"crashed");
-    let stale = fixture.root().join("d/.ferryd-upload-00.part");
-    std::fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(3 * 24 * 3600))
-        .unwrap();
+    // A leftover is one no running upload owns, however fresh.
+    fixture.write("d/.ferryd-upload-00000000000000aa.part", b"crashed");
     let user_fs = fixture.open().await;
     assert!(list_names(&user_fs, "/d").await.is_empty());
     user_fs.remove_dir(&vpath("/d")).await.unwrap();
