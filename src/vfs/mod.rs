@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod spec;
 
 mod bandwidth;
+mod discarded;
 mod disk;
 mod error;
 mod hash;
@@ -32,6 +33,7 @@ mod shared_dirs;
 mod space;
 mod upload;
 mod upload_quota;
+mod write_mode;
 
 #[cfg(test)]
 mod tests;
@@ -85,6 +87,8 @@ struct Inner {
     quota: Option<QuotaAccount>,
     /// The user's shared upload and download rate limits.
     throttles: Throttles,
+    /// Uploads discarded over existing files (shared by all sessions).
+    discarded: Arc<discarded::DiscardedUploads>,
 }
 
 impl UserFs {
@@ -131,6 +135,7 @@ impl UserFs {
                 denied: DeniedPatterns::new(&denied_upload_patterns),
                 quota,
                 throttles: quotas.bandwidth().throttles(&user_name, bandwidth),
+                discarded: quotas.discarded(),
             }),
         })
     }
@@ -566,6 +571,21 @@ impl Inner {
         let Some(name) = resolved.name() else {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         };
+        let resumes = matches!(
+            mode,
+            WriteMode::Append | WriteMode::At(_) | WriteMode::InPlace
+        );
+        let discard_note = match &existing {
+            Some(stat) if resumes => {
+                self.discarded
+                    .check_resume(&self.user, &resolved.path, stat)?;
+                None
+            }
+            Some(stat) if mode == WriteMode::Replace => {
+                Some(self.discarded.note(&self.user, &resolved.path, stat))
+            }
+            _ => None,
+        };
         let parent = disk::open_dir(self.mounts.dir(resolved.mount), &resolved.parent_rel())?;
         let target = WriteTarget {
             parent,
@@ -574,6 +594,7 @@ impl Inner {
             existing,
             quota: self.quota_for(resolved.mount).cloned(),
             throttle: self.throttles.upload.clone(),
+            discard_note,
         };
         FileWriter::open(target, mode)
     }

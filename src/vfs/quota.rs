@@ -22,6 +22,7 @@ use cap_std::fs::Dir;
 use tokio::sync::OnceCell;
 
 use super::bandwidth::BandwidthRegistry;
+use super::discarded::DiscardedUploads;
 use super::error::{VfsError, VfsErrorKind};
 use super::names::is_temp_name;
 use super::shared_dirs::SharedDirs;
@@ -40,6 +41,8 @@ pub struct QuotaRegistry {
     bandwidth: BandwidthRegistry,
     /// Directory handles shared by sessions, for the same reason.
     dirs: Arc<SharedDirs>,
+    /// Uploads discarded over existing files, which a resume must not continue.
+    discarded: Arc<DiscardedUploads>,
 }
 
 /// What one user's home currently holds.
@@ -77,6 +80,11 @@ impl QuotaRegistry {
     /// The user's bandwidth buckets.
     pub(crate) fn bandwidth(&self) -> &BandwidthRegistry {
         &self.bandwidth
+    }
+
+    /// The record of uploads discarded over existing files.
+    pub(crate) fn discarded(&self) -> Arc<DiscardedUploads> {
+        self.discarded.clone()
     }
 
     /// The directory handles shared between sessions.

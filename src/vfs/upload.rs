@@ -51,6 +51,7 @@ use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
 use super::bandwidth::{throttle, TokenBucket};
+use super::discarded::DiscardNote;
 use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
@@ -59,6 +60,7 @@ use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
 use super::upload_quota;
+pub use super::write_mode::WriteMode;
 use super::SETTABLE_MODE_BITS;
 
 /// Bytes gathered before a sequential write goes to the disk.
@@ -66,32 +68,6 @@ pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
 /// Positional writes below this size are gathered (temporary files only); larger ones go to the
 /// disk as they come.
 const GATHER_BELOW_BYTES: usize = 64 * 1024;
-
-/// How `UserFs::open_write` treats the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Write a temporary file and atomically replace (or create) the target on commit.
-    Replace,
-    /// Like `Replace`, but fail if the target exists, at open and again at commit (SFTP
-    /// `EXCL`, FTP `STOU`).
-    CreateNew,
-    /// Append to the file, creating it when missing (FTP `APPE`); every write lands at the end,
-    /// including `write_at` (as `O_APPEND` does).
-    Append,
-    /// Write in place from this offset without truncating (FTP `REST` + `STOR`); the file is
-    /// created when missing.
-    At(u64),
-    /// Open for random writes without truncation, creating when missing (SFTP `WRITE`
-    /// without `TRUNC`); the sequential position starts at 0.
-    InPlace,
-}
-
-impl WriteMode {
-    /// True for the modes that write a temporary file and rename it on commit.
-    pub fn is_atomic(self) -> bool {
-        matches!(self, WriteMode::Replace | WriteMode::CreateNew)
-    }
-}
 
 /// Where and how a writer is opened; built by `UserFs` after path and permission checks.
 pub(crate) struct WriteTarget {
@@ -107,6 +83,8 @@ pub(crate) struct WriteTarget {
     pub(crate) quota: Option<QuotaAccount>,
     /// The user's upload bucket; `None` when unlimited.
     pub(crate) throttle: Option<Arc<TokenBucket>>,
+    /// For an atomic upload replacing a file: blocks resumes of the old one if discarded.
+    pub(crate) discard_note: Option<DiscardNote>,
 }
 
 /// A file being written by one owner. See the module docs.
@@ -148,6 +126,8 @@ struct Core {
     gathered: Mutex<Option<(u64, BytesMut)>>,
     /// The first write failure (see the module docs): later writes and the commit fail too.
     poisoned: Mutex<Option<VfsErrorKind>>,
+    /// For an atomic upload replacing a file: a discard notes the old file (`discarded.rs`).
+    discard_note: Option<DiscardNote>,
 }
 
 /// Attributes given to an upload as it is committed: on the temporary file, before the rename,
@@ -180,6 +160,7 @@ impl FileWriter {
             existing,
             quota,
             throttle,
+            discard_note,
         } = target;
         let replaces = mode == WriteMode::Replace && existing.is_some();
         let creates = mode.is_atomic() || existing.is_none();
@@ -249,6 +230,7 @@ impl FileWriter {
             settled: AtomicBool::new(false),
             gathered: Mutex::new(None),
             poisoned: Mutex::new(None),
+            discard_note,
         };
         Ok(FileWriter {
             core: Arc::new(core),
@@ -730,6 +712,9 @@ impl Core {
             return Err(error.at(&self.path));
         }
         self.settled.store(true, Ordering::SeqCst);
+        if let Some(note) = &self.discard_note {
+            note.committed();
+        }
         if let (Some(quota), Some(replaced)) = (&self.quota, replaced) {
             if !self.exclusive {
                 quota.release_bytes(replaced);
@@ -769,6 +754,10 @@ impl Core {
         match &self.temp {
             Some(temp) => {
                 let _ = self.parent.remove_file(temp);
+                if let Some(note) = &self.discard_note {
+                    // Whatever the client sent, it may now "resume" against the old file.
+                    note.discarded();
+                }
                 if let Some(quota) = &self.quota {
                     let mut accounting = self.lock_accounting();
                     quota.release_bytes(accounting.tracked);

@@ -206,3 +206,34 @@ async fn a_client_that_leaves_after_its_last_byte_is_logged_as_what_became_of_th
     assert_eq!(count_uploads(&server, "aborted"), UPLOADS as u64 - stored);
     assert_eq!(temp_uploads(&home), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_resume_after_a_cut_upload_is_refused_instead_of_corrupting_the_old_file() {
+    let server = server(Quota::default()).await;
+    let home = server.home(USER);
+    std::fs::create_dir_all(&home).unwrap();
+    let old = patterned_file(&home.join("report.bin"), 100_000, 5);
+    let mut client = FtpClient::explicit(server.addresses.ftps_explicit.unwrap()).await;
+    client.login().await;
+    // A new version is cut off after 150 kB (the TLS data connection just drops: no
+    // close_notify), as a network failure would.
+    let mut stream = client.open_transfer("STOR report.bin").await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &vec![3u8; 150_000])
+        .await
+        .unwrap();
+    drop(stream);
+    assert_eq!(client.reply().await.code, 426);
+    // What lftp does next: SIZE, then REST at that size and the rest of the new file.
+    let size = client.cmd("SIZE report.bin").await;
+    assert_eq!(size.text.trim_start_matches("213 "), "100000");
+    assert_eq!(client.cmd("REST 100000").await.code, 350);
+    let Err(refused) = client.open_transfer("STOR report.bin").await else {
+        panic!("a resume of a discarded upload was accepted");
+    };
+    assert_eq!(refused.code, 550, "{refused:?}");
+    assert!(refused.text.contains("nothing to resume"), "{refused:?}");
+    assert_eq!(std::fs::read(home.join("report.bin")).unwrap(), old);
+    // Sending the whole file works.
+    client.upload("STOR report.bin", &[4u8; 10]).await;
+    assert_eq!(std::fs::read(home.join("report.bin")).unwrap(), [4u8; 10]);
+}

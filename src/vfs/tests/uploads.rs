@@ -475,3 +475,58 @@ async fn set_attributes_permission_is_checked_without_touching_the_disk() {
         VfsErrorKind::PermissionDenied,
     );
 }
+
+#[tokio::test]
+async fn a_resume_of_a_file_whose_replacement_was_discarded_is_refused() {
+    let fixture = Fixture::new();
+    fixture.write("f", b"the old contents");
+    let user_fs = fixture.open().await;
+    let mut writer = user_fs
+        .open_write(&vpath("/f"), WriteMode::Replace)
+        .await
+        .unwrap();
+    writer
+        .write_all(Bytes::from_static(b"new bytes"))
+        .await
+        .unwrap();
+    writer.abort().await;
+    // The client thinks 16 bytes of its new file arrived and continues from there: that would
+    // append its tail to the old file.
+    for mode in [WriteMode::At(16), WriteMode::Append, WriteMode::InPlace] {
+        let refused = user_fs.open_write(&vpath("/f"), mode).await;
+        assert_kind(refused, VfsErrorKind::Unsupported);
+    }
+    assert_eq!(fixture.read("f"), b"the old contents");
+    // A whole new upload is fine, and ends the refusal.
+    upload(&user_fs, "/f", b"whole new file").await.unwrap();
+    let mut resumed = user_fs
+        .open_write(&vpath("/f"), WriteMode::At(14))
+        .await
+        .unwrap();
+    resumed.write_all(Bytes::from_static(b"!")).await.unwrap();
+    resumed.commit().await.unwrap();
+    assert_eq!(fixture.read("f"), b"whole new file!");
+}
+
+#[tokio::test]
+async fn resuming_a_file_that_no_upload_replaced_still_works() {
+    let fixture = Fixture::new();
+    fixture.write("f", b"partial");
+    fixture.write("g", b"other");
+    let user_fs = fixture.open().await;
+    // A discarded upload over another name, and one of a new name.
+    for name in ["/g", "/h"] {
+        let writer = user_fs.open_write(&vpath(name), WriteMode::Replace).await;
+        writer.unwrap().abort().await;
+    }
+    let mut resumed = user_fs
+        .open_write(&vpath("/f"), WriteMode::At(7))
+        .await
+        .unwrap();
+    resumed
+        .write_all(Bytes::from_static(b" and more"))
+        .await
+        .unwrap();
+    resumed.commit().await.unwrap();
+    assert_eq!(fixture.read("f"), b"partial and more");
+}
