@@ -438,19 +438,26 @@ impl Core {
             offset.saturating_add(length)
         };
         if end > accounting.tracked {
-            let growth = end - accounting.tracked;
-            if let Err(error) = quota.reserve_bytes(growth, accounting.credit) {
-                let error = upload_quota::refused_growth(
-                    quota,
-                    &self.path,
-                    growth,
-                    accounting.credit,
-                    error,
-                );
-                return Err(self.poison(error));
-            }
-            accounting.tracked = end;
+            self.grow(quota, &mut accounting, end)?;
         }
+        Ok(())
+    }
+
+    /// Counts the file as `end` bytes long from now on, if the quota allows; a refusal is
+    /// logged (which quota, by how much) and poisons the writer.
+    fn grow(
+        &self,
+        quota: &QuotaAccount,
+        accounting: &mut Accounting,
+        end: u64,
+    ) -> Result<(), VfsError> {
+        let growth = end.saturating_sub(accounting.tracked);
+        if let Err(error) = quota.reserve_bytes(growth, accounting.credit) {
+            let credit = accounting.credit;
+            let error = upload_quota::refused_growth(quota, &self.path, growth, credit, error);
+            return Err(self.poison(error));
+        }
+        accounting.tracked = end;
         Ok(())
     }
 
@@ -597,23 +604,11 @@ impl Core {
         if let Some(quota) = &self.quota {
             let mut accounting = self.lock_accounting();
             if length > accounting.tracked {
-                quota
-                    .reserve_bytes(length - accounting.tracked, accounting.credit)
-                    .map_err(|error| {
-                        let growth = length - accounting.tracked;
-                        let error = upload_quota::refused_growth(
-                            quota,
-                            &self.path,
-                            growth,
-                            accounting.credit,
-                            error,
-                        );
-                        self.poison(error)
-                    })?;
+                self.grow(quota, &mut accounting, length)?;
             } else {
                 quota.release_bytes(accounting.tracked - length);
+                accounting.tracked = length;
             }
-            accounting.tracked = length;
         }
         let core = self.clone();
         let result = tokio::task::spawn_blocking(move || {

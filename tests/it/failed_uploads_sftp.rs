@@ -187,19 +187,46 @@ async fn the_write_over_quota_and_the_close_say_quota_exceeded() {
     assert_eq!(temp_uploads(&server.home(USER)), Vec::<String>::new());
 }
 
+/// A 16 MiB tmpfs as the user's home holding an 8 MiB `big.bin`, and a 12 MiB file to
+/// replace it with: the temporary file cannot fit next to the old one.
+struct FullDisk {
+    _tmpfs: Tmpfs,
+    home: PathBuf,
+    old: Vec<u8>,
+    source: PathBuf,
+}
+
+impl FullDisk {
+    fn set_up(server: &SftpTestServer) -> Option<FullDisk> {
+        let home = server.home(USER);
+        let tmpfs = Tmpfs::mount(&home, 16)?;
+        let old = patterned_file(&home.join("big.bin"), 8 * MIB, 3);
+        let source = server.dir.as_path().join("twelve.bin");
+        patterned_file(&source, 12 * MIB, 5);
+        Some(FullDisk {
+            _tmpfs: tmpfs,
+            home,
+            old,
+            source,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssh_sftp_on_a_full_disk_keeps_the_old_file() {
     if !have("sftp") {
         return;
     }
     let (server, key) = server(Quota::default()).await;
-    let home = server.home(USER);
-    let Some(_tmpfs) = Tmpfs::mount(&home, 16) else {
+    let Some(FullDisk {
+        _tmpfs,
+        home,
+        old,
+        source,
+    }) = FullDisk::set_up(&server)
+    else {
         return;
     };
-    let old = patterned_file(&home.join("big.bin"), 8 * MIB, 3);
-    let source = server.dir.as_path().join("twelve.bin");
-    patterned_file(&source, 12 * MIB, 5);
     let ways: [&[&str]; 2] = [&[], &["-B", "32768"]];
     for extra in ways {
         let line = format!("put {} /big.bin", source.display());
@@ -227,13 +254,15 @@ async fn curl_sftp_on_a_full_disk_fails_at_once_and_keeps_the_old_file() {
         return;
     }
     let (server, _) = server(Quota::default()).await;
-    let home = server.home(USER);
-    let Some(_tmpfs) = Tmpfs::mount(&home, 16) else {
+    let Some(FullDisk {
+        _tmpfs,
+        home,
+        old,
+        source,
+    }) = FullDisk::set_up(&server)
+    else {
         return;
     };
-    let old = patterned_file(&home.join("big.bin"), 8 * MIB, 3);
-    let source = server.dir.as_path().join("twelve.bin");
-    patterned_file(&source, 12 * MIB, 5);
     let url = format!("sftp://127.0.0.1:{}/big.bin", server.addr.port());
     // libssh2 used to wait for 27-30 s and then report "Error in the SSH layer"; the failure
     // now comes with the WRITE that hit the full disk. 25 s is far beyond that and far below
