@@ -17,15 +17,16 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cap_fs_ext::DirExt as _;
 use cap_std::fs::{Dir, MetadataExt as _};
 
 use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::names::{claim, is_temp_name};
+use super::walk::walk;
 
 /// What a sweep does with each leftover it finds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,40 +153,21 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Walks one tree breadth-first with a queue of relative paths (depth costs memory, not
-    /// stack or descriptors). False when the entry limit or `stop` cut it short.
+    /// Walks one tree (see `walk`). False when the entry limit or `stop` cut it short.
     fn tree(&mut self, root_path: &Path, root: &Dir) -> bool {
-        let mut queue: Vec<PathBuf> = vec![PathBuf::new()];
-        while let Some(rel) = queue.pop() {
-            let dir = if rel.as_os_str().is_empty() {
-                root.try_clone()
-            } else {
-                root.open_dir_nofollow(&rel)
-            };
-            // Directories come and go under a running server; one that vanished or cannot be
-            // opened is skipped, the next walk sees it again.
-            let Ok(dir) = dir else { continue };
-            let Ok(entries) = dir.entries() else { continue };
-            for entry in entries {
-                if self.stop.load(Ordering::Relaxed) || self.report.entries >= self.max_entries {
-                    return false;
-                }
-                self.report.entries += 1;
-                let Ok(entry) = entry else { continue };
-                let Ok(file_type) = entry.file_type() else {
-                    continue;
-                };
-                let name = entry.file_name();
-                if file_type.is_dir() {
-                    queue.push(rel.join(&name));
-                } else if file_type.is_file() {
-                    if let Some(name) = name.to_str().filter(|name| is_temp_name(name)) {
-                        self.leftover(&dir, name, &root_path.join(&rel).join(name));
-                    }
+        walk(root, |dir, rel, entry, file_type| {
+            if self.stop.load(Ordering::Relaxed) || self.report.entries >= self.max_entries {
+                return ControlFlow::Break(());
+            }
+            self.report.entries += 1;
+            let name = entry.file_name();
+            if let Some(name) = name.to_str().filter(|name| is_temp_name(name)) {
+                if file_type.is_file() {
+                    self.leftover(dir, name, &root_path.join(rel).join(name));
                 }
             }
-        }
-        true
+            ControlFlow::Continue(())
+        })
     }
 
     /// Handles the temporary file `name` in `dir` unless a live upload owns it.
@@ -384,7 +366,9 @@ mod tests {
         }
         let leftover = plant_leftover(temp.path(), b"x");
         let root = temp.path().to_owned();
-        let report = run(std::slice::from_ref(&root), &LeftoverAction::Remove, 3);
+        // Keep: the leftover may be among the first three entries (readdir order is the file
+        // system's), and the walk below must still find it.
+        let report = run(std::slice::from_ref(&root), &LeftoverAction::Keep, 3);
         assert_eq!(report.entries, 3);
         assert!(!report.complete);
 

@@ -33,6 +33,7 @@ mod shared_dirs;
 mod space;
 mod upload;
 mod upload_quota;
+mod walk;
 mod write_mode;
 
 #[cfg(test)]

@@ -13,11 +13,10 @@
 //! belongs to nobody's quota (`leftovers` removes it, or moves it aside).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cap_fs_ext::DirExt as _;
 use cap_std::fs::Dir;
 use tokio::sync::OnceCell;
 
@@ -27,6 +26,7 @@ use super::error::{VfsError, VfsErrorKind};
 use super::names::is_temp_name;
 use super::shared_dirs::SharedDirs;
 use super::spec::Quota;
+use super::walk::walk;
 
 /// Most directory entries the initial usage walk visits; beyond it the usage is a lower bound
 /// (a pathological tree must not stall logins for minutes).
@@ -203,44 +203,24 @@ fn release(counter: &AtomicU64, amount: u64) {
     });
 }
 
-/// Walks the tree under `root` without following symlinks: `(bytes, files)` of regular files.
-/// Breadth-first with a queue of relative paths, so depth costs memory, not stack or fds.
+/// `(bytes, files)` of the regular files under `root`, temporary upload files left out (see
+/// `walk`); after `MAX_QUOTA_SCAN_ENTRIES` entries, what was counted so far.
 fn scan(root: &Dir) -> Result<(u64, u64), VfsError> {
     let (mut bytes, mut files, mut visited) = (0u64, 0u64, 0u64);
-    let mut queue: Vec<PathBuf> = vec![PathBuf::new()];
-    while let Some(rel) = queue.pop() {
-        let dir = if rel.as_os_str().is_empty() {
-            root.try_clone()
-        } else {
-            root.open_dir_nofollow(&rel)
-        };
-        // A directory that vanished or cannot be opened mid-walk is skipped, not fatal:
-        // the walk is an estimate that later accounting keeps current.
-        let Ok(dir) = dir else { continue };
-        let Ok(entries) = dir.entries() else { continue };
-        for entry in entries {
-            visited += 1;
-            if visited > MAX_QUOTA_SCAN_ENTRIES {
-                return Ok((bytes, files));
-            }
-            let Ok(entry) = entry else { continue };
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            if file_type.is_dir() {
-                queue.push(rel.join(entry.file_name()));
-            } else if file_type.is_file() {
-                if entry.file_name().to_str().is_some_and(is_temp_name) {
-                    continue;
-                }
-                let Ok(metadata) = entry.metadata() else {
-                    continue;
-                };
+    walk(root, |_, _, entry, file_type| {
+        visited += 1;
+        if visited > MAX_QUOTA_SCAN_ENTRIES {
+            return ControlFlow::Break(());
+        }
+        let temporary = entry.file_name().to_str().is_some_and(is_temp_name);
+        if file_type.is_file() && !temporary {
+            if let Ok(metadata) = entry.metadata() {
                 bytes = bytes.saturating_add(metadata.len());
                 files += 1;
             }
         }
-    }
+        ControlFlow::Continue(())
+    });
     Ok((bytes, files))
 }
 
