@@ -146,7 +146,11 @@ async fn attributes_can_be_set() {
         "setgid stripped"
     );
     user_fs.set_mode(&vpath("/d"), 0o1777).await.unwrap();
-    assert_eq!(user_fs.stat(&vpath("/d")).await.unwrap().mode, 0o1777);
+    assert_eq!(
+        user_fs.stat(&vpath("/d")).await.unwrap().mode,
+        0o777,
+        "sticky stripped, and no umask on an explicit change"
+    );
 
     user_fs.set_len(&path, 4).await.unwrap();
     assert_eq!(fixture.read("f"), b"0123");
