@@ -31,3 +31,4 @@ mod service;
 mod sftp;
 mod sftp_requests;
 mod sftp_socket;
+mod umask;
