@@ -367,8 +367,9 @@ impl UserFs {
             .await
     }
 
-    /// The target of symlink `path` as an absolute virtual path. A link whose target lies
-    /// outside the view fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
+    /// The text of symlink `path` as stored (relative: links made through the view are stored
+    /// relative to their directory). A link whose text is absolute or leads outside the view
+    /// fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
     pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
         self.run(path, |inner, path| inner.read_link(path)).await
     }

@@ -25,6 +25,7 @@ mod ftps_transfers;
 mod harness;
 mod leftovers;
 mod limits;
+mod readlink;
 mod sandbox;
 mod server;
 mod service;
