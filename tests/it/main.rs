@@ -30,6 +30,7 @@ mod sandbox;
 mod server;
 mod service;
 mod sftp;
+mod sftp_idle;
 mod sftp_requests;
 mod sftp_socket;
 mod umask;
