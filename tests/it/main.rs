@@ -15,6 +15,7 @@ mod clients_sftp;
 mod cross_protocol;
 mod daemon;
 mod defender;
+mod dual_stack;
 mod failed_uploads_ftps;
 mod failed_uploads_log;
 mod failed_uploads_sftp;
