@@ -2,6 +2,11 @@
 //!
 //! Every log line a session writes is inside the span made here, so `conn`, `protocol`, `peer`
 //! and (once known) `user` appear on all of them without each call site repeating them.
+//!
+//! The client's address is made canonical here, once for both protocols: on a dual-stack
+//! listener (`[::]`) an IPv4 client arrives as `::ffff:a.b.c.d`, and per-address limits,
+//! defender scores, allow lists and logs must see the same `a.b.c.d` whichever protocol it
+//! uses.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,19 +44,20 @@ pub struct ConnectionInfo {
     pub id: ConnectionId,
     /// The protocol served on the listener that accepted it.
     pub protocol: Protocol,
-    /// The client's address.
+    /// The client's address, canonical (see [`canonical_peer`]).
     pub peer: SocketAddr,
     /// Our address the client connected to.
     pub local: SocketAddr,
 }
 
 impl ConnectionInfo {
-    /// Describes a newly accepted connection, giving it a fresh id.
+    /// Describes a newly accepted connection, giving it a fresh id and making `peer`
+    /// canonical.
     pub fn new(protocol: Protocol, peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
         ConnectionInfo {
             id: ConnectionId::next(),
             protocol,
-            peer,
+            peer: canonical_peer(peer),
             local,
         }
     }
@@ -69,9 +75,28 @@ impl ConnectionInfo {
     }
 }
 
+/// `peer` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) turned into the IPv4 address it
+/// stands for; every other address as it is.
+pub fn canonical_peer(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_ipv4_peers_become_ipv4_and_others_stay() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:4000".parse().unwrap();
+        let local: SocketAddr = "[::]:22".parse().unwrap();
+        let info = ConnectionInfo::new(Protocol::Sftp, mapped, local);
+        assert_eq!(info.peer, "192.0.2.7:4000".parse().unwrap());
+        assert_eq!(info.local, local, "only the peer is rewritten");
+        for plain in ["192.0.2.7:1", "[2001:db8::1]:2", "[::1]:3"] {
+            let plain: SocketAddr = plain.parse().unwrap();
+            assert_eq!(canonical_peer(plain), plain);
+        }
+    }
 
     #[test]
     fn ids_are_unique_and_displayed_with_prefix() {

@@ -125,6 +125,9 @@ pub enum RecordError {
     /// An entry of `protocols` is unknown.
     #[error("protocols: {0}")]
     UnknownProtocol(String),
+    /// `umask` is not octal digits up to 777.
+    #[error("umask: {0}")]
+    BadUmask(String),
     /// `protocols` is empty, which would lock the user out silently.
     #[error("protocols is empty (use enabled = false to lock a user out)")]
     NoProtocols,
@@ -215,6 +218,8 @@ pub struct UserRecord {
     pub denied_upload_patterns: Vec<String>,
     /// Upload and download rate limits over all of the user's sessions.
     pub bandwidth: Bandwidth,
+    /// Bits taken from the modes of what the user creates; `None`: `server.umask`.
+    pub umask: Option<u32>,
     /// Permissions at `/`.
     pub permissions: Permissions,
     /// Per-path overrides.
@@ -242,6 +247,7 @@ impl UserRecord {
             quota: Quota::default(),
             denied_upload_patterns: Vec::new(),
             bandwidth: Bandwidth::default(),
+            umask: None,
             permissions: Permissions::ALL,
             rules: Vec::new(),
             folders: Vec::new(),
@@ -371,6 +377,7 @@ impl UserRecord {
             quota: self.quota,
             denied_upload_patterns: self.denied_upload_patterns.clone(),
             bandwidth: self.bandwidth,
+            umask: self.umask,
         }
     }
 }

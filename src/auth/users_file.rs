@@ -21,6 +21,7 @@
 //! bandwidth_upload_bytes_per_sec = 1048576    # optional, over all sessions; > 0
 //! bandwidth_download_bytes_per_sec = 1048576  # optional, over all sessions; > 0
 //! denied_upload_patterns = ["*.exe"]   # optional file-name globs
+//! umask = "027"                    # optional octal; default: server.umask
 //! permissions = ["*"]              # at "/"; default ["*"]; see below
 //!
 //! [[user.rule]]                    # per-path override; the longest matching prefix wins
@@ -243,6 +244,7 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
             bandwidth_upload_bytes_per_sec: user.bandwidth.upload,
             bandwidth_download_bytes_per_sec: user.bandwidth.download,
             denied_upload_patterns: &user.denied_upload_patterns,
+            umask: user.umask.map(|umask| format!("{umask:03o}")),
             permissions: permission_names(user.permissions),
             rule: user
                 .rules
@@ -302,6 +304,7 @@ struct FileUser {
     bandwidth_download_bytes_per_sec: Option<NonZeroU64>,
     #[serde(default)]
     denied_upload_patterns: Vec<String>,
+    umask: Option<Spanned<String>>,
     permissions: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     rule: Vec<Spanned<FileRule>>,
@@ -363,6 +366,8 @@ struct SavedUser<'a> {
     bandwidth_download_bytes_per_sec: Option<NonZeroU64>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     denied_upload_patterns: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    umask: Option<String>,
     permissions: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     rule: Vec<SavedRule<'a>>,
@@ -456,6 +461,11 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
                 .ok()
         })
         .collect();
+    let umask = entry.umask.as_ref().and_then(|text| {
+        crate::config::parse_umask(text.get_ref())
+            .map_err(|message| capture(text.span(), RecordError::BadUmask(message)))
+            .ok()
+    });
     let permissions = match &entry.permissions {
         None => Permissions::ALL,
         Some(names) => spanned_permissions(names, &mut capture),
@@ -514,6 +524,7 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
                 download: entry.bandwidth_download_bytes_per_sec,
             },
             denied_upload_patterns: entry.denied_upload_patterns.clone(),
+            umask,
             permissions,
             rules,
             folders,

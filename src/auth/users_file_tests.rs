@@ -329,3 +329,25 @@ fn expect_problem(
         "missing {user}:{line}: {fragment} in {summary:#?}"
     );
 }
+
+#[test]
+fn a_users_umask_round_trips_and_a_bad_one_is_reported_with_its_line() {
+    let users = parse_text("[[user]]\nname = \"u\"\numask = \"27\"\n").unwrap();
+    assert_eq!(users[0].umask, Some(0o027));
+    assert_eq!(users[0].fs_spec(Path::new("/data")).umask, Some(0o027));
+    let text = render(&users, Path::new("users.toml")).unwrap();
+    assert!(text.contains("umask = \"027\""), "{text}");
+    assert_eq!(parse_text(&text).unwrap(), users);
+    assert_eq!(
+        parse_text("[[user]]\nname = \"v\"\n").unwrap()[0].umask,
+        None
+    );
+
+    let error = parse_text("[[user]]\nname = \"w\"\numask = \"888\"\n").unwrap_err();
+    expect_problem(
+        &problems_of(&error),
+        "w",
+        3,
+        "umask: \"888\" is not a umask",
+    );
+}

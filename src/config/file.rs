@@ -36,6 +36,7 @@ pub(super) struct ServerSection {
     pub leftover_uploads_dir: String,
     pub leftover_scan_interval_secs: i64,
     pub leftover_scan_max_entries: i64,
+    pub umask: String,
 }
 
 impl Default for ServerSection {
@@ -54,6 +55,7 @@ impl Default for ServerSection {
             leftover_uploads_dir: "leftover-uploads".to_owned(),
             leftover_scan_interval_secs: 3600,
             leftover_scan_max_entries: 1_000_000,
+            umask: "022".to_owned(),
         }
     }
 }

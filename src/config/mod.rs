@@ -23,6 +23,24 @@ use ipnet::IpNet;
 pub use error::{ConfigError, Problem};
 pub use protocol::Protocol;
 
+/// `server.umask` when the config leaves it out: files 0644, directories 0755.
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// Parses a umask written as octal digits (`"022"`, `"0027"`, `"7"`), as `umask(1)` prints it;
+/// the error says what is wrong. Shared with the users file's per-user `umask`.
+pub fn parse_umask(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let octal = !digits.is_empty()
+        && digits.len() <= 4
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(value) if octal && value <= 0o777 => Ok(value),
+        _ => Err(format!(
+            "{text:?} is not a umask: write octal digits up to 777, as a string, e.g. \"022\" or \"027\""
+        )),
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -75,6 +93,9 @@ pub struct ServerConfig {
     pub leftover_scan_interval: Option<Duration>,
     /// Most directory entries one sweep looks at.
     pub leftover_scan_max_entries: u64,
+    /// Permission bits taken away from the files and directories clients create (a user's
+    /// `umask` in the users file overrides it).
+    pub umask: u32,
 }
 
 /// `server.leftover_uploads`: the fate of an upload's temporary file after a crash.
@@ -421,7 +442,12 @@ impl<'a> Validator<'a> {
             0 => None,
             secs => Some(self.seconds("server.leftover_scan_interval_secs", secs)),
         };
+        let umask = parse_umask(&raw.umask).unwrap_or_else(|message| {
+            self.problem("server.umask", message);
+            DEFAULT_UMASK
+        });
         ServerConfig {
+            umask,
             data_dir: self.directory("server.data_dir", &raw.data_dir),
             leftover_uploads,
             // Relative to state_dir, like the other files the daemon keeps for itself.

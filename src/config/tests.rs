@@ -252,3 +252,21 @@ fn leftover_uploads_are_removed_hourly_by_default_and_configurable() {
         ]
     );
 }
+
+#[test]
+fn umask_is_octal_text_up_to_777() {
+    assert_eq!(parse("").unwrap().server.umask, 0o022);
+    assert_eq!(
+        parse("[server]\numask = \"027\"\n").unwrap().server.umask,
+        0o027
+    );
+    assert_eq!(parse("[server]\numask = \"0\"\n").unwrap().server.umask, 0);
+    assert_eq!(parse_umask("0777"), Ok(0o777));
+    for bad in ["", "8", "0o22", "1777", "-22", "12345", "22 7"] {
+        assert!(parse_umask(bad).is_err(), "{bad:?}");
+    }
+    let found = problems("[server]\numask = \"099\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].key, "server.umask");
+    assert!(found[0].message.contains("not a umask"), "{found:?}");
+}

@@ -41,7 +41,7 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMo
         };
         let info = ConnectionInfo::new(Protocol::Ftps, peer, local);
         let span = info.span();
-        match shared.services.limits.try_acquire(peer.ip().to_canonical()) {
+        match shared.services.limits.try_acquire(info.peer.ip()) {
             Ok(permit) => {
                 let task = control::serve(shared.clone(), stream, info, mode, permit);
                 shared.services.tasks.spawn(task.instrument(span));

@@ -248,9 +248,9 @@ impl Session {
         }
     }
 
-    /// The client's IP address.
+    /// The client's IP address (canonical, as `ConnectionInfo` makes it).
     pub fn peer_ip(&self) -> IpAddr {
-        self.info.peer.ip().to_canonical()
+        self.info.peer.ip()
     }
 
     /// Resolves a client path against the current directory.

@@ -116,7 +116,8 @@ pub(crate) fn ssh_config(
         event_buffer_size: EVENT_BUFFER_MESSAGES,
         preferred,
         max_auth_attempts: usize::try_from(sftp.max_auth_attempts).unwrap_or(usize::MAX),
-        inactivity_timeout: Some(config.server.idle_timeout),
+        // `listener` runs the idle timer, so the client is told why it is disconnected.
+        inactivity_timeout: None,
         keepalive_interval: None,
         // `run_stream` ignores this; `listener` applies it to every accepted socket.
         nodelay: true,

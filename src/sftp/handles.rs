@@ -44,16 +44,14 @@ pub(crate) struct OpenFile {
     pub reader: Option<FileReader>,
     /// Present when opened with WRITE or APPEND.
     pub writer: Option<SharedFileWriter>,
-    /// The writer writes a temporary file that CLOSE renames into place.
-    pub atomic: bool,
     /// When OPEN succeeded, for audit durations.
     pub opened: Instant,
     /// Bytes served by READ, for the audit event.
     pub bytes_read: AtomicU64,
     /// Bytes accepted by WRITE, for the audit event.
     pub bytes_written: AtomicU64,
-    /// Times and permissions set through FSETSTAT on an atomic upload: applied to the final
-    /// name after CLOSE commits it (the temporary file is about to be renamed anyway).
+    /// Times and permissions set through FSETSTAT (or the mode sent with OPEN) on an upload
+    /// that creates its file: given to the new file as CLOSE commits it.
     pub deferred: Mutex<Option<FileAttributes>>,
 }
 
@@ -63,13 +61,11 @@ impl OpenFile {
         path: VirtualPath,
         reader: Option<FileReader>,
         writer: Option<SharedFileWriter>,
-        atomic: bool,
     ) -> OpenFile {
         OpenFile {
             path,
             reader,
             writer,
-            atomic,
             opened: Instant::now(),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -187,12 +183,7 @@ mod tests {
 
     fn dir_handle() -> Handle {
         // A file handle needs a real file; the table does not care which kind it stores.
-        Handle::File(Arc::new(OpenFile::new(
-            VirtualPath::root(),
-            None,
-            None,
-            false,
-        )))
+        Handle::File(Arc::new(OpenFile::new(VirtualPath::root(), None, None)))
     }
 
     #[test]

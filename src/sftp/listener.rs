@@ -8,7 +8,8 @@
 //! - on shutdown, unauthenticated connections are closed at once and logged-in ones once their
 //!   SFTP sessions have finished the requests they had received; on abort everything is cut.
 //!
-//! Idle logged-in connections are closed by russh's inactivity timeout (`server.idle_timeout`).
+//! - an idle timer disconnects, with the reason "idle timeout", a client that sent nothing for
+//!   `server.idle_timeout` (`idle`: russh's own timer would close the socket without a word).
 //!
 //! `Config::nodelay` is applied here too: russh only honours it in its own accept loop
 //! (`run_on_socket`), never in `run_stream`, which takes any stream.
@@ -24,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use super::idle::{ClientActivity, Watched};
 use super::ssh::SshHandler;
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
@@ -97,6 +99,9 @@ async fn serve(
         }
     };
     tracing::debug!("connection accepted");
+    let activity = ClientActivity::new();
+    let stream = Watched::new(stream, activity.clone());
+    let idle_timeout = services.config().server.idle_timeout;
     let login_deadline = Instant::now() + services.config().server.login_timeout;
     let (login_tx, mut login_rx) = oneshot::channel();
     let sessions = TaskTracker::new();
@@ -123,6 +128,8 @@ async fn serve(
     let handle = running.handle();
     let deadline = tokio::time::sleep_until(login_deadline);
     tokio::pin!(deadline);
+    let idle = tokio::time::sleep_until(activity.last() + idle_timeout);
+    tokio::pin!(idle);
     let (mut logged_in, mut stopping) = (false, false);
     let goodbye = loop {
         tokio::select! {
@@ -143,6 +150,14 @@ async fn serve(
             () = &mut deadline, if !logged_in => {
                 tracing::info!("login timeout");
                 break "login timeout";
+            }
+            () = &mut idle => {
+                let due = activity.last() + idle_timeout;
+                if Instant::now() >= due {
+                    tracing::info!("idle timeout");
+                    break "idle timeout";
+                }
+                idle.as_mut().reset(due);
             }
             () = services.shutdown.cancelled(), if !stopping => {
                 stopping = true;

@@ -14,6 +14,7 @@ mod algorithms;
 mod errors;
 mod exec;
 mod handles;
+mod idle;
 mod listener;
 mod listing;
 mod requests;

@@ -311,7 +311,11 @@ impl Handler for SshHandler {
                 return Ok(());
             }
         };
-        let fs = match UserFs::open(identity.fs.clone(), &self.services.quotas).await {
+        let spec = identity
+            .fs
+            .clone()
+            .with_default_umask(self.services.config().server.umask);
+        let fs = match UserFs::open(spec, &self.services.quotas).await {
             Ok(fs) => fs,
             Err(error) => {
                 tracing::error!(parent: &self.span, %error, source = ?error.source, "cannot open the user's files");

@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt as _};
@@ -29,6 +30,8 @@ pub(crate) enum Access {
     CreateNew {
         /// Open with `O_APPEND`.
         append: bool,
+        /// The new file's permission bits, set exactly: the process umask is overridden.
+        mode: u32,
     },
 }
 
@@ -54,8 +57,10 @@ pub(crate) fn open_regular(
             options.write(true);
             flags |= OFlags::APPEND;
         }
-        Access::CreateNew { append } => {
-            options.write(true).create_new(true).mode(0o666);
+        Access::CreateNew { append, mode } => {
+            // The process umask can only take bits away from `mode`, so the file is never
+            // more open than asked, even for the instant before the exact mode is set below.
+            options.write(true).create_new(true).mode(mode & 0o777);
             if append {
                 flags |= OFlags::APPEND;
             }
@@ -68,7 +73,15 @@ pub(crate) fn open_regular(
         .open_with(rel, &options)
         .map_err(VfsError::from_io)?
         .into_std();
-    let stat = FileStat::of_file(&file).map_err(VfsError::from_io)?;
+    let mut stat = FileStat::of_file(&file).map_err(VfsError::from_io)?;
+    if let (Access::CreateNew { mode, .. }, FileKind::File) = (access, stat.kind) {
+        let mode = mode & 0o777;
+        if stat.mode != mode {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(VfsError::from_io)?;
+            stat.mode = mode;
+        }
+    }
     match stat.kind {
         FileKind::File => Ok((file, stat)),
         FileKind::Dir => Err(VfsError::new(VfsErrorKind::IsADirectory)),

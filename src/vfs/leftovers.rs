@@ -244,8 +244,14 @@ pub(crate) fn move_aside(dir: &Dir, name: &str, target: &Dir) -> Result<String, 
 /// durable; a failed copy is deleted and the original stays.
 fn copy_then_remove(dir: &Dir, name: &str, target: &Dir, to: &str) -> Result<(), VfsError> {
     let (source, _) = disk::open_regular(dir, Path::new(name), Access::Read)?;
-    let (mut copy, _) =
-        disk::open_regular(target, Path::new(to), Access::CreateNew { append: false })?;
+    let mode = dir
+        .symlink_metadata(name)
+        .map_or(0o600, |metadata| metadata.mode() & 0o777);
+    let create = Access::CreateNew {
+        append: false,
+        mode,
+    };
+    let (mut copy, _) = disk::open_regular(target, Path::new(to), create)?;
     let copied = io::copy(&mut &source, &mut copy).and_then(|_| copy.sync_all());
     if let Err(error) = copied {
         let _ = target.remove_file(to);

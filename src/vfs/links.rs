@@ -3,10 +3,12 @@
 //! Symlinks are where confinement is easiest to get wrong, so their rules live together here.
 //! A client's target (absolute virtual path or relative text) is normalised in virtual space,
 //! refused if it climbs above the root or lands in another mount, and stored as relative text,
-//! so it resolves to the same object on disk as in the view. Reading a link returns the
-//! absolute virtual path, never the raw text, so a link an administrator planted with a server
-//! path shows nothing of it. A hard link shares data between two names, so it may not give
-//! write access that the existing name does not have.
+//! so it resolves to the same object on disk as in the view. Reading a link returns its text as
+//! stored (as OpenSSH does, so mirroring clients recreate relative links as they were), but
+//! only a relative text that stays inside the view: an absolute text (which only someone with
+//! shell access can plant) or one that climbs out of the root or mount is refused, so no server
+//! path is ever shown. A hard link shares data between two names, so it may not give write
+//! access that the existing name does not have.
 
 use super::error::{VfsError, VfsErrorKind};
 use super::path::{self, PathError, VirtualPath};
@@ -58,10 +60,11 @@ impl Inner {
                 "symlink leads outside the root",
             ));
         }
+        // Only checks that the text stays inside; what the client gets is the text itself.
         let link_dir = resolved.path.parent().unwrap_or_else(VirtualPath::root);
         let floor = self.mounts.link_floor(resolved.mount);
-        let target = MountTable::lexical_target(&link_dir, &text, floor)?;
-        Ok(target.as_str().to_owned())
+        MountTable::lexical_target(&link_dir, &text, floor)?;
+        Ok(text)
     }
 
     pub(super) fn hard_link(

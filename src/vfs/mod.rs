@@ -25,6 +25,7 @@ mod leftovers;
 mod links;
 mod listing;
 mod metadata;
+mod modes;
 mod names;
 mod quota;
 mod reader;
@@ -45,32 +46,31 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cap_fs_ext::{DirExt as _, SystemTimeSpec};
-use cap_std::fs::{Dir, PermissionsExt as _};
+use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _};
 
 pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
 pub use hash::HashAlgorithm;
 pub use leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use listing::{DirLister, MAX_LIST_BATCH};
 pub use metadata::{DirEntry, FileKind, FileStat};
+pub use modes::CommitAttributes;
 pub use path::{PathError, VirtualPath};
 pub use permissions::{PermissionRules, Permissions};
 pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
-pub use spec::{Bandwidth, FsSpec, Mount, Quota};
-pub use upload::{CommitAttributes, FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
+pub use spec::{Bandwidth, FsSpec, Mount, Quota, FALLBACK_UMASK};
+pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
 use bandwidth::Throttles;
 use disk::Access;
+use modes::{changed_mode, created_mode, NEW_DIR_MODE};
 use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
 use shared_dirs::SharedDirs;
 use upload::WriteTarget;
-
-/// Permission bits a client may set: no setuid/setgid, sticky allowed.
-const SETTABLE_MODE_BITS: u32 = 0o1777;
 
 /// One user's confined file system view; cheap to clone, shareable between tasks.
 #[derive(Clone, Debug)]
@@ -90,6 +90,8 @@ struct Inner {
     throttles: Throttles,
     /// Uploads discarded over existing files (shared by all sessions).
     discarded: Arc<discarded::DiscardedUploads>,
+    /// Bits taken from the modes of what the user creates.
+    umask: u32,
 }
 
 impl UserFs {
@@ -104,6 +106,7 @@ impl UserFs {
             quota,
             denied_upload_patterns,
             bandwidth,
+            umask,
         } = spec;
         for (index, mount) in mounts.iter().enumerate() {
             let duplicate = mounts[..index]
@@ -137,6 +140,7 @@ impl UserFs {
                 quota,
                 throttles: quotas.bandwidth().throttles(&user_name, bandwidth),
                 discarded: quotas.discarded(),
+                umask: umask.unwrap_or(FALLBACK_UMASK) & 0o777,
             }),
         })
     }
@@ -144,6 +148,11 @@ impl UserFs {
     /// The user this view belongs to.
     pub fn user(&self) -> &str {
         &self.inner.user
+    }
+
+    /// The umask applied to what this user creates.
+    pub fn umask(&self) -> u32 {
+        self.inner.umask
     }
 
     /// What the user may do at `path` by the rules alone (symlinks not considered).
@@ -227,15 +236,39 @@ impl UserFs {
         self.run(path, |inner, path| inner.remove_file(path)).await
     }
 
-    /// Creates a directory. Needs `MKDIR`.
+    /// Creates a directory, mode 0777 less the umask. Needs `MKDIR`.
     pub async fn create_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, |inner, path| {
+        self.create_dir_with_mode(path, NEW_DIR_MODE).await
+    }
+
+    /// Creates a directory with the mode a client asked for, less the umask (and never
+    /// setuid, setgid or sticky). Needs `MKDIR`; the caller decides whether the user may
+    /// choose the mode (`check_set_attributes`).
+    pub async fn create_dir_with_mode(
+        &self,
+        path: &VirtualPath,
+        mode: u32,
+    ) -> Result<(), VfsError> {
+        self.run(path, move |inner, path| {
             let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR)?;
             if !matches!(resolved.node, Node::Missing) {
                 return Err(VfsError::new(VfsErrorKind::AlreadyExists));
             }
+            let mode = created_mode(mode, inner.umask);
             let dir = inner.mounts.dir(resolved.mount);
-            dir.create_dir(&resolved.rel).map_err(VfsError::from_io)
+            let mut builder = cap_std::fs::DirBuilder::new();
+            builder.mode(mode);
+            dir.create_dir_with(&resolved.rel, &builder)
+                .map_err(VfsError::from_io)?;
+            // The process umask may have taken more bits than ours; the mode is exactly ours.
+            let created = disk::open_dir(dir, &resolved.rel)?;
+            let metadata = created.dir_metadata().map_err(VfsError::from_io)?;
+            if metadata.permissions().mode() & 0o7777 != mode {
+                created
+                    .set_permissions(".", cap_std::fs::Permissions::from_mode(mode))
+                    .map_err(VfsError::from_io)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -301,13 +334,13 @@ impl UserFs {
         .await
     }
 
-    /// Sets permission bits, following symlinks; masked to `0o1777` (never setuid/setgid).
-    /// Needs `SET_ATTRIBUTES`.
+    /// Sets permission bits as asked (an explicit request: no umask), following symlinks;
+    /// masked to `0o777` (never setuid, setgid or sticky). Needs `SET_ATTRIBUTES`.
     pub async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), VfsError> {
         self.run(path, move |inner, path| {
             let resolved =
                 inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
-            let permissions = cap_std::fs::Permissions::from_mode(mode & SETTABLE_MODE_BITS);
+            let permissions = cap_std::fs::Permissions::from_mode(changed_mode(mode));
             inner
                 .mounts
                 .dir(resolved.mount)
@@ -334,8 +367,9 @@ impl UserFs {
             .await
     }
 
-    /// The target of symlink `path` as an absolute virtual path. A link whose target lies
-    /// outside the view fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
+    /// The text of symlink `path` as stored (relative: links made through the view are stored
+    /// relative to their directory). A link whose text is absolute or leads outside the view
+    /// fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
     pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
         self.run(path, |inner, path| inner.read_link(path)).await
     }
@@ -596,6 +630,7 @@ impl Inner {
             quota: self.quota_for(resolved.mount).cloned(),
             throttle: self.throttles.upload.clone(),
             discard_note,
+            umask: self.umask,
         };
         FileWriter::open(target, mode)
     }

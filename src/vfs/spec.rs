@@ -52,4 +52,19 @@ pub struct FsSpec {
     pub denied_upload_patterns: Vec<String>,
     /// Transfer rate limits, shared by all of the user's sessions.
     pub bandwidth: Bandwidth,
+    /// Permission bits taken from what clients create (files, directories, the mode sent with
+    /// an upload); `None` until the front end fills in the server's default
+    /// ([`FsSpec::with_default_umask`]), and [`FALLBACK_UMASK`] if it never does.
+    pub umask: Option<u32>,
+}
+
+/// The umask of a spec that names none (the server's built-in default is the same).
+pub const FALLBACK_UMASK: u32 = 0o022;
+
+impl FsSpec {
+    /// This spec with `default` as its umask unless the user has their own.
+    pub fn with_default_umask(mut self, default: u32) -> FsSpec {
+        self.umask.get_or_insert(default & 0o777);
+        self
+    }
 }

@@ -43,7 +43,6 @@ use std::os::unix::fs::{FileExt, PermissionsExt as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use cap_std::fs::Dir;
@@ -55,13 +54,13 @@ use super::discarded::DiscardNote;
 use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
+use super::modes::{created_mode, CommitAttributes, NEW_FILE_MODE};
 use super::names::{temp_name, TempName};
 use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
 use super::upload_quota;
 pub use super::write_mode::WriteMode;
-use super::SETTABLE_MODE_BITS;
 
 /// Bytes gathered before a sequential write goes to the disk.
 pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
@@ -85,6 +84,8 @@ pub(crate) struct WriteTarget {
     pub(crate) throttle: Option<Arc<TokenBucket>>,
     /// For an atomic upload replacing a file: blocks resumes of the old one if discarded.
     pub(crate) discard_note: Option<DiscardNote>,
+    /// The user's umask, for a new file and for the mode a client sends with the upload.
+    pub(crate) umask: u32,
 }
 
 /// A file being written by one owner. See the module docs.
@@ -128,16 +129,10 @@ struct Core {
     poisoned: Mutex<Option<VfsErrorKind>>,
     /// For an atomic upload replacing a file: a discard notes the old file (`discarded.rs`).
     discard_note: Option<DiscardNote>,
-}
-
-/// Attributes given to an upload as it is committed: on the temporary file, before the rename,
-/// so the file appears with them (one step instead of a second path lookup afterwards).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CommitAttributes {
-    /// Permission bits (the settable ones are applied).
-    pub mode: Option<u32>,
-    /// Modification time, with the access time if given.
-    pub times: Option<(SystemTime, Option<SystemTime>)>,
+    /// The user's umask, applied to the mode given at commit.
+    umask: u32,
+    /// Written in place to a file this writer created (so attributes at commit apply to it).
+    created_in_place: bool,
 }
 
 #[derive(Debug)]
@@ -161,6 +156,7 @@ impl FileWriter {
             quota,
             throttle,
             discard_note,
+            umask,
         } = target;
         let replaces = mode == WriteMode::Replace && existing.is_some();
         let creates = mode.is_atomic() || existing.is_none();
@@ -178,12 +174,16 @@ impl FileWriter {
             error.or_path(&path)
         };
         let append = mode == WriteMode::Append;
+        let new_file_mode = created_mode(NEW_FILE_MODE, umask);
         let (file, stat, temp) = if mode.is_atomic() {
             let temp = temp_name();
             let (file, stat) = disk::open_regular(
                 &parent,
                 Path::new(&temp),
-                Access::CreateNew { append: false },
+                Access::CreateNew {
+                    append: false,
+                    mode: new_file_mode,
+                },
             )
             .map_err(give_back)?;
             if let Some(old) = existing.as_ref().filter(|_| replaces) {
@@ -195,12 +195,16 @@ impl FileWriter {
             let access = match (existing.is_some(), append) {
                 (true, false) => Access::Write,
                 (true, true) => Access::Append,
-                (false, append) => Access::CreateNew { append },
+                (false, append) => Access::CreateNew {
+                    append,
+                    mode: new_file_mode,
+                },
             };
             let (file, stat) =
                 disk::open_regular(&parent, Path::new(&name), access).map_err(give_back)?;
             (file, stat, None)
         };
+        let created_in_place = temp.is_none() && existing.is_none();
         let position = match mode {
             WriteMode::Append => stat.size,
             WriteMode::At(offset) => offset,
@@ -231,6 +235,8 @@ impl FileWriter {
             gathered: Mutex::new(None),
             poisoned: Mutex::new(None),
             discard_note,
+            umask,
+            created_in_place,
         };
         Ok(FileWriter {
             core: Arc::new(core),
@@ -388,6 +394,12 @@ impl SharedFileWriter {
         self.core.clone().stat().await
     }
 
+    /// Whether the file is new content this writer created (an atomic upload, or a file that
+    /// did not exist), so that [`SharedFileWriter::commit_with`] applies attributes to it.
+    pub fn creates_file(&self) -> bool {
+        self.core.temp.is_some() || self.core.created_in_place
+    }
+
     /// The virtual path the file will have.
     pub fn path(&self) -> &VirtualPath {
         &self.core.path
@@ -399,9 +411,9 @@ impl SharedFileWriter {
         self.core.commit(CommitAttributes::default()).await
     }
 
-    /// Like [`SharedFileWriter::commit`], giving a temporary file `attributes` before it is
-    /// renamed into place (the caller checked that the user may set them); an in-place
-    /// writer ignores them.
+    /// Like [`SharedFileWriter::commit`], giving a new file `attributes` (a temporary file
+    /// before it is renamed into place; the caller checked that the user may set them). The
+    /// mode loses the umask's bits. A writer of an existing file in place ignores them.
     pub async fn commit_with(&self, attributes: CommitAttributes) -> Result<u64, VfsError> {
         self.core.commit(attributes).await
     }
@@ -677,6 +689,9 @@ impl Core {
                 self.discard_blocking();
                 return Err(error);
             }
+        } else if self.created_in_place {
+            // The data is in place already; a failure here fails the commit, nothing more.
+            self.apply_blocking(attributes)?;
         }
         let size = match self.reconcile() {
             Ok(size) => size,
@@ -719,12 +734,14 @@ impl Core {
         Ok(size)
     }
 
-    /// Gives the temporary file its attributes before the rename.
+    /// Gives the new file its attributes (a temporary file: before the rename). The mode is
+    /// what the client created the file with, so the umask applies.
     fn apply_blocking(&self, attributes: CommitAttributes) -> Result<(), VfsError> {
         let failed = |error| VfsError::from_io(error).at(&self.path);
         if let Some(mode) = attributes.mode {
+            let mode = created_mode(mode, self.umask);
             self.file
-                .set_permissions(std::fs::Permissions::from_mode(mode & SETTABLE_MODE_BITS))
+                .set_permissions(std::fs::Permissions::from_mode(mode))
                 .map_err(failed)?;
         }
         if let Some((modified, accessed)) = attributes.times {

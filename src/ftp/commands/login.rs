@@ -142,7 +142,11 @@ async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> R
             return Response::Close(errors::limit_reply(error));
         }
     };
-    let fs = match UserFs::open(identity.fs.clone(), &services.quotas).await {
+    let spec = identity
+        .fs
+        .clone()
+        .with_default_umask(services.config().server.umask);
+    let fs = match UserFs::open(spec, &services.quotas).await {
         Ok(fs) => fs,
         Err(error) => {
             let outcome = Outcome::failed(reason::HOME_UNAVAILABLE, error.to_string());

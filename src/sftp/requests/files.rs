@@ -44,7 +44,7 @@ pub(super) async fn open(
         open_for_writing(context, path, pflags, attrs).await?
     } else {
         let reader = context.fs.open_read(&path, 0).await?;
-        OpenFile::new(path, Some(reader), None, false)
+        OpenFile::new(path, Some(reader), None)
     };
     // If the table is full the file is dropped here, which discards an upload just begun.
     let handle = shared.lock_table().insert(Handle::File(Arc::new(file)))?;
@@ -84,8 +84,11 @@ async fn open_for_writing(
     } else {
         None
     };
-    let file = OpenFile::new(path, reader, Some(writer), mode.is_atomic());
-    if mode.is_atomic() && attrs.permissions.is_some() {
+    let creates = writer.creates_file();
+    let file = OpenFile::new(path, reader, Some(writer));
+    // The mode is the new file's (less the umask), as open(2) would give it; an existing file
+    // written in place keeps its own.
+    if creates && attrs.permissions.is_some() {
         file.defer(&FileAttributes {
             permissions: attrs.permissions,
             ..FileAttributes::default()
@@ -237,7 +240,8 @@ pub(super) async fn fstat(
     encode(|out| encode_attrs(out, id, &attributes(&stat)))
 }
 
-/// `SSH_FXP_FSETSTAT`: size now; times and permissions of an atomic upload after its commit.
+/// `SSH_FXP_FSETSTAT`: size now; times and permissions of an upload's new file at its commit
+/// (the mode less the umask), of anything else now (as asked).
 pub(super) async fn fsetstat(
     context: &SessionContext,
     id: u32,
@@ -254,7 +258,11 @@ pub(super) async fn fsetstat(
         size: None,
         ..attrs.clone()
     };
-    if file.atomic {
+    let creates = file
+        .writer
+        .as_ref()
+        .is_some_and(|writer| writer.creates_file());
+    if creates {
         file.defer(&rest);
     } else {
         paths::apply_attributes(context, &file.path, &rest, true).await?;

@@ -158,7 +158,7 @@ pub(super) async fn remove(
     result.map(|()| ok(id))
 }
 
-/// `SSH_FXP_MKDIR`; requested permissions are applied when allowed.
+/// `SSH_FXP_MKDIR`; the requested permissions, less the umask, when the user may set them.
 pub(super) async fn mkdir(
     context: &SessionContext,
     id: u32,
@@ -167,18 +167,24 @@ pub(super) async fn mkdir(
 ) -> Result<BytesMut, Failure> {
     let path = resolve(raw)?;
     let started = Instant::now();
-    let result = context.fs.create_dir(&path).await.map_err(Failure::from);
-    context.audit_result(Action::Mkdir, &path, None, started, &result);
-    result?;
-    if let Some(mode) = attrs.permissions {
-        ignore_refusal(
-            context,
-            context.fs.set_mode(&path, mode & 0o7777).await,
-            &path,
-            "permissions",
-        )?;
+    let mode = match attrs.permissions {
+        Some(mode) => match context.fs.check_set_attributes(&path) {
+            Ok(()) => Some(mode),
+            Err(error) => {
+                // Refused or ignored like a SETSTAT after the MKDIR; ignored, the default mode.
+                ignore_refusal(context, Err(error), &path, "permissions")?;
+                None
+            }
+        },
+        None => None,
+    };
+    let result = match mode {
+        Some(mode) => context.fs.create_dir_with_mode(&path, mode).await,
+        None => context.fs.create_dir(&path).await,
     }
-    Ok(ok(id))
+    .map_err(Failure::from);
+    context.audit_result(Action::Mkdir, &path, None, started, &result);
+    result.map(|()| ok(id))
 }
 
 /// `SSH_FXP_RMDIR`.

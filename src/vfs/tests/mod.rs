@@ -43,6 +43,7 @@ impl Fixture {
             quota: Quota::default(),
             denied_upload_patterns: Vec::new(),
             bandwidth: Default::default(),
+            umask: None,
         }
     }
 
@@ -131,6 +132,7 @@ pub(super) fn assert_kind<T: std::fmt::Debug>(result: Result<T, VfsError>, kind:
 
 mod access;
 mod confinement;
+mod modes;
 mod mounts;
 mod namespace;
 mod quotas;

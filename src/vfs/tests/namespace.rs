@@ -146,7 +146,11 @@ async fn attributes_can_be_set() {
         "setgid stripped"
     );
     user_fs.set_mode(&vpath("/d"), 0o1777).await.unwrap();
-    assert_eq!(user_fs.stat(&vpath("/d")).await.unwrap().mode, 0o1777);
+    assert_eq!(
+        user_fs.stat(&vpath("/d")).await.unwrap().mode,
+        0o777,
+        "sticky stripped, and no umask on an explicit change"
+    );
 
     user_fs.set_len(&path, 4).await.unwrap();
     assert_eq!(fixture.read("f"), b"0123");
@@ -163,7 +167,7 @@ async fn attributes_can_be_set() {
 }
 
 #[tokio::test]
-async fn symlinks_are_stored_relative_and_read_back_as_virtual_paths() {
+async fn symlinks_are_stored_relative_and_read_back_as_stored() {
     let fixture = Fixture::new();
     fixture.write("docs/a.txt", b"A");
     fixture.write("links/.keep", b"");
@@ -188,10 +192,11 @@ async fn symlinks_are_stored_relative_and_read_back_as_virtual_paths() {
     for link in ["/links/abs", "/links/rel"] {
         assert_eq!(
             user_fs.read_link(&vpath(link)).await.unwrap(),
-            "/docs/a.txt"
+            "../docs/a.txt"
         );
         assert_eq!(read_all(&user_fs, link).await.unwrap(), b"A");
     }
+    assert_eq!(user_fs.read_link(&vpath("/to_docs")).await.unwrap(), "docs");
     assert_eq!(list_names(&user_fs, "/to_docs").await, ["a.txt"]);
     let lstat = user_fs.lstat(&vpath("/links/abs")).await.unwrap();
     assert_eq!(lstat.kind, FileKind::Symlink);
