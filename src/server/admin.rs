@@ -289,19 +289,20 @@ async fn answer(request: Request, context: &Context) -> Response {
 
 async fn reload(context: &Context) -> Response {
     let (reply, result) = oneshot::channel();
-    if context.reloads.send(reply).await.is_err() {
-        return Response::Error {
-            message: "the daemon is stopping".into(),
-        };
-    }
-    match tokio::time::timeout(RELOAD_TIMEOUT, result).await {
-        Ok(Ok(Ok(()))) => Response::Done {
+    // Bounded as a whole: a reload already running (SIGHUP, another client) delays the hand-over.
+    let verdict = tokio::time::timeout(RELOAD_TIMEOUT, async {
+        context.reloads.send(reply).await.ok()?;
+        result.await.ok()
+    })
+    .await;
+    match verdict {
+        Ok(Some(Ok(()))) => Response::Done {
             message: "configuration reloaded".into(),
         },
-        Ok(Ok(Err(reasons))) => Response::Error {
+        Ok(Some(Err(reasons))) => Response::Error {
             message: format!("reload refused, the old configuration stays in use: {reasons}"),
         },
-        Ok(Err(_)) => Response::Error {
+        Ok(None) => Response::Error {
             message: "the daemon is stopping".into(),
         },
         Err(_) => Response::Error {
