@@ -39,10 +39,15 @@ pub(super) fn ask(
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
-        stream.write_all(&line)?;
+        // The daemon answers a caller it refuses at once and closes, so the request may meet a
+        // closed socket: the answer is still there to read, and says more than EPIPE.
+        let sent = stream.write_all(&line);
         let mut answer = Vec::new();
-        BufReader::new((&stream).take(MAX_RESPONSE_BYTES)).read_until(b'\n', &mut answer)?;
+        let read =
+            BufReader::new((&stream).take(MAX_RESPONSE_BYTES)).read_until(b'\n', &mut answer);
         if answer.is_empty() {
+            sent?;
+            read?;
             return Err(anyhow!(
                 "the daemon closed the admin connection without an answer"
             ));

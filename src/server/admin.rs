@@ -170,20 +170,24 @@ async fn serve(stream: UnixStream, context: &Context) {
         }
     };
     let (read, mut write) = stream.into_split();
+    let mut line = Vec::new();
+    let limit = (MAX_REQUEST_BYTES + 1) as u64;
+    let mut reader = BufReader::new(read.take(limit));
     if !peer_allowed(peer, own) {
         tracing::warn!(
             uid = peer,
             "admin socket: refused a connection from another user"
         );
+        // Taken off the socket unread (never parsed): closing on unread data would reset the
+        // connection, and the caller would see ECONNRESET instead of the reason.
+        let drain = reader.read_until(b'\n', &mut line);
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         let refusal = Response::Error {
             message: format!("permission denied: only uid {own} or root may use this socket"),
         };
         let _ = write.write_all(&encode_response(&refusal)).await;
         return;
     }
-    let mut line = Vec::new();
-    let limit = (MAX_REQUEST_BYTES + 1) as u64;
-    let mut reader = BufReader::new(read.take(limit));
     let response =
         match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await {
             Err(_) => Response::Error {
