@@ -53,7 +53,8 @@ pub enum Command {
     /// Loads and validates the config, creates missing directories, generates a missing TLS
     /// certificate and SSH host keys, binds every listener, then serves until SIGTERM or
     /// SIGINT. SIGHUP reloads the config, the users file and the certificate without
-    /// dropping sessions.
+    /// dropping sessions. `reload`, `status`, `session` and `ban` talk to it over its admin
+    /// socket, `state_dir/ferryd.sock` (mode 0600; only the daemon's user and root).
     Serve,
     /// Create a production setup: config file, TLS certificate, SSH host keys, users file.
     ///
@@ -70,11 +71,19 @@ pub enum Command {
     /// this; SIGHUP still reloads too, but nobody learns the result.
     Reload,
     /// Show the running server: version, uptime, listeners, sessions per protocol, bans.
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
     Status,
     /// List the running server's sessions, or end some (`session kick ID|--user NAME`).
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
     #[command(subcommand)]
     Session(session::SessionCommand),
     /// List, add or lift the running server's bans of client addresses.
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
+    /// Bans live in memory: a restart clears them. Adding an address to
+    /// `defender.allow_list` and reloading lifts its ban too.
     #[command(subcommand)]
     Ban(ban::BanCommand),
     /// Manage users in the users file (the server need not be running).
