@@ -383,3 +383,18 @@ fn which(program: &str) -> Option<PathBuf> {
             .find(|path| path.is_file())
     })
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_state_dir_is_refused_and_leaves_the_first_ones_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admin_config(dir.path(), "");
+    let (_daemon, _, _) = start(&config);
+    let second = ferryd(&config, &["serve"]);
+    assert_eq!(second.status.code(), Some(69), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another ferryd is running"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(ok(&config, &["status"]).contains("ferryd is running"));
+}
