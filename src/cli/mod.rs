@@ -1,12 +1,16 @@
-//! The command line: `serve`, `init`, `check-config`, `user …`.
+//! The command line: `serve`, `init`, `check-config`, `reload`, `status`, `session …`,
+//! `ban …`, `user …`.
 //!
 //! Each subcommand returns `Result<(), Failure>`; `Failure` carries the sysexits-style exit
 //! code so `systemctl status` tells an admin whether to fix the config (78), the environment
 //! (69) or report a bug (70).
 
+mod admin_client;
+mod ban;
 mod check;
 mod init;
 mod serve;
+mod session;
 mod status;
 mod user;
 
@@ -49,7 +53,8 @@ pub enum Command {
     /// Loads and validates the config, creates missing directories, generates a missing TLS
     /// certificate and SSH host keys, binds every listener, then serves until SIGTERM or
     /// SIGINT. SIGHUP reloads the config, the users file and the certificate without
-    /// dropping sessions.
+    /// dropping sessions. `reload`, `status`, `session` and `ban` talk to it over its admin
+    /// socket, `state_dir/ferryd.sock` (mode 0600; only the daemon's user and root).
     Serve,
     /// Create a production setup: config file, TLS certificate, SSH host keys, users file.
     ///
@@ -58,13 +63,29 @@ pub enum Command {
     Init(init::InitArgs),
     /// Validate the config and the users file; print every problem with file and line.
     CheckConfig,
-    /// Ask the running server to reload its config, users file and certificate (SIGHUP).
+    /// Ask the running server to reload its config, users file and certificate, and wait.
     ///
-    /// Finds the daemon through `state_dir/ferryd.pid`; under systemd `systemctl reload
-    /// ferryd` does the same.
+    /// Talks to the daemon over its admin socket (`state_dir/ferryd.sock`) and exits 0 only
+    /// when the daemon applied the new configuration; when it refuses, prints its reasons and
+    /// exits 78 while the daemon keeps the old configuration. `systemctl reload ferryd` runs
+    /// this; SIGHUP still reloads too, but nobody learns the result.
     Reload,
-    /// Show whether the server runs, and its live sessions (from the metrics endpoint).
+    /// Show the running server: version, uptime, listeners, sessions per protocol, bans.
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
     Status,
+    /// List the running server's sessions, or end some (`session kick ID|--user NAME`).
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// List, add or lift the running server's bans of client addresses.
+    ///
+    /// Over the admin socket (`state_dir/ferryd.sock`): run as the daemon's user or root.
+    /// Bans live in memory: a restart clears them. Adding an address to
+    /// `defender.allow_list` and reloading lifts its ban too.
+    #[command(subcommand)]
+    Ban(ban::BanCommand),
     /// Manage users in the users file (the server need not be running).
     #[command(subcommand)]
     User(user::UserCommand),
@@ -115,6 +136,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::CheckConfig => check::run(&cli.config),
         Command::Reload => status::reload(&cli.config),
         Command::Status => status::status(&cli.config),
+        Command::Session(command) => session::run(&cli.config, command),
+        Command::Ban(command) => ban::run(&cli.config, command),
         Command::User(command) => user::run(&cli.config, command),
     }
 }

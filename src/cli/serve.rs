@@ -8,7 +8,7 @@ use crate::config::{Config, Protocol};
 use crate::logging;
 use crate::server::signals::{Request, Signals};
 use crate::server::{
-    file_limit, pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer,
+    admin, file_limit, pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer,
     RunningServer, SandboxError, Server, StartError,
 };
 
@@ -23,7 +23,8 @@ pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Fai
     report_file_limit(file_limit::raise(config.server.max_connections));
     // Sized now: once Landlock is on, the runtime could not read the cgroup CPU quota.
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let prepared = Server::prepare(config).map_err(start_failure)?;
+    let mut prepared = Server::prepare(config).map_err(start_failure)?;
+    prepared.bind_admin_socket().map_err(start_failure)?;
     // Before the runtime: see `server::sandbox` for why Landlock needs a single thread.
     let landlock = sandbox::restrict_files(prepared.config(), &prepared.user_dirs())
         .map_err(sandbox_failure)?;
@@ -86,7 +87,8 @@ async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(),
     // The runtime's workers already exist, so the filter goes on every thread at once; before
     // `start`, so no connection is ever served unfiltered.
     let seccomp = sandbox::restrict_syscalls(prepared.config()).map_err(sandbox_failure)?;
-    let server = prepared.start().await.map_err(start_failure)?;
+    let mut server = prepared.start().await.map_err(start_failure)?;
+    let mut admin_reloads = server.take_admin_reloads();
     match (&landlock, &seccomp) {
         (None, None) => tracing::warn!("sandbox off ([sandbox] in the config)"),
         _ => tracing::info!(
@@ -128,14 +130,24 @@ async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(),
         })
     };
     loop {
-        match signals.next().await {
+        // SIGHUP and the admin socket's `reload` run the same code, one at a time; only the
+        // socket has someone waiting for the result.
+        let (request, waiting) = tokio::select! {
+            request = signals.next() => (request, None),
+            Some(reply) = next_admin_reload(&mut admin_reloads) => (Request::Reload, Some(reply)),
+        };
+        match request {
             Request::Stop => break,
             Request::Reload => {
                 systemd::reloading();
-                if let Err(error) = server.reload() {
-                    tracing::error!("reload refused, keeping the running configuration: {error}");
+                let result = server.reload().map_err(|error| error_chain(&error));
+                if let Err(reasons) = &result {
+                    tracing::error!("reload refused, keeping the running configuration: {reasons}");
                 }
                 systemd::reloaded(&status_line(&server));
+                if let Some(reply) = waiting {
+                    let _ = reply.send(result);
+                }
             }
         }
     }
@@ -148,6 +160,31 @@ async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(),
     server.shutdown().await;
     drop(pid_file);
     Ok(())
+}
+
+/// The next reload asked for on the admin socket; pending forever without one.
+async fn next_admin_reload(
+    reloads: &mut Option<tokio::sync::mpsc::Receiver<admin::ReloadRequest>>,
+) -> Option<admin::ReloadRequest> {
+    match reloads {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An error and its causes on one line, each cause once.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn status_line(server: &RunningServer) -> String {

@@ -1,64 +1,37 @@
-//! `ferryd reload` and `ferryd status`: talk to a running daemon.
+//! `ferryd reload` and `ferryd status`: ask the running daemon over its admin socket.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
-
-use anyhow::{anyhow, Context};
 
 use crate::config::Config;
-use crate::server::pid_file;
+use crate::server::admin_protocol::{Request, Response};
 
+use super::admin_client::{ask, done, short_duration, unexpected};
 use super::Failure;
 
+/// Checks the config here first (so the errors show file and line), then asks the daemon to
+/// reload and waits for its verdict: exit 0 only when the daemon applied it.
 pub(super) fn reload(config_path: &Path) -> Result<(), Failure> {
-    let config = Config::load(config_path).map_err(Failure::config)?;
-    let pid = pid_file::send_reload(&config.server.state_dir)
-        .map_err(|error| Failure::new(Failure::UNAVAILABLE, error))?;
-    println!("sent SIGHUP to ferryd (pid {pid}); its log says whether the reload was accepted");
+    Config::load(config_path).map_err(Failure::config)?;
+    let message = done(ask(config_path, &Request::Reload, Failure::CONFIG)?)?;
+    println!("{message}");
     Ok(())
 }
 
 pub(super) fn status(config_path: &Path) -> Result<(), Failure> {
-    let config = Config::load(config_path).map_err(Failure::config)?;
-    let pid = pid_file::running_pid(&config.server.state_dir)
-        .map_err(|error| Failure::new(Failure::UNAVAILABLE, error))?;
-    println!("ferryd is running (pid {pid})");
-    let Some(address) = config.metrics.listen else {
-        println!("set [metrics] listen to see live sessions here");
-        return Ok(());
+    let status = match ask(config_path, &Request::Status, Failure::SOFTWARE)? {
+        Response::Status(status) => status,
+        other => return Err(unexpected(&other)),
     };
-    let body = fetch_metrics(address)
-        .with_context(|| format!("reading metrics from {address}"))
-        .map_err(|error| Failure::new(Failure::UNAVAILABLE, error))?;
-    for line in body.lines() {
-        if let Some(rest) = line.strip_prefix("ferryd_sessions{protocol=\"") {
-            if let Some((protocol, count)) = rest.split_once("\"} ") {
-                println!("sessions {protocol}: {count}");
-            }
-        }
+    println!("ferryd is running (pid {})", status.pid);
+    println!("version {}", status.version);
+    println!("uptime {}", short_duration(status.uptime_secs));
+    for (name, address) in &status.listeners {
+        println!("listener {name}: {address}");
     }
+    for (protocol, count) in &status.sessions {
+        println!("sessions {protocol}: {count}");
+    }
+    println!("connections: {}", status.connections);
+    println!("bans: {}", status.bans);
     Ok(())
-}
-
-fn fetch_metrics(address: std::net::SocketAddr) -> anyhow::Result<String> {
-    let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: ferryd\r\nConnection: close\r\n\r\n")?;
-    let mut response = String::new();
-    stream
-        .take(16 * 1024 * 1024)
-        .read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP response"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(anyhow!(
-            "unexpected response: {}",
-            head.lines().next().unwrap_or("")
-        ));
-    }
-    Ok(body.to_owned())
 }

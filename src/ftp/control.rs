@@ -21,7 +21,7 @@ use crate::audit::{reason, Action, Outcome as AuditOutcome};
 const SHUTDOWN: (&str, &str) = (reason::SHUTDOWN, "the server stopped");
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
-use crate::limits::ConnectionPermit;
+use crate::limits::{ConnectionPermit, Registration};
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
 use super::data::{self, DataChannel, Outcome};
@@ -86,6 +86,7 @@ pub async fn serve(
         started: Instant::now(),
         last_command: Instant::now(),
         transfer: None,
+        registration: None,
         session,
     };
     tracing::debug!(?mode, "FTPS connection accepted");
@@ -101,6 +102,8 @@ struct Control {
     started: Instant,
     last_command: Instant,
     transfer: Option<Running>,
+    /// The session's entry in the registry of logged-in sessions (`ferryd session`).
+    registration: Option<Registration>,
 }
 
 /// A transfer task and what the control side needs to report its end.
@@ -125,6 +128,7 @@ enum Event {
     Read(io::Result<usize>),
     TransferDone(Outcome),
     Shutdown,
+    Kicked,
     Timeout,
 }
 
@@ -152,6 +156,7 @@ impl Control {
                 // abort cuts it without help from here.
                 outcome = wait(&mut self.transfer) => Event::TransferDone(outcome),
                 () = services.shutdown.cancelled(), if !has_transfer => Event::Shutdown,
+                () = kicked(&self.registration) => Event::Kicked,
                 () = tokio::time::sleep_until(deadline), if !has_transfer => Event::Timeout,
                 read = self.stream.read(&mut buffer) => Event::Read(read),
             };
@@ -159,6 +164,15 @@ impl Control {
                 Event::TransferDone(outcome) => self.report(outcome, None, SHUTDOWN).await,
                 Event::Shutdown => {
                     let reply = Reply::new(ReplyCode::ServiceNotAvailable, "Server shutting down");
+                    self.send(&reply).await;
+                    Next::Close
+                }
+                Event::Kicked => {
+                    tracing::info!("session ended by the administrator");
+                    let reply = Reply::new(
+                        ReplyCode::ServiceNotAvailable,
+                        "Session closed by the server's administrator",
+                    );
                     self.send(&reply).await;
                     Next::Close
                 }
@@ -181,6 +195,25 @@ impl Control {
             if next == Next::Close {
                 return;
             }
+            self.register_at_login();
+        }
+    }
+
+    /// Enters the session in the registry once it is logged in; the entry goes with `self`.
+    fn register_at_login(&mut self) {
+        if self.registration.is_some() {
+            return;
+        }
+        if let Login::LoggedIn(user) = &self.session.login {
+            let info = &self.session.info;
+            let sessions = self.session.shared.services.limits.sessions();
+            let entry = sessions.register(
+                info.id.as_u64(),
+                info.protocol,
+                &user.identity.user,
+                info.peer,
+            );
+            self.registration = Some(entry);
         }
     }
 
@@ -326,6 +359,9 @@ impl Control {
         let handle = services
             .tasks
             .spawn(tracing::Instrument::in_current_span(task));
+        if let (Some(entry), Some((action, path))) = (&self.registration, &audit) {
+            entry.transfer_started(format!("{} {path}", action.as_str()), progress.clone());
+        }
         self.transfer = Some(Running {
             handle,
             cancel,
@@ -379,6 +415,9 @@ impl Control {
         let Some(running) = self.transfer.take() else {
             return Next::Continue;
         };
+        if let Some(entry) = &self.registration {
+            entry.transfer_ended();
+        }
         self.last_command = Instant::now();
         let (reply, audit_outcome, bytes) = match outcome {
             Outcome::Complete { bytes } => (
@@ -481,6 +520,14 @@ impl Control {
                 .audit_transfer(Action::Logout, "", None, 0, elapsed, AuditOutcome::Ok);
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.close()).await;
+    }
+}
+
+/// Completes when an administrator kicks the session; pending forever before login.
+async fn kicked(registration: &Option<Registration>) {
+    match registration {
+        Some(entry) => entry.kicked().cancelled().await,
+        None => std::future::pending().await,
     }
 }
 

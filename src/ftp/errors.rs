@@ -71,7 +71,13 @@ pub fn auth_reply(error: &AuthError) -> Reply {
 
 /// The reply when a connection or session limit refuses a client (the connection closes).
 pub fn limit_reply(error: LimitError) -> Reply {
-    tracing::info!(%error, "connection refused by a limit");
+    if error == LimitError::Banned {
+        // The ban was logged once when it started; a line per refused connection would let a
+        // banned client flood the log.
+        tracing::debug!(%error, "connection refused by a limit");
+    } else {
+        tracing::info!(%error, "connection refused by a limit");
+    }
     let text = match error {
         LimitError::TooManyConnections => "Too many connections to this server, try later",
         LimitError::TooManyFromAddress => "Too many connections from your address",

@@ -35,6 +35,55 @@ pub enum Offence {
     ProtocolAbuse,
 }
 
+/// Why an address is banned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanReason {
+    /// Failed logins reached the threshold.
+    FailedLogins,
+    /// Protocol abuse reached the threshold.
+    ProtocolAbuse,
+    /// An administrator banned it (`ferryd ban add`).
+    Admin,
+}
+
+impl BanReason {
+    /// The word shown by `ferryd ban list`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BanReason::FailedLogins => "failed-logins",
+            BanReason::ProtocolAbuse => "protocol-abuse",
+            BanReason::Admin => "admin",
+        }
+    }
+}
+
+/// One live ban, as `ferryd ban list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanInfo {
+    /// The banned address (for IPv6, the /64 it was scored under).
+    pub address: IpAddr,
+    /// Why.
+    pub reason: BanReason,
+    /// The score that reached the threshold (0 for an administrator's ban).
+    pub score: u32,
+    /// How much longer the ban lasts.
+    pub remaining: Duration,
+}
+
+/// Why an administrator's ban was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BanError {
+    /// The address is in `defender.allow_list`, which the defender never bans.
+    #[error("{0} is in defender.allow_list; remove it there first")]
+    AllowListed(IpAddr),
+    /// The duration is zero or too long to represent.
+    #[error("ban duration must be between 1 s and {} days", MAX_ADMIN_BAN.as_secs() / 86_400)]
+    Duration,
+}
+
+/// The longest ban an administrator can set.
+pub const MAX_ADMIN_BAN: Duration = Duration::from_secs(365 * 86_400);
+
 /// The address is banned until the given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("address banned for another {} s", remaining.as_secs())]
@@ -60,6 +109,8 @@ struct Entry {
     /// Offences inside the observation window, oldest first: (when, score).
     offences: Vec<(Instant, u32)>,
     banned_until: Option<Instant>,
+    reason: BanReason,
+    ban_score: u32,
     bans: u32,
     last_seen: Instant,
 }
@@ -75,9 +126,93 @@ impl Defender {
         }
     }
 
-    /// Applies new thresholds (reload); existing scores and bans stay.
+    /// Applies new thresholds (reload); existing scores and bans stay, except for addresses
+    /// now in the allow list: the admin listed them to let them in, so their bans are lifted.
     pub fn update(&self, config: &DefenderConfig) {
-        self.lock().config = config.clone();
+        let mut state = self.lock();
+        state.config = config.clone();
+        state.entries.retain(|address, entry| {
+            let allowed = is_allowed(config, *address);
+            if allowed && entry.banned_until.is_some() {
+                tracing::info!(
+                    target: "ferryd::audit",
+                    event = "unban",
+                    peer = %address,
+                    "ban lifted: address is in defender.allow_list"
+                );
+            }
+            !allowed
+        });
+    }
+
+    /// Live bans, longest remaining first.
+    pub fn list(&self) -> Vec<BanInfo> {
+        let now = Instant::now();
+        let state = self.lock();
+        let mut bans: Vec<BanInfo> = state
+            .entries
+            .iter()
+            .filter_map(|(address, entry)| {
+                let until = entry.banned_until.filter(|until| *until > now)?;
+                Some(BanInfo {
+                    address: *address,
+                    reason: entry.reason,
+                    score: entry.ban_score,
+                    remaining: until - now,
+                })
+            })
+            .collect();
+        bans.sort_by_key(|ban| std::cmp::Reverse(ban.remaining));
+        bans
+    }
+
+    /// Bans `ip` for `duration` on an administrator's request, whatever its score and even
+    /// with the defender disabled; logged once.
+    pub fn ban(&self, ip: IpAddr, duration: Duration) -> Result<(), BanError> {
+        if duration.is_zero() || duration > MAX_ADMIN_BAN {
+            return Err(BanError::Duration);
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        if is_allowed(&state.config, ip) {
+            return Err(BanError::AllowListed(ip));
+        }
+        let entry = state
+            .entries
+            .entry(bucket(ip))
+            .or_insert_with(|| Entry::new(now));
+        entry.banned_until = Some(now + duration);
+        entry.reason = BanReason::Admin;
+        entry.ban_score = 0;
+        entry.offences.clear();
+        entry.last_seen = now;
+        tracing::warn!(
+            target: "ferryd::audit",
+            event = "ban",
+            peer = %bucket(ip),
+            ban_secs = duration.as_secs(),
+            reason = BanReason::Admin.as_str(),
+            "banning client address"
+        );
+        Ok(())
+    }
+
+    /// Lifts the ban of `ip` (and forgets its score); returns whether it was banned.
+    pub fn unban(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let removed = self.lock().entries.remove(&bucket(ip));
+        let was_banned = removed
+            .and_then(|entry| entry.banned_until)
+            .is_some_and(|until| until > now);
+        if was_banned {
+            tracing::info!(
+                target: "ferryd::audit",
+                event = "unban",
+                peer = %bucket(ip),
+                "ban lifted by the administrator"
+            );
+        }
+        was_banned
     }
 
     /// Whether a connection from `ip` may proceed.
@@ -102,14 +237,14 @@ impl Defender {
 
     fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), Banned> {
         let state = self.lock();
-        if !state.config.enabled {
+        let Some(entry) = state.entries.get(&bucket(ip)) else {
+            return Ok(());
+        };
+        // An administrator's ban holds even with the automatic defender switched off.
+        if !state.config.enabled && entry.reason != BanReason::Admin {
             return Ok(());
         }
-        match state
-            .entries
-            .get(&bucket(ip))
-            .and_then(|entry| entry.banned_until)
-        {
+        match entry.banned_until {
             Some(until) if until > now => Err(Banned {
                 remaining: until - now,
             }),
@@ -120,12 +255,7 @@ impl Defender {
     fn report_at(&self, ip: IpAddr, offence: Offence, now: Instant) -> bool {
         let mut state = self.lock();
         let config = state.config.clone();
-        if !config.enabled
-            || config
-                .allow_list
-                .iter()
-                .any(|net| net.contains(&ip.to_canonical()))
-        {
+        if !config.enabled || is_allowed(&config, ip) {
             return false;
         }
         let score = match offence {
@@ -135,12 +265,10 @@ impl Defender {
         if state.entries.len() >= MAX_TRACKED_ADDRESSES {
             prune(&mut state.entries, now, config.observation_time);
         }
-        let entry = state.entries.entry(bucket(ip)).or_insert_with(|| Entry {
-            offences: Vec::new(),
-            banned_until: None,
-            bans: 0,
-            last_seen: now,
-        });
+        let entry = state
+            .entries
+            .entry(bucket(ip))
+            .or_insert_with(|| Entry::new(now));
         entry.last_seen = now;
         if entry.banned_until.is_some_and(|until| until > now) {
             return false;
@@ -156,6 +284,11 @@ impl Defender {
         let doubling = 2u32.saturating_pow(entry.bans.min(16));
         let ban = config.ban_time.saturating_mul(doubling).min(MAX_BAN);
         entry.banned_until = Some(now + ban);
+        entry.reason = match offence {
+            Offence::FailedLogin => BanReason::FailedLogins,
+            Offence::ProtocolAbuse => BanReason::ProtocolAbuse,
+        };
+        entry.ban_score = total;
         entry.bans += 1;
         entry.offences.clear();
         tracing::warn!(
@@ -163,6 +296,7 @@ impl Defender {
             event = "ban",
             peer = %ip,
             ban_secs = ban.as_secs(),
+            reason = entry.reason.as_str(),
             "banning client address"
         );
         true
@@ -172,6 +306,25 @@ impl Defender {
         // Scores are plain numbers; after a panic elsewhere they are still usable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+impl Entry {
+    fn new(now: Instant) -> Entry {
+        Entry {
+            offences: Vec::new(),
+            banned_until: None,
+            reason: BanReason::FailedLogins,
+            ban_score: 0,
+            bans: 0,
+            last_seen: now,
+        }
+    }
+}
+
+/// Whether `ip` (or, for an IPv6 /64 bucket, its network address) is in the allow list.
+fn is_allowed(config: &DefenderConfig, ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    config.allow_list.iter().any(|net| net.contains(&ip))
 }
 
 /// The key an address is scored under: itself for IPv4, its /64 for IPv6.
@@ -291,6 +444,48 @@ mod tests {
         let defender = Defender::new(&disabled);
         assert!(!defender.report(ip("192.0.2.1"), Offence::FailedLogin));
         assert!(defender.check(ip("192.0.2.1")).is_ok());
+    }
+
+    #[test]
+    fn admin_bans_are_listed_lifted_and_refused_for_allow_listed_addresses() {
+        let mut disabled = config(3);
+        disabled.enabled = false;
+        disabled.allow_list = vec!["10.0.0.0/8".parse().unwrap()];
+        let defender = Defender::new(&disabled);
+        let client = ip("192.0.2.5");
+        defender.ban(client, Duration::from_secs(60)).unwrap();
+        assert!(
+            defender.check(client).is_err(),
+            "admin bans hold when disabled"
+        );
+        let listed = defender.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].reason, BanReason::Admin);
+        assert_eq!(
+            defender.ban(ip("10.0.0.1"), Duration::from_secs(60)),
+            Err(BanError::AllowListed(ip("10.0.0.1")))
+        );
+        assert_eq!(
+            defender.ban(client, Duration::ZERO),
+            Err(BanError::Duration)
+        );
+        assert!(defender.unban(client));
+        assert!(!defender.unban(client));
+        assert!(defender.check(client).is_ok());
+    }
+
+    #[test]
+    fn allow_listing_a_banned_address_on_reload_lifts_its_ban() {
+        let defender = Defender::new(&config(1));
+        let client = ip("192.0.2.8");
+        assert!(defender.report(client, Offence::FailedLogin));
+        assert_eq!(defender.list()[0].score, 1);
+        assert_eq!(defender.list()[0].reason, BanReason::FailedLogins);
+        let mut allowed = config(1);
+        allowed.allow_list = vec!["192.0.2.8/32".parse().unwrap()];
+        defender.update(&allowed);
+        assert!(defender.check(client).is_ok());
+        assert!(defender.list().is_empty());
     }
 
     #[test]

@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub mod defender;
+pub mod sessions;
 
 use crate::config::{DefenderConfig, ServerConfig};
 
-pub use defender::{Banned, Defender, Offence};
+pub use defender::{BanInfo, BanReason, Banned, Defender, Offence};
+pub use sessions::{Registration, SessionRegistry, SessionSummary};
 
 /// Why a connection or session was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,7 @@ struct Inner {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     per_user: Mutex<HashMap<String, usize>>,
     defender: Defender,
+    sessions: SessionRegistry,
 }
 
 impl ConnectionLimits {
@@ -61,6 +64,7 @@ impl ConnectionLimits {
                 per_ip: Mutex::new(HashMap::new()),
                 per_user: Mutex::new(HashMap::new()),
                 defender: Defender::new(defender),
+                sessions: SessionRegistry::default(),
             }),
         };
         limits.update(config);
@@ -86,11 +90,18 @@ impl ConnectionLimits {
         &self.inner.defender
     }
 
+    /// The logged-in sessions, for the admin socket and for the front ends to register with.
+    pub fn sessions(&self) -> &SessionRegistry {
+        &self.inner.sessions
+    }
+
     /// Takes a connection slot for `ip`, or says which limit (or ban) refuses it.
     pub fn try_acquire(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitError> {
         let inner = &self.inner;
         if let Err(banned) = inner.defender.check(ip) {
-            tracing::info!(peer = %ip, remaining_secs = banned.remaining.as_secs(), "banned address refused");
+            // The ban itself was logged once when it started; a line per refused connection
+            // would let a banned client flood the log.
+            tracing::debug!(peer = %ip, remaining_secs = banned.remaining.as_secs(), "banned address refused");
             return Err(LimitError::Banned);
         }
         let mut per_ip = lock(&inner.per_ip);

@@ -52,6 +52,9 @@ pub enum StartError {
     /// A private key or the users file may be read or changed by other users.
     #[error(transparent)]
     ExposedFile(#[from] ExposedFileError),
+    /// The admin socket could not be set up (or another daemon holds it).
+    #[error(transparent)]
+    Admin(#[from] super::admin::AdminError),
 }
 
 /// A secret file is readable or writable by users other than the owner and group.
@@ -73,7 +76,10 @@ impl StartError {
     /// True for problems the admin fixes in configuration or files (exit code 78), as opposed
     /// to the environment refusing a resource (69).
     pub fn is_configuration(&self) -> bool {
-        !matches!(self, StartError::Bind { .. })
+        !matches!(
+            self,
+            StartError::Bind { .. } | StartError::Admin(super::admin::AdminError::InUse(_))
+        )
     }
 }
 

@@ -5,6 +5,8 @@
 //! (failing fast with the address in the error), spawns the accept loops and returns the bound
 //! addresses, so tests can ask for port 0.
 
+pub mod admin;
+pub mod admin_protocol;
 mod bootstrap;
 mod error;
 pub mod file_limit;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -51,6 +54,8 @@ pub struct RunningServer {
     metrics: Metrics,
     transfer_log: Option<Arc<XferLog>>,
     bootstrap_user: Option<BootstrapUser>,
+    admin_reloads: Option<mpsc::Receiver<admin::ReloadRequest>>,
+    _admin_file: Option<admin::SocketFile>,
 }
 
 /// Where the listeners ended up (ports resolved when the config asked for port 0).
@@ -93,6 +98,7 @@ impl Server {
             bootstrap_user,
             tls,
             keys,
+            admin: None,
         })
     }
 }
@@ -104,9 +110,17 @@ pub struct PreparedServer {
     bootstrap_user: Option<BootstrapUser>,
     tls: Option<certificate::CertifiedKey>,
     keys: Option<Vec<russh::keys::PrivateKey>>,
+    admin: Option<admin::AdminSocket>,
 }
 
 impl PreparedServer {
+    /// Binds the admin socket (`state_dir/ferryd.sock`); `ferryd serve` does this before the
+    /// sandbox, which forbids creating sockets. `check-config` and in-process tests skip it.
+    pub fn bind_admin_socket(&mut self) -> Result<(), StartError> {
+        self.admin = Some(admin::bind(&self.config.server.state_dir)?);
+        Ok(())
+    }
+
     /// The configuration it was prepared from.
     pub fn config(&self) -> &Config {
         &self.config
@@ -125,7 +139,9 @@ impl PreparedServer {
             bootstrap_user,
             tls,
             keys,
+            admin: admin_socket,
         } = self;
+        let started = std::time::Instant::now();
         let metrics = Metrics::new();
         let transfer_log = match &config.log.transfer_log {
             Some(path) => Some(Arc::new(XferLog::open(path).map_err(|source| {
@@ -205,9 +221,26 @@ impl PreparedServer {
                 tracing::info!(%protocol, %address, "listening");
             }
         }
+        let (mut admin_reloads, mut admin_file) = (None, None);
+        if let Some(socket) = admin_socket {
+            let (sender, receiver) = mpsc::channel(1);
+            let context = admin::Context {
+                services: services.clone(),
+                addresses,
+                started,
+                reloads: sender,
+            };
+            let path = admin::socket_path(&config.server.state_dir);
+            let file = admin::spawn(socket, context)
+                .map_err(|source| StartError::Admin(admin::AdminError::Io { path, source }))?;
+            admin_file = Some(file);
+            admin_reloads = Some(receiver);
+        }
         // After the listeners serve, so a big tree never delays READY.
         leftovers::spawn(&services);
         Ok(RunningServer {
+            admin_reloads,
+            _admin_file: admin_file,
             addresses,
             services,
             bootstrap_user,
@@ -232,6 +265,12 @@ impl RunningServer {
     /// The shared handles (for status reporting and tests).
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// Reloads asked for on the admin socket, for the loop that also handles SIGHUP (taken
+    /// once; `None` without an admin socket).
+    pub fn take_admin_reloads(&mut self) -> Option<mpsc::Receiver<admin::ReloadRequest>> {
+        self.admin_reloads.take()
     }
 
     /// The FTPS front end's counters (`None` when FTPS is off).

@@ -1,4 +1,4 @@
-//! `state_dir/ferryd.pid`: lets `ferryd reload` and `ferryd status` find the running daemon
+//! `state_dir/ferryd.pid`: lets scripts (and `kill -HUP`) find the running daemon
 //! without systemd. Removed on a clean stop; a stale file is detected by checking that the
 //! process exists and is a ferryd.
 

@@ -22,6 +22,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
@@ -29,6 +30,7 @@ use super::idle::{ClientActivity, Watched};
 use super::ssh::SshHandler;
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
+use crate::limits::LimitError;
 use crate::services::Services;
 
 /// Pause after a failed accept (usually EMFILE), so a full descriptor table is not a busy loop.
@@ -93,7 +95,12 @@ async fn serve(
     let _permit = match services.limits.try_acquire(info.peer.ip()) {
         Ok(permit) => permit,
         Err(error) => {
-            tracing::info!(%error, "connection refused");
+            // A banned address was logged once when its ban started; not per connection.
+            if error == LimitError::Banned {
+                tracing::debug!(%error, "connection refused");
+            } else {
+                tracing::info!(%error, "connection refused");
+            }
             refuse(stream, &error.to_string()).await;
             return;
         }
@@ -131,6 +138,7 @@ async fn serve(
     let idle = tokio::time::sleep_until(activity.last() + idle_timeout);
     tokio::pin!(idle);
     let (mut logged_in, mut stopping) = (false, false);
+    let mut kick: Option<CancellationToken> = None;
     let goodbye = loop {
         tokio::select! {
             result = &mut running => {
@@ -143,9 +151,14 @@ async fn serve(
             signal = &mut login_rx, if !logged_in => {
                 // An error means the handler is gone: the session is ending anyway.
                 logged_in = true;
-                if signal.is_err() {
-                    tracing::debug!("handler dropped before login");
+                match signal {
+                    Ok(token) => kick = Some(token),
+                    Err(_) => tracing::debug!("handler dropped before login"),
                 }
+            }
+            () = kicked(kick.as_ref()) => {
+                tracing::info!("session ended by the administrator");
+                break "session closed by the server's administrator";
             }
             () = &mut deadline, if !logged_in => {
                 tracing::info!("login timeout");
@@ -171,6 +184,14 @@ async fn serve(
     let disconnect = handle.disconnect(Disconnect::ByApplication, description, "en".to_owned());
     let _ = tokio::time::timeout(CLOSE_GRACE, disconnect).await;
     let _ = tokio::time::timeout(CLOSE_GRACE, &mut running).await;
+}
+
+/// Completes when an administrator kicks the session; pending forever before login.
+async fn kicked(kick: Option<&CancellationToken>) {
+    match kick {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Tells a client over the connection limit why, without spending a key exchange on it: our

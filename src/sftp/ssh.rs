@@ -34,9 +34,10 @@ use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
-use crate::limits::SessionPermit;
+use crate::limits::{Registration, SessionPermit};
 use crate::services::Services;
 use crate::vfs::UserFs;
+use tokio_util::sync::CancellationToken;
 
 /// Session channels one connection may open over its lifetime (OpenSSH multiplexing opens a
 /// few; a loop opening thousands is not a file transfer).
@@ -62,8 +63,9 @@ pub(crate) struct SshHandler {
     partial: Option<Partial>,
     /// Set by a successful auth callback, consumed by `auth_succeeded`.
     pending: Option<Identity>,
-    /// Fired once the user is logged in, which stops the login timer.
-    login_signal: Option<oneshot::Sender<()>>,
+    /// Fired once the user is logged in, which stops the login timer; carries the token an
+    /// administrator's kick cancels, which the connection's loop watches.
+    login_signal: Option<oneshot::Sender<CancellationToken>>,
     logged_in: Option<LoggedIn>,
     /// Session channels opened but not yet given a subsystem or command.
     channels: HashMap<ChannelId, Channel<Msg>>,
@@ -83,6 +85,7 @@ struct LoggedIn {
     context: SessionContext,
     since: Instant,
     _permit: SessionPermit,
+    _registration: Registration,
 }
 
 impl SshHandler {
@@ -91,7 +94,7 @@ impl SshHandler {
         services: Services,
         info: ConnectionInfo,
         span: tracing::Span,
-        login_signal: oneshot::Sender<()>,
+        login_signal: oneshot::Sender<CancellationToken>,
         sessions: TaskTracker,
     ) -> SshHandler {
         SshHandler {
@@ -330,6 +333,13 @@ impl Handler for SshHandler {
         };
         tracing::info!(parent: &self.span, method = identity.method.as_str(), "logged in");
         self.audit_login(&identity.user, Outcome::Ok);
+        let registration = self.services.limits.sessions().register(
+            self.info.id.as_u64(),
+            self.info.protocol,
+            &identity.user,
+            self.info.peer,
+        );
+        let kick = registration.kicked().clone();
         self.logged_in = Some(LoggedIn {
             context: SessionContext {
                 fs,
@@ -340,9 +350,10 @@ impl Handler for SshHandler {
             },
             since: Instant::now(),
             _permit: permit,
+            _registration: registration,
         });
         if let Some(signal) = self.login_signal.take() {
-            let _ = signal.send(());
+            let _ = signal.send(kick);
         }
         Ok(())
     }

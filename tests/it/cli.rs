@@ -326,7 +326,7 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     .unwrap();
     for required in [
         "Type=notify",
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=/usr/local/bin/ferryd --config /etc/ferryd/ferryd.toml reload",
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",

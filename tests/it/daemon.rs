@@ -78,7 +78,7 @@ fn sighup_and_ferryd_reload_reload_users_and_a_bad_config_is_refused() {
         .arg("reload")
         .assert()
         .success()
-        .stdout(predicate::str::contains("sent SIGHUP"));
+        .stdout(predicate::str::contains("configuration reloaded"));
     daemon.wait_for_notification("RELOADING=1", Duration::from_secs(10));
     daemon.wait_for_notification("READY=1", Duration::from_secs(10));
     daemon.wait_for_log("users=2", Duration::from_secs(10));

@@ -4,6 +4,7 @@
 //! see `harness` for the helpers and `docs/testing.md` for the layers.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod admin;
 mod attacks_ftps;
 mod attacks_sftp;
 mod bandwidth;
