@@ -162,6 +162,20 @@ impl Registration {
         }
     }
 
+    /// The transfer counting `bytes` ended; another one shown meanwhile stays (an SFTP session
+    /// may have several files open and shows the one opened last).
+    pub fn transfer_ended_for(&self, bytes: &Arc<AtomicU64>) {
+        if let Some(entry) = self.registry.lock().get_mut(&self.id) {
+            if entry
+                .transfer
+                .as_ref()
+                .is_some_and(|transfer| Arc::ptr_eq(&transfer.bytes, bytes))
+            {
+                entry.transfer = None;
+            }
+        }
+    }
+
     /// The running transfer ended.
     pub fn transfer_ended(&self) {
         if let Some(entry) = self.registry.lock().get_mut(&self.id) {

@@ -47,9 +47,9 @@ pub(crate) struct OpenFile {
     /// When OPEN succeeded, for audit durations.
     pub opened: Instant,
     /// Bytes served by READ, for the audit event.
-    pub bytes_read: AtomicU64,
+    pub bytes_read: Arc<AtomicU64>,
     /// Bytes accepted by WRITE, for the audit event.
-    pub bytes_written: AtomicU64,
+    pub bytes_written: Arc<AtomicU64>,
     /// Times and permissions set through FSETSTAT (or the mode sent with OPEN) on an upload
     /// that creates its file: given to the new file as CLOSE commits it.
     pub deferred: Mutex<Option<FileAttributes>>,
@@ -67,8 +67,8 @@ impl OpenFile {
             reader,
             writer,
             opened: Instant::now(),
-            bytes_read: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
+            bytes_read: Arc::new(AtomicU64::new(0)),
+            bytes_written: Arc::new(AtomicU64::new(0)),
             deferred: Mutex::new(None),
         }
     }

@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session, VerifiedPublicKey};
@@ -34,7 +35,7 @@ use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
-use crate::limits::{Registration, SessionPermit};
+use crate::limits::SessionPermit;
 use crate::services::Services;
 use crate::vfs::UserFs;
 use tokio_util::sync::CancellationToken;
@@ -85,7 +86,6 @@ struct LoggedIn {
     context: SessionContext,
     since: Instant,
     _permit: SessionPermit,
-    _registration: Registration,
 }
 
 impl SshHandler {
@@ -347,10 +347,10 @@ impl Handler for SshHandler {
                 peer: self.info.peer.ip(),
                 audit: self.services.audit.clone(),
                 strict_attributes: self.services.config().sftp.strict_attributes,
+                registration: Arc::new(registration),
             },
             since: Instant::now(),
             _permit: permit,
-            _registration: registration,
         });
         if let Some(signal) = self.login_signal.take() {
             let _ = signal.send(kick);

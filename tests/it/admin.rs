@@ -217,6 +217,19 @@ async fn sessions_are_listed_and_kicked_by_id_and_by_user() {
         ok(&config, &["session", "list"]).contains("download /big.bin (")
     });
 
+    // An SFTP upload kept open shows too, with its bytes.
+    let sftp_session = sftp_client::open_sftp(&ssh).await;
+    let mut upload = sftp_session.create("sftp-up.bin").await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut upload, &[5u8; 1000])
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::flush(&mut upload).await.unwrap();
+    wait_until("the SFTP upload in the list", || {
+        let list = ok(&config, &["session", "list"]);
+        list.lines()
+            .any(|line| line.contains("sftp") && line.contains("upload /sftp-up.bin ("))
+    });
+
     let kicked = ok(&config, &["session", "kick", &ftp_id]);
     assert!(kicked.contains("ended 1 session"), "{kicked}");
     let mut reply = ftp.reply().await;

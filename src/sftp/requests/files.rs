@@ -46,8 +46,15 @@ pub(super) async fn open(
         let reader = context.fs.open_read(&path, 0).await?;
         OpenFile::new(path, Some(reader), None)
     };
+    // The session list shows the file opened last, with its running byte count.
+    let (direction, bytes) = match &file.writer {
+        Some(_) => ("upload", file.bytes_written.clone()),
+        None => ("download", file.bytes_read.clone()),
+    };
+    let shown = format!("{direction} {}", file.path);
     // If the table is full the file is dropped here, which discards an upload just begun.
     let handle = shared.lock_table().insert(Handle::File(Arc::new(file)))?;
+    context.registration.transfer_started(shown, bytes);
     encode(|out| encode_handle(out, id, &handle))
 }
 
@@ -104,6 +111,7 @@ pub(super) async fn close(
     file: Arc<OpenFile>,
 ) -> Result<BytesMut, Failure> {
     let duration = file.opened.elapsed();
+    shown_no_more(context, &file);
     let Some(writer) = &file.writer else {
         let bytes = file.bytes_read.load(Ordering::Relaxed);
         let detail = transfer(bytes, duration, Outcome::Ok);
@@ -143,6 +151,15 @@ pub(super) async fn close(
     }
 }
 
+/// Takes `file` off the session list's transfer, if it is the one shown there.
+fn shown_no_more(context: &SessionContext, file: &OpenFile) {
+    let bytes = match &file.writer {
+        Some(_) => &file.bytes_written,
+        None => &file.bytes_read,
+    };
+    context.registration.transfer_ended_for(bytes);
+}
+
 /// The deferred mode and times of an upload, as the VFS applies them at commit.
 fn commit_attributes(attrs: &FileAttributes) -> CommitAttributes {
     let time = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
@@ -163,6 +180,7 @@ pub(crate) async fn discard_handles(
 ) {
     for handle in handles {
         let Handle::File(file) = handle else { continue };
+        shown_no_more(context, &file);
         let duration = file.opened.elapsed();
         if let Some(writer) = &file.writer {
             writer.abort().await;

@@ -11,6 +11,7 @@ mod files;
 mod paths;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -21,6 +22,7 @@ use super::proto::{encode_status, EncodeError, Request, RequestKind, StatusCode}
 use super::session::Shared;
 use crate::audit::{Action, Audit, Event, Outcome};
 use crate::config::Protocol;
+use crate::limits::Registration;
 use crate::vfs::{UserFs, VirtualPath};
 
 pub(crate) use files::discard_handles;
@@ -38,6 +40,8 @@ pub(crate) struct SessionContext {
     pub audit: Audit,
     /// Refused attribute changes fail instead of being ignored (`sftp.strict_attributes`).
     pub strict_attributes: bool,
+    /// The session's entry in the daemon's session list (`ferryd session list`).
+    pub registration: Arc<Registration>,
 }
 
 impl SessionContext {
