@@ -44,6 +44,10 @@ pub enum UserCommand {
         /// Allow reading and listing only.
         #[arg(long)]
         read_only: bool,
+        /// Bits taken from the modes of files and directories the user creates, in octal
+        /// (`027`: files 0640, directories 0750); default: `server.umask`.
+        #[arg(long, value_name = "MASK", value_parser = parse_umask_arg)]
+        umask: Option<u32>,
     },
     /// Remove a user (their files stay on disk).
     Del {
@@ -172,6 +176,7 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
             read_only,
             certificates,
             cert_login,
+            umask,
         } => {
             if !password.is_given()
                 && keys.is_empty()
@@ -199,6 +204,7 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
             if read_only {
                 record.permissions = crate::vfs::Permissions::READ_ONLY;
             }
+            record.umask = umask;
             users.add(record).map_err(|e| data_error(e.into()))?;
             for key in &keys {
                 let fingerprint = users
@@ -458,6 +464,10 @@ fn show(user: &UserRecord, config: &Config) {
             if folder.read_only { " (read-only)" } else { "" }
         );
     }
+    match user.umask {
+        Some(umask) => println!("umask:       {umask:03o}"),
+        None => println!("umask:       {:03o} (server.umask)", config.server.umask),
+    }
     if let Some(bytes) = user.quota.max_bytes {
         println!("quota bytes: {bytes}");
     }
@@ -476,4 +486,9 @@ fn show(user: &UserRecord, config: &Config) {
     for fingerprint in &user.tls_client_certificates {
         println!("cert:        {fingerprint}");
     }
+}
+
+/// `--umask`: the users file's syntax (octal digits up to 777).
+fn parse_umask_arg(text: &str) -> Result<u32, String> {
+    crate::config::parse_umask(text)
 }
