@@ -70,7 +70,7 @@ use crate::vfs::{Bandwidth, Permissions, Quota, VirtualPath};
 
 /// Written at the top of every saved file, since saving drops hand-written comments.
 const HEADER: &str = "# ferryd users file. Managed by `ferryd user …`; comments are not kept.\n\
-                      # Format: see the `auth::users_file` module documentation.\n\n";
+                      # Format: see docs/configuration.md, section \"The users file\".\n\n";
 
 /// Why the users file could not be read, parsed or written.
 #[derive(Debug, thiserror::Error)]

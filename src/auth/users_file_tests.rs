@@ -351,3 +351,12 @@ fn a_users_umask_round_trips_and_a_bad_one_is_reported_with_its_line() {
         "umask: \"888\" is not a umask",
     );
 }
+
+#[test]
+fn header_points_admins_to_the_published_docs() {
+    // Admins read the file, not the rustdoc; the module path meant nothing to them.
+    assert!(HEADER.contains("docs/configuration.md"));
+    assert!(!HEADER.contains("module"));
+    let docs = include_str!("../../docs/configuration.md");
+    assert!(docs.contains("## The users file"));
+}
