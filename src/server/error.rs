@@ -34,7 +34,11 @@ pub enum StartError {
     #[error("SSH host key: {0}")]
     HostKey(#[from] HostKeyError),
     /// A listener could not be bound (port in use, no permission for a port below 1024, …).
-    #[error("cannot listen on {address} ({key}): {source}")]
+    #[error(
+        "cannot listen on {address} ({key}): {source}; to see what holds the port: \
+         ss -ltnp 'sport = :{}'",
+        address.port()
+    )]
     Bind {
         /// The config key naming the address.
         key: &'static str,
@@ -101,4 +105,21 @@ pub enum ReloadError {
     /// The new key or users file may be read or changed by other users.
     #[error(transparent)]
     ExposedFile(#[from] ExposedFileError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_port_names_the_listener_the_address_and_how_to_find_the_holder() {
+        let error = StartError::Bind {
+            key: "sftp.listen",
+            address: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            source: std::io::ErrorKind::AddrInUse.into(),
+        };
+        let text = error.to_string();
+        assert!(text.contains("127.0.0.1:2222 (sftp.listen)"), "{text}");
+        assert!(text.contains("ss -ltnp 'sport = :2222'"), "{text}");
+    }
 }
