@@ -1,12 +1,11 @@
-//! `ferryd check-config`: validate everything `serve` would load, report every problem.
+//! `ferryd check-config`: run every check `serve` runs before it serves, report every problem.
 
 use std::path::Path;
 
 use anyhow::anyhow;
 
-use crate::auth::UserDb;
 use crate::config::Config;
-use crate::server::{certificate, ftps_firewall_note, ftps_setup_warnings, host_keys};
+use crate::server::{ftps_setup_warnings, preflight};
 
 use super::Failure;
 
@@ -18,59 +17,96 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
             return Err(Failure::config(anyhow!("the config file is invalid")));
         }
     };
-    let mut problems = 0usize;
-    let mut report = |message: String| {
-        eprintln!("{message}");
-        problems += 1;
-    };
-    match UserDb::load(&config.auth.users_file) {
-        Ok(users) if users.is_empty() && config.server.bootstrap_user.is_none() => {
-            println!(
-                "note: {} has no users yet; add one with `ferryd user add NAME`",
-                config.auth.users_file.display()
-            );
-        }
-        Ok(users) => println!(
-            "{}: {} user(s)",
-            config.auth.users_file.display(),
-            users.len()
-        ),
-        Err(error) => report(error.to_string()),
+    let report = preflight(&config);
+    for note in &report.notes {
+        println!("{note}");
     }
-    let ftps = &config.ftps;
-    let ftps_on = ftps.enabled && (ftps.listen.is_some() || ftps.implicit_listen.is_some());
-    if ftps_on {
-        if ftps.cert.exists() || ftps.key.exists() {
-            match certificate::load(&ftps.cert, &ftps.key) {
-                Ok(tls) => println!("TLS certificate OK (SHA-256 {})", tls.fingerprint()),
-                Err(error) => report(format!("TLS certificate: {error}")),
-            }
-        } else {
-            println!(
-                "note: {} does not exist yet; a self-signed certificate is generated at start",
-                ftps.cert.display()
-            );
-        }
-        println!("firewall: {}", ftps_firewall_note(ftps));
-        for warning in ftps_setup_warnings(ftps) {
+    if let Some(hint) = firewall_hint(&config) {
+        println!("firewall: {hint}");
+    }
+    if config.ftps.enabled {
+        for warning in ftps_setup_warnings(&config.ftps) {
             println!("warning: {warning}");
         }
     }
-    if config.sftp.enabled && config.sftp.listen.is_some() {
-        for path in &config.sftp.host_keys {
-            if path.exists() {
-                match host_keys::load(path) {
-                    Ok(key) => println!("{}: {}", path.display(), host_keys::fingerprint(&key)),
-                    Err(error) => report(error.to_string()),
-                }
-            } else {
-                println!("note: {} is generated at start", path.display());
-            }
-        }
+    for problem in &report.problems {
+        eprintln!("{}", super::error_chain(problem));
     }
-    if problems > 0 {
-        return Err(Failure::config(anyhow!("{problems} problem(s) found")));
+    if !report.problems.is_empty() {
+        let count = report.problems.len();
+        return Err(Failure::config(anyhow!(
+            "{count} problem(s) found; `serve` would refuse to start"
+        )));
     }
     println!("{}: configuration OK", config_path.display());
     Ok(())
+}
+
+/// Every port that will listen, for the firewall: the control ports, the passive range (which
+/// FTPS data connections need as much as port 21) and SFTP; metrics only for the scraper.
+fn firewall_hint(config: &Config) -> Option<String> {
+    let ftps = &config.ftps;
+    let mut open = Vec::new();
+    if ftps.enabled {
+        for (key, address) in [
+            ("ftps.listen", ftps.listen),
+            ("ftps.implicit_listen", ftps.implicit_listen),
+        ] {
+            if let Some(address) = address {
+                open.push(format!("{} ({key})", address.port()));
+            }
+        }
+        if !open.is_empty() {
+            open.push(format!(
+                "{}-{} (ftps.passive_ports)",
+                ftps.passive_ports.start(),
+                ftps.passive_ports.end()
+            ));
+        }
+    }
+    if let Some(address) = config.sftp.listen.filter(|_| config.sftp.enabled) {
+        open.push(format!("{} (sftp.listen)", address.port()));
+    }
+    let metrics = config.metrics.listen.map(|address| {
+        format!(
+            "; TCP {} (metrics.listen) only to the hosts that scrape it",
+            address.port()
+        )
+    });
+    if open.is_empty() && metrics.is_none() {
+        return None;
+    }
+    Some(format!(
+        "allow TCP {}{}",
+        open.join(", "),
+        metrics.unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_firewall_hint_lists_every_port_that_listens() {
+        let mut config = Config::default();
+        config.ftps.listen = Some("0.0.0.0:21".parse().unwrap());
+        config.ftps.implicit_listen = Some("0.0.0.0:990".parse().unwrap());
+        config.ftps.passive_ports = 50000..=50100;
+        config.sftp.listen = Some("0.0.0.0:2222".parse().unwrap());
+        config.metrics.listen = Some("127.0.0.1:9100".parse().unwrap());
+        let hint = firewall_hint(&config).unwrap();
+        for part in [
+            "21 (ftps.listen)",
+            "990 (ftps.implicit_listen)",
+            "50000-50100 (ftps.passive_ports)",
+            "2222 (sftp.listen)",
+            "9100 (metrics.listen) only to the hosts",
+        ] {
+            assert!(hint.contains(part), "{part} missing from {hint}");
+        }
+        config.ftps.enabled = false;
+        let hint = firewall_hint(&config).unwrap();
+        assert!(!hint.contains("passive"), "{hint}");
+    }
 }

@@ -140,7 +140,7 @@ async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(),
             Request::Stop => break,
             Request::Reload => {
                 systemd::reloading();
-                let result = server.reload().map_err(|error| error_chain(&error));
+                let result = server.reload().map_err(|error| super::error_chain(&error));
                 if let Err(reasons) = &result {
                     tracing::error!("reload refused, keeping the running configuration: {reasons}");
                 }
@@ -170,21 +170,6 @@ async fn next_admin_reload(
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// An error and its causes on one line, each cause once.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn status_line(server: &RunningServer) -> String {

@@ -292,6 +292,16 @@ impl Config {
         }
     }
 
+    /// Whether ferryd creates `path` on first start when it is missing: only the key material
+    /// the config leaves at its default names in `state_dir` (the quick start). Any other path
+    /// was written by the admin and must exist, so a typo is an error rather than a freshly
+    /// generated self-signed certificate nobody asked for.
+    pub fn generated_when_missing(&self, path: &Path) -> bool {
+        GENERATED_FILES
+            .iter()
+            .any(|name| path == self.server.state_dir.join(name))
+    }
+
     /// Number of ports in the passive range.
     pub fn passive_port_count(&self) -> usize {
         usize::from(*self.ftps.passive_ports.end() - *self.ftps.passive_ports.start()) + 1
@@ -685,6 +695,16 @@ pub fn is_valid_user_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
+
+/// Key material ferryd generates under these names in `state_dir` (see
+/// [`Config::generated_when_missing`]).
+const GENERATED_FILES: &[&str] = &[
+    "ftps-cert.pem",
+    "ftps-key.pem",
+    "ssh_host_ed25519_key",
+    "ssh_host_ecdsa_key",
+    "ssh_host_rsa_key",
+];
 
 fn state_file(state_dir: &Path, configured: &str, default_name: &str) -> PathBuf {
     let name = if configured.is_empty() {

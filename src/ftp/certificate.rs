@@ -67,30 +67,6 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, Certifica
     Ok(CertifiedKey { chain, key })
 }
 
-/// Generates a self-signed certificate for `names` unless both files exist.
-/// Returns true when files were written.
-pub fn ensure(
-    cert_path: &Path,
-    key_path: &Path,
-    names: &[String],
-) -> Result<bool, CertificateError> {
-    match (cert_path.exists(), key_path.exists()) {
-        (true, true) => Ok(false),
-        (false, false) => {
-            generate(cert_path, key_path, names)?;
-            Ok(true)
-        }
-        (true, false) => Err(pem_error(
-            key_path,
-            "certificate exists but its key is missing".into(),
-        )),
-        (false, true) => Err(pem_error(
-            cert_path,
-            "key exists but its certificate is missing".into(),
-        )),
-    }
-}
-
 /// Writes a new self-signed certificate (SAN = `names`) and its key; refuses to overwrite.
 pub fn generate(
     cert_path: &Path,
@@ -178,27 +154,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("sub/cert.pem");
         let key = dir.path().join("sub/key.pem");
-        assert!(ensure(&cert, &key, &default_names(&["ftp.example.com".into()])).unwrap());
+        generate(&cert, &key, &default_names(&["ftp.example.com".into()])).unwrap();
         let loaded = load(&cert, &key).unwrap();
         assert_eq!(loaded.chain.len(), 1);
         assert_eq!(loaded.fingerprint().len(), 32 * 3 - 1);
         let before = std::fs::read(&cert).unwrap();
-        assert!(!ensure(&cert, &key, &["x".into()]).unwrap());
-        assert_eq!(std::fs::read(&cert).unwrap(), before);
         assert!(generate(&cert, &key, &["x".into()]).is_err());
+        assert_eq!(std::fs::read(&cert).unwrap(), before);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
-    fn garbage_and_half_pairs_are_clear_errors() {
+    fn garbage_is_a_clear_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
         std::fs::write(&cert, "not pem").unwrap();
-        let error = ensure(&cert, &key, &[]).unwrap_err();
-        assert!(error.to_string().contains("key is missing"), "{error}");
         std::fs::write(&key, "not pem").unwrap();
         let error = load(&cert, &key).unwrap_err();
         assert!(error.to_string().contains("cert.pem"), "{error}");

@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 
 use crate::services::Services;
 
-pub use passive::{firewall_note, setup_warnings};
+pub use passive::setup_warnings;
 
 /// How a listener starts TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,18 @@ pub struct FtpStats {
     pub foreign_data_connections: u64,
     /// Passive listening ports open now.
     pub passive_ports_open: usize,
+}
+
+/// Checks that rustls accepts `tls` as `FtpServer::new` will use it (key matching the
+/// certificate, a supported key type): `check-config` calls it so it refuses what `serve`
+/// would.
+pub fn check_certificate(
+    tls: certificate::CertifiedKey,
+    auth: crate::auth::Authenticator,
+) -> Result<(), StartError> {
+    tls::server_config(tls, auth)
+        .map(drop)
+        .map_err(StartError::Tls)
 }
 
 /// The FTPS server: shared state of all its listeners and sessions. Cheap to clone.

@@ -340,21 +340,6 @@ pub fn setup_warnings(config: &FtpsConfig) -> Vec<String> {
     warnings
 }
 
-/// What the firewall must let through, for `check-config` and the start-up log.
-pub fn firewall_note(config: &FtpsConfig) -> String {
-    let control: Vec<String> = [config.listen, config.implicit_listen]
-        .iter()
-        .flatten()
-        .map(|address| address.port().to_string())
-        .collect();
-    format!(
-        "FTPS needs TCP ports {} (control) and {}-{} (passive data) open in the firewall",
-        control.join(", "),
-        config.passive_ports.start(),
-        config.passive_ports.end()
-    )
-}
-
 /// RFC 1918, carrier-grade NAT, link-local and IPv6 unique-local addresses.
 fn is_private(ip: IpAddr) -> bool {
     match ip.to_canonical() {
@@ -464,7 +449,5 @@ mod tests {
         assert!(setup_warnings(&config)[0].contains("private"));
         config.passive_address = Some(PassiveAddress::Ip("198.51.100.1".parse().unwrap()));
         assert!(setup_warnings(&config).is_empty());
-        assert!(firewall_note(&config).contains("21, 990"));
-        assert!(firewall_note(&config).contains("50000-50100"));
     }
 }

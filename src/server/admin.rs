@@ -52,8 +52,16 @@ pub enum AdminError {
     #[error("admin socket {0}: path longer than {MAX_SOCKET_PATH} bytes; use a shorter server.state_dir")]
     PathTooLong(PathBuf),
     /// Another process answers on the socket: most likely another ferryd with this config.
-    #[error("admin socket {0} is in use: another ferryd is running with this server.state_dir")]
-    InUse(PathBuf),
+    #[error(
+        "admin socket {path} is in use: another ferryd{} is running with this server.state_dir",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The socket path.
+        path: PathBuf,
+        /// The running daemon, from its pid file.
+        pid: Option<i32>,
+    },
     /// Creating the socket failed.
     #[error("admin socket {path}: {source}")]
     Io {
@@ -81,21 +89,32 @@ impl Drop for SocketFile {
     }
 }
 
-/// Binds `state_dir/ferryd.sock` with mode 0600. A stale file from a crash is replaced; a live
-/// socket means another daemon, which is refused.
-pub fn bind(state_dir: &Path) -> Result<AdminSocket, AdminError> {
+/// Whether `bind` could take `state_dir/ferryd.sock`, without changing anything: the path
+/// fits, and no daemon answers on it. Also what `check-config` asks.
+pub fn check(state_dir: &Path) -> Result<(), AdminError> {
     let path = socket_path(state_dir);
     if path.as_os_str().len() > MAX_SOCKET_PATH {
         return Err(AdminError::PathTooLong(path));
     }
+    if std::fs::symlink_metadata(&path).is_ok()
+        && std::os::unix::net::UnixStream::connect(&path).is_ok()
+    {
+        let pid = super::pid_file::running_pid(state_dir).ok();
+        return Err(AdminError::InUse { path, pid });
+    }
+    Ok(())
+}
+
+/// Binds `state_dir/ferryd.sock` with mode 0600. A stale file from a crash is replaced; a live
+/// socket means another daemon, which is refused.
+pub fn bind(state_dir: &Path) -> Result<AdminSocket, AdminError> {
+    check(state_dir)?;
+    let path = socket_path(state_dir);
     let io = |source| AdminError::Io {
         path: path.clone(),
         source,
     };
     if std::fs::symlink_metadata(&path).is_ok() {
-        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-            return Err(AdminError::InUse(path));
-        }
         std::fs::remove_file(&path).map_err(io)?;
     }
     let listener = std::os::unix::net::UnixListener::bind(&path).map_err(io)?;
@@ -372,7 +391,7 @@ mod tests {
         let path = socket_path(dir.path());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(matches!(bind(dir.path()), Err(AdminError::InUse(_))));
+        assert!(matches!(bind(dir.path()), Err(AdminError::InUse { .. })));
         // A crash leaves the file but nobody listening.
         std::mem::forget(socket.file);
         drop(socket.listener);

@@ -59,6 +59,25 @@ pub enum StartError {
     /// The admin socket could not be set up (or another daemon holds it).
     #[error(transparent)]
     Admin(#[from] super::admin::AdminError),
+    /// A certificate or host key path the admin wrote does not exist. Only the default paths
+    /// in `state_dir` are generated, so a typo never turns into a new self-signed certificate.
+    #[error(
+        "{key} = {path}: no such file (ferryd generates missing key material only at its \
+         default path in server.state_dir, such as {default}; fix the path, or remove the \
+         setting to use the default)"
+    )]
+    MissingFile {
+        /// The config key naming the file.
+        key: &'static str,
+        /// The configured path.
+        path: PathBuf,
+        /// Where the default would be.
+        default: PathBuf,
+    },
+    /// A path the sandbox must allow is unusable (reported by `check-config`; `serve` meets it
+    /// as a [`SandboxError`](super::SandboxError) while confining itself).
+    #[error(transparent)]
+    Sandbox(#[from] super::SandboxError),
 }
 
 /// A secret file is readable or writable by users other than the owner and group.
@@ -80,10 +99,13 @@ impl StartError {
     /// True for problems the admin fixes in configuration or files (exit code 78), as opposed
     /// to the environment refusing a resource (69).
     pub fn is_configuration(&self) -> bool {
-        !matches!(
-            self,
-            StartError::Bind { .. } | StartError::Admin(super::admin::AdminError::InUse(_))
-        )
+        match self {
+            StartError::Bind { .. } | StartError::Admin(super::admin::AdminError::InUse { .. }) => {
+                false
+            }
+            StartError::Sandbox(error) => error.is_configuration(),
+            _ => true,
+        }
     }
 }
 

@@ -10,9 +10,11 @@ pub mod admin_protocol;
 mod bootstrap;
 mod error;
 pub mod file_limit;
+mod key_material;
 mod leftovers;
 mod metrics_http;
 pub mod pid_file;
+mod preflight;
 pub mod sandbox;
 pub mod signals;
 pub mod systemd;
@@ -40,10 +42,11 @@ use crate::vfs::QuotaRegistry;
 /// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
 pub use crate::ftp::certificate;
 /// FTPS deployment advice for `check-config`.
-pub use crate::ftp::{firewall_note as ftps_firewall_note, setup_warnings as ftps_setup_warnings};
+pub use crate::ftp::setup_warnings as ftps_setup_warnings;
 pub use crate::sftp::host_keys;
 pub use bootstrap::BootstrapUser;
 pub use error::{ExposedFileError, ReloadError, StartError};
+pub use preflight::{preflight, Preflight};
 pub use sandbox::SandboxError;
 
 /// A started server.
@@ -86,12 +89,10 @@ impl Server {
     /// can confine the process with Landlock before any thread exists (see `sandbox`).
     pub fn prepare(config: Config) -> Result<PreparedServer, StartError> {
         bootstrap::prepare_directories(&config)?;
-        // Each secret file is checked after it parsed, so a broken file is reported as such.
-        let mut users = UserDb::load(&config.auth.users_file)?;
-        bootstrap::check_private_file("auth.users_file", &config.auth.users_file)?;
+        let mut users = bootstrap::load_users(&config)?;
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
-        let tls = prepare_tls(&config)?;
-        let keys = prepare_host_keys(&config)?;
+        let tls = key_material::prepare_tls(&config)?;
+        let keys = key_material::prepare_host_keys(&config)?;
         Ok(PreparedServer {
             config,
             users,
@@ -381,47 +382,6 @@ fn local_address(listener: &TcpListener, key: &'static str) -> Result<SocketAddr
         address: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
     })
-}
-
-fn prepare_tls(config: &Config) -> Result<Option<certificate::CertifiedKey>, StartError> {
-    let ftps = &config.ftps;
-    if !ftps.enabled || (ftps.listen.is_none() && ftps.implicit_listen.is_none()) {
-        return Ok(None);
-    }
-    if certificate::ensure(&ftps.cert, &ftps.key, &certificate::default_names(&[]))? {
-        tracing::info!(cert = %ftps.cert.display(), "generated a self-signed TLS certificate");
-    }
-    let tls = certificate::load(&ftps.cert, &ftps.key)?;
-    bootstrap::check_private_file("ftps.key", &ftps.key)?;
-    tracing::info!(fingerprint = %tls.fingerprint(), "TLS certificate (SHA-256)");
-    if !ftps.require_tls {
-        tracing::warn!(
-            "ftps.require_tls = false: passwords and files may cross the network unencrypted"
-        );
-    }
-    Ok(Some(tls))
-}
-
-fn prepare_host_keys(config: &Config) -> Result<Option<Vec<russh::keys::PrivateKey>>, StartError> {
-    let sftp = &config.sftp;
-    if !sftp.enabled || sftp.listen.is_none() {
-        return Ok(None);
-    }
-    let mut keys = Vec::with_capacity(sftp.host_keys.len());
-    for path in &sftp.host_keys {
-        if host_keys::ensure(path)? {
-            tracing::info!(path = %path.display(), "generated an SSH host key");
-        }
-        let key = host_keys::load(path)?;
-        bootstrap::check_private_file("sftp.host_keys", path)?;
-        tracing::info!(
-            algorithm = %key.algorithm(),
-            fingerprint = %host_keys::fingerprint(&key),
-            "SSH host key"
-        );
-        keys.push(key);
-    }
-    Ok(Some(keys))
 }
 
 /// Scores failed logins for the defender (bans live in `limits`, which may not know `auth`).

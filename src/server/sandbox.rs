@@ -138,6 +138,7 @@ pub fn restrict_files(
             config.server.leftover_uploads_dir.clone(),
         ));
     }
+    check_paths(config)?;
     for path in &sandbox.extra_read_paths {
         rules.push((open_check("sandbox.extra_read_paths", path)?, read));
     }
@@ -248,6 +249,22 @@ const SYSTEM_FILES: &[&str] = &[
     "/usr/lib",
     "/usr/lib64",
 ];
+
+/// The paths the admin added to the sandbox must exist (a rule for a missing path would
+/// silently allow nothing). `restrict_files` refuses them, and `check-config` asks this too.
+pub fn check_paths(config: &Config) -> Result<(), SandboxError> {
+    let sandbox = &config.sandbox;
+    if !sandbox.enabled || !sandbox.landlock {
+        return Ok(());
+    }
+    for path in &sandbox.extra_read_paths {
+        open_check("sandbox.extra_read_paths", path)?;
+    }
+    for path in &sandbox.extra_write_paths {
+        open_check("sandbox.extra_write_paths", path)?;
+    }
+    Ok(())
+}
 
 fn open_check(key: &'static str, path: &Path) -> Result<PathBuf, SandboxError> {
     PathFd::new(path).map_err(|source| SandboxError::Path {

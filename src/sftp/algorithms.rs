@@ -82,6 +82,32 @@ pub(crate) fn ssh_config(
     if keys.is_empty() {
         return Err(StartError::NoHostKey);
     }
+    let preferred = preferred(config)?;
+    Ok(russh::server::Config {
+        server_id: SshId::Standard(Cow::Borrowed(SERVER_ID)),
+        methods: auth_methods(),
+        auth_rejection_time: AUTH_REJECTION_TIME,
+        // OpenSSH clients open with a "none" probe to learn the methods: answer it at once.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys,
+        window_size: WINDOW_BYTES,
+        maximum_packet_size: MAX_PACKET_BYTES,
+        channel_buffer_size: CHANNEL_BUFFER_MESSAGES,
+        event_buffer_size: EVENT_BUFFER_MESSAGES,
+        preferred,
+        max_auth_attempts: usize::try_from(config.sftp.max_auth_attempts).unwrap_or(usize::MAX),
+        // `listener` runs the idle timer, so the client is told why it is disconnected.
+        inactivity_timeout: None,
+        keepalive_interval: None,
+        // `run_stream` ignores this; `listener` applies it to every accepted socket.
+        nodelay: true,
+        ..russh::server::Config::default()
+    })
+}
+
+/// The algorithm lists `config` asks for, checked (unknown and refused names are errors).
+/// `check-config` runs this too, so it refuses exactly what `serve` refuses.
+pub(crate) fn preferred(config: &Config) -> Result<Preferred, StartError> {
     let sftp = &config.sftp;
     let mut kex_names = parse_list(
         "kex_algorithms",
@@ -96,32 +122,12 @@ pub(crate) fn ssh_config(
     let macs = parse_list("macs", &sftp.macs, DEFAULT_MACS, |name| {
         mac::Name::try_from(name).ok()
     })?;
-    let preferred = Preferred {
+    Ok(Preferred {
         kex: Cow::Owned(kex_names),
         key: Cow::Owned(host_key_algorithms()),
         cipher: Cow::Owned(ciphers),
         mac: Cow::Owned(macs),
         ..Preferred::DEFAULT
-    };
-    Ok(russh::server::Config {
-        server_id: SshId::Standard(Cow::Borrowed(SERVER_ID)),
-        methods: auth_methods(),
-        auth_rejection_time: AUTH_REJECTION_TIME,
-        // OpenSSH clients open with a "none" probe to learn the methods: answer it at once.
-        auth_rejection_time_initial: Some(Duration::ZERO),
-        keys,
-        window_size: WINDOW_BYTES,
-        maximum_packet_size: MAX_PACKET_BYTES,
-        channel_buffer_size: CHANNEL_BUFFER_MESSAGES,
-        event_buffer_size: EVENT_BUFFER_MESSAGES,
-        preferred,
-        max_auth_attempts: usize::try_from(sftp.max_auth_attempts).unwrap_or(usize::MAX),
-        // `listener` runs the idle timer, so the client is told why it is disconnected.
-        inactivity_timeout: None,
-        keepalive_interval: None,
-        // `run_stream` ignores this; `listener` applies it to every accepted socket.
-        nodelay: true,
-        ..russh::server::Config::default()
     })
 }
 

@@ -51,6 +51,12 @@ pub enum StartError {
     },
 }
 
+/// Checks the `[sftp]` settings that `SftpServer::new` refuses, without host keys or a
+/// runtime: `check-config` calls it so it refuses what `serve` would.
+pub fn check_settings(config: &crate::config::Config) -> Result<(), StartError> {
+    algorithms::preferred(config).map(drop)
+}
+
 /// The SSH/SFTP server: configured once, then given a bound listener.
 pub struct SftpServer {
     services: Services,

@@ -28,7 +28,17 @@ fn initialised() -> (tempfile::TempDir, PathBuf) {
         .assert()
         .success()
         .stdout(predicate::str::contains("SHA256:"));
-    (dir, root.join("ferryd.toml"))
+    let config = root.join("ferryd.toml");
+    // check-config binds every listener as serve would: the production ports (21, 990, 22)
+    // need root and may be taken on a build machine, so the tests listen on free ports.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = ["0.0.0.0:21", "0.0.0.0:990", "0.0.0.0:22"]
+        .iter()
+        .fold(text, |text, address| {
+            text.replace(&format!("\"{address}\""), "\"127.0.0.1:0\"")
+        });
+    std::fs::write(&config, text).unwrap();
+    (dir, config)
 }
 
 fn test_key_line() -> String {
@@ -364,7 +374,7 @@ fn check_config_warns_about_a_private_passive_address() {
         .assert()
         .success()
         .stdout(predicate::str::contains("10.0.0.5 is a private address"))
-        .stdout(predicate::str::contains("50000-50100 (passive data)"));
+        .stdout(predicate::str::contains("50000-50100 (ftps.passive_ports)"));
     drop(dir);
 }
 

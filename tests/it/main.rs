@@ -8,6 +8,7 @@ mod admin;
 mod attacks_ftps;
 mod attacks_sftp;
 mod bandwidth;
+mod check_config;
 mod cli;
 mod cli_umask;
 mod clients_ftps;
