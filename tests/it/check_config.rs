@@ -290,6 +290,15 @@ fn check_config_refuses_every_config_that_serve_refuses() {
                 .map(move |(who, _)| format!("{who} does not say {fragment:?}"))
         }))
         .collect();
+        let mut problems = problems;
+        let lines: Vec<&str> = served.stderr.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if let Some(cause) = line.trim().strip_prefix("caused by: ") {
+                if lines[..index].iter().any(|earlier| earlier.contains(cause)) {
+                    problems.push(format!("serve repeats the cause {cause:?}"));
+                }
+            }
+        }
         if !problems.is_empty() {
             failures.push(format!(
                 "{}: {problems:?}\n  check-config: {check_err}\n  serve: {}",
