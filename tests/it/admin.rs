@@ -405,7 +405,7 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_and_leaves_the_first_o
     let second = ferryd(&config, &["serve"]);
     assert_eq!(second.status.code(), Some(69), "{}", stderr(&second));
     assert!(
-        stderr(&second).contains("another ferryd is running"),
+        stderr(&second).contains("another ferryd (pid "),
         "{}",
         stderr(&second)
     );
