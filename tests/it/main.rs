@@ -9,6 +9,7 @@ mod attacks_ftps;
 mod attacks_sftp;
 mod bandwidth;
 mod cli;
+mod cli_config_errors;
 mod cli_umask;
 mod clients_ftps;
 mod clients_paramiko;
