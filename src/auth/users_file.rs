@@ -42,7 +42,7 @@
 //! `sha256:` prefix; they are written back as `sha256:AB:CD:…`.
 //!
 //! Unknown keys are errors (a typo must not silently drop a restriction). Syntax and type errors
-//! stop at the first one (that is all the TOML parser reports); semantic errors are collected for
+//! stop at the first one (that is all the TOML parser reports) and name the user and key; semantic errors are collected for
 //! every user, each with the user name and line. Writing the file back loses comments and
 //! normalises values (sorted protocols, canonical permission names, normalised virtual paths,
 //! canonical fingerprints),
@@ -65,6 +65,7 @@ use super::user_record::{
     parse_network, permission_names, unknown_permission, Folder, PathRule, RecordError, UserName,
     UserRecord,
 };
+use crate::config::toml_error::{self, line_column, TomlError};
 use crate::config::Protocol;
 use crate::vfs::{Bandwidth, Permissions, Quota, VirtualPath};
 
@@ -85,7 +86,7 @@ pub enum UsersFileError {
         source: io::Error,
     },
     /// The text is not valid TOML or does not fit the format (unknown key, wrong type).
-    #[error("{}:{line}:{column}: {message}", path.display())]
+    #[error("{}:{line}:{column}: {}{message}", path.display(), syntax_subject(key.as_deref(), user.as_deref()))]
     Syntax {
         /// The users file.
         path: PathBuf,
@@ -93,9 +94,11 @@ pub enum UsersFileError {
         line: usize,
         /// 1-based column (in characters) of the error.
         column: usize,
-        /// The offending key, when the parser named one.
+        /// Dotted path of the offending key (`user[1].enabled`), when known.
         key: Option<String>,
-        /// What the parser said.
+        /// Name of the user whose entry holds the key, when the file is valid TOML and names it.
+        user: Option<String>,
+        /// What is wrong: expected and found for a wrong type, a suggestion for an unknown key.
         message: String,
     },
     /// The file parsed but some users are invalid; every problem is listed.
@@ -137,7 +140,7 @@ impl fmt::Display for UserProblem {
 /// Parses the users file text. `path` is only used in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<UserRecord>, UsersFileError> {
     let document: FileDocument =
-        toml::from_str(text).map_err(|error| syntax_error(text, path, &error))?;
+        toml_error::from_str(text).map_err(|error| syntax_error(text, path, error))?;
     let mut problems = Vec::new();
     let mut records = Vec::with_capacity(document.user.len());
     let mut seen_names = HashMap::new();
@@ -620,44 +623,46 @@ fn locate(error: &RecordError, entry: &FileUser, record: &UserRecord) -> Option<
     }
 }
 
-fn syntax_error(text: &str, path: &Path, error: &toml::de::Error) -> UsersFileError {
-    let span = error.span().unwrap_or(0..0);
-    let (line, column) = line_column(text, span.start);
+fn syntax_error(text: &str, path: &Path, error: TomlError) -> UsersFileError {
+    let (line, column) = error.position.unwrap_or((1, 1));
+    let user = error
+        .key
+        .as_deref()
+        .and_then(|key| user_named_in(text, key));
     UsersFileError::Syntax {
         path: path.to_owned(),
         line,
         column,
-        key: offending_key(text, span.start, error.message()),
-        message: error.message().to_owned(),
+        key: error.key,
+        user,
+        message: error.message,
     }
 }
 
-/// The key an error is about: named in the message (unknown/duplicate/missing field), or the key
-/// on the left of `=` on the error's line (wrong type).
-fn offending_key(text: &str, offset: usize, message: &str) -> Option<String> {
-    for prefix in ["unknown field `", "duplicate key `", "missing field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            return rest.split('`').next().map(str::to_owned);
-        }
+/// The `name` of the `[[user]]` entry that `key` (`user[1]…`) points into. A type error leaves
+/// the TOML itself valid, so a plain re-parse can read the name the admin knows the entry by.
+fn user_named_in(text: &str, key: &str) -> Option<String> {
+    let index: usize = key.strip_prefix("user[")?.split(']').next()?.parse().ok()?;
+    let document: toml::Table = toml::from_str(text).ok()?;
+    let name = document.get("user")?.get(index)?.get("name")?.as_str()?;
+    Some(name.to_owned())
+}
+
+/// `user "bob": enabled: ` when the entry's name is known, else the dotted key.
+fn syntax_subject(key: Option<&str>, user: Option<&str>) -> String {
+    let within_user = key
+        .and_then(|key| key.strip_prefix("user["))
+        .and_then(|rest| rest.split_once("]."))
+        .map(|(_, field)| field);
+    match (user, within_user, key) {
+        (Some(user), Some(field), _) => format!("user {user:?}: {field}: "),
+        (_, _, Some(key)) => format!("{key}: "),
+        _ => String::new(),
     }
-    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |index| index + 1);
-    let before_error = text.get(line_start..offset)?;
-    let (key, _) = before_error.split_once('=')?;
-    let key = key.trim();
-    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
 }
 
 fn line_of(text: &str, span: Range<usize>) -> usize {
     line_column(text, span.start).0
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 fn encode_error(path: &Path, message: String) -> UsersFileError {

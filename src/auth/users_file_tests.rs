@@ -102,13 +102,16 @@ fn unknown_key_is_rejected_with_its_name_and_line() {
             line, column, key, ..
         } => {
             assert_eq!((*line, *column), (3, 1));
-            assert_eq!(key.as_deref(), Some("quota"));
+            assert_eq!(key.as_deref(), Some("user[0].quota"));
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(error
-        .to_string()
-        .starts_with("users.toml:3:1: unknown field `quota`"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("users.toml:3:1: user \"a\": quota: unknown key; expected one of `name`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn a_zero_bandwidth_is_refused_rather_than_read_as_unlimited_or_blocked() {
     assert!(matches!(
         error,
         UsersFileError::Syntax { line: 3, ref key, .. }
-            if key.as_deref() == Some("bandwidth_upload_bytes_per_sec")
+            if key.as_deref() == Some("user[0].bandwidth_upload_bytes_per_sec")
     ));
 }
 
@@ -127,13 +130,21 @@ fn wrong_type_names_the_key() {
     let error = parse_text("[[user]]\nname = \"a\"\nenabled = \"yes\"\n").unwrap_err();
     assert!(matches!(
         error,
-        UsersFileError::Syntax { line: 3, ref key, .. } if key.as_deref() == Some("enabled")
+        UsersFileError::Syntax { line: 3, ref key, .. } if key.as_deref() == Some("user[0].enabled")
     ));
+    assert_eq!(
+        error.to_string(),
+        "users.toml:3:11: user \"a\": enabled: expected a boolean, found string \"yes\""
+    );
     let error = parse_text("[[user]]\nhome = \"x\"\n").unwrap_err();
     assert!(matches!(
         error,
-        UsersFileError::Syntax { ref key, .. } if key.as_deref() == Some("name")
+        UsersFileError::Syntax { ref key, .. } if key.as_deref() == Some("user[0].name")
     ));
+    assert_eq!(
+        error.to_string(),
+        "users.toml:1:1: user[0].name: required key is missing"
+    );
 }
 
 #[test]
@@ -298,7 +309,7 @@ tls_client_certificate_login = "certificate"
         matches!(
             error,
             UsersFileError::Syntax { line: 3, ref key, .. }
-                if key.as_deref() == Some("tls_client_certificate_login")
+                if key.as_deref() == Some("user[0].tls_client_certificate_login")
         ),
         "{error:?}"
     );

@@ -103,17 +103,6 @@ pub(super) fn locate(source: &str, key_path: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Converts a byte offset in `source` to a 1-based (line, column).
-pub(super) fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |newline| before.len() - newline - 1)
-        + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,12 +113,6 @@ mod tests {
         assert_eq!(locate(source, "ftps.listen"), Some((5, 3)));
         assert_eq!(locate(source, "server.listen"), Some((2, 1)));
         assert_eq!(locate(source, "sftp.listen"), None);
-    }
-
-    #[test]
-    fn line_column_counts_from_one() {
-        assert_eq!(line_column("ab\ncd", 0), (1, 1));
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod error;
 mod file;
 pub mod protocol;
+pub mod toml_error;
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -276,9 +277,9 @@ impl Config {
 
     /// Validates config text; `path` names it in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: file::File = toml::from_str(text).map_err(|error| ConfigError::Invalid {
+        let raw: file::File = toml_error::from_str(text).map_err(|error| ConfigError::Invalid {
             path: path.to_owned(),
-            problems: vec![toml_problem(text, &error)],
+            problems: vec![toml_problem(error)],
         })?;
         let mut problems = Vec::new();
         let config = Validator::new(text, &mut problems).config(raw, Some(path.to_owned()));
@@ -308,20 +309,12 @@ impl Config {
     }
 }
 
-fn toml_problem(text: &str, error: &toml::de::Error) -> Problem {
-    let message = error.message().to_owned();
-    let key = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("unknown field"))
-        .unwrap_or("(syntax)")
-        .to_owned();
+fn toml_problem(error: toml_error::TomlError) -> Problem {
     Problem {
-        key,
-        position: error
-            .span()
-            .map(|span| error::line_column(text, span.start)),
-        message,
+        // Only TOML syntax that names no key (a broken `[table` header) lands here keyless.
+        key: error.key.unwrap_or_else(|| "TOML syntax".to_owned()),
+        position: error.position,
+        message: error.message,
     }
 }
 

@@ -66,13 +66,165 @@ fn quickstart_and_reference_configs_are_valid() {
 fn unknown_key_is_reported_with_its_name_and_line() {
     let found = problems("[server]\nmax_connections = 5\nmax_conections = 5\n");
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].key, "max_conections");
+    assert_eq!(found[0].key, "server.max_conections");
+    assert_eq!(
+        found[0].message,
+        "unknown key; did you mean `max_connections`?"
+    );
     assert_eq!(found[0].position.map(|p| p.0), Some(3));
+}
+
+/// The single problem a text has, as `(key, line, message)`.
+fn only_problem(text: &str) -> (String, usize, String) {
+    let found = problems(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let problem = found.into_iter().next().unwrap();
+    let line = problem.position.expect("a line").0;
+    (problem.key, line, problem.message)
+}
+
+#[test]
+fn wrong_type_names_the_key_what_was_expected_and_the_line() {
+    let text = "[server]\ndata_dir = \"d\"\nmax_connections = \"many\"\n";
+    assert_eq!(
+        only_problem(text),
+        (
+            "server.max_connections".into(),
+            3,
+            "expected an integer, found string \"many\"".into()
+        )
+    );
+    let error = parse(text).unwrap_err().to_string();
+    assert!(
+        error.contains("\n  test.toml:3:19: server.max_connections: expected an integer, found string \"many\""),
+        "{error}"
+    );
+    assert!(!error.contains("i64"), "{error}");
+}
+
+#[test]
+fn wrong_type_in_tables_and_arrays_names_the_full_path() {
+    let cases: [(&str, &str, usize, &str); 6] = [
+        (
+            "[ftps]\nrequire_tls = \"yes\"\n",
+            "ftps.require_tls",
+            2,
+            "expected a boolean, found string \"yes\"",
+        ),
+        (
+            "[sftp]\nhost_keys = [\"a\", 5]\n",
+            "sftp.host_keys[1]",
+            2,
+            "expected a string, found integer `5`",
+        ),
+        (
+            "[[ftps.passive_address_overrides]]\nnetworks = [\"10.0.0.0/8\"]\naddress = \"192.0.2.1\"\n\
+             [[ftps.passive_address_overrides]]\nnetworks = \"10.1.0.0/16\"\naddress = \"192.0.2.2\"\n",
+            "ftps.passive_address_overrides[1].networks",
+            5,
+            "expected an array, found string \"10.1.0.0/16\"",
+        ),
+        (
+            "[ftps]\npassive_address_overrides = [{ networks = [], address = 5 }]\n",
+            "ftps.passive_address_overrides[0].address",
+            2,
+            "expected a string, found integer `5`",
+        ),
+        (
+            "[defender]\nthreshold = 1.5\n",
+            "defender.threshold",
+            2,
+            "expected an integer, found floating point `1.5`",
+        ),
+        ("server = 5\n", "server", 1, "expected a table, found integer `5`"),
+    ];
+    for (text, key, line, message) in cases {
+        assert_eq!(
+            only_problem(text),
+            (key.into(), line, message.into()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_key_in_an_array_of_tables_lists_the_keys_when_no_name_is_close() {
+    let (key, line, message) =
+        only_problem("[[ftps.passive_address_overrides]]\nnetworks = []\nport = 1\n");
+    assert_eq!(
+        (key.as_str(), line),
+        ("ftps.passive_address_overrides[0].port", 3)
+    );
+    assert_eq!(
+        message,
+        "unknown key; expected one of `networks` or `address`"
+    );
+    let (key, _, message) = only_problem("[nope]\n");
+    assert_eq!(key, "nope");
+    assert!(message.starts_with("unknown key; expected one of `server`"));
+}
+
+#[test]
+fn missing_required_key_names_it() {
+    assert_eq!(
+        only_problem("[server]\n\n[[ftps.passive_address_overrides]]\nnetworks = []\n"),
+        (
+            "ftps.passive_address_overrides[0].address".into(),
+            3,
+            "required key is missing".into()
+        )
+    );
+}
+
+#[test]
+fn bad_enum_value_names_the_key_and_the_choices() {
+    assert_eq!(
+        only_problem("[log]\nformat = \"xml\"\n"),
+        (
+            "log.format".into(),
+            2,
+            "\"xml\" is not a log format (expected \"text\" or \"json\")".into()
+        )
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_key_of_their_line_on_one_line() {
+    let cases: [(&str, &str, usize); 4] = [
+        ("[sftp]\nlisten = \"127.0.0.1:2222\n", "sftp.listen", 2),
+        (
+            "[server]\nmax_connections = 5 6\n",
+            "server.max_connections",
+            2,
+        ),
+        (
+            "[server]\nmax_connections = 99999999999999999999\n",
+            "server.max_connections",
+            2,
+        ),
+        (
+            "[server]\nmax_connections = 1\nmax_connections = 2\n",
+            "server.max_connections",
+            3,
+        ),
+    ];
+    for (text, key, line) in cases {
+        let (found_key, found_line, message) = only_problem(text);
+        assert_eq!((found_key.as_str(), found_line), (key, line), "{text}");
+        assert!(!message.contains('\n'), "{message:?}");
+    }
+    let (key, line, message) = only_problem("[server]\n[server]\n");
+    assert_eq!(
+        (key.as_str(), line, message.as_str()),
+        ("server", 2, "table is written twice")
+    );
 }
 
 #[test]
 fn syntax_error_has_a_line() {
     let found = problems("[server\n");
+    assert_eq!(found[0].key, "TOML syntax");
+    assert!(!found[0].message.contains('\n'), "{:?}", found[0].message);
     assert_eq!(found[0].position.map(|p| p.0), Some(1));
 }
 

@@ -10,6 +10,7 @@ mod attacks_sftp;
 mod bandwidth;
 mod check_config;
 mod cli;
+mod cli_config_errors;
 mod cli_umask;
 mod clients_ftps;
 mod clients_paramiko;
