@@ -9,6 +9,7 @@ mod attacks_ftps;
 mod attacks_sftp;
 mod bandwidth;
 mod cli;
+mod cli_paste;
 mod cli_umask;
 mod clients_ftps;
 mod clients_paramiko;
