@@ -8,6 +8,7 @@ use crate::auth::UserDb;
 use crate::config::Config;
 use crate::server::{certificate, host_keys};
 
+use super::invocation::Invocation;
 use super::Failure;
 
 /// Options of `ferryd init`.
@@ -100,12 +101,25 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
         .context("creating the users file")
         .map_err(cant_create)?;
     println!("wrote {} (no users yet)", config.auth.users_file.display());
+    let ferryd = Invocation::new(&layout.config, &config);
     println!();
+    println!("Next, add a user (NAME: letters, digits, '.', '_', '-'):");
     println!(
-        "Next: ferryd --config {} user add NAME --random-password",
-        layout.config.display()
+        "  {}",
+        ferryd.command(&["user", "add", "NAME", "--random-password"])
     );
-    println!("Then start the service, e.g. systemctl enable --now ferryd");
+    println!("Then run the server in the foreground:");
+    println!("  {}", ferryd.command(&["serve"]));
+    if ferryd.uses_default_config() {
+        println!("or as a service with config/ferryd.service (see docs/install.md):");
+        println!("  systemctl enable --now ferryd");
+    } else {
+        // The unit file names the default config; this one needs its own unit.
+        println!(
+            "or as a service: copy config/ferryd.service and change its --config to {}",
+            layout.config.display()
+        );
+    }
     Ok(())
 }
 

@@ -8,7 +8,9 @@
 mod admin_client;
 mod ban;
 mod check;
+mod first_start;
 mod init;
+mod invocation;
 mod serve;
 mod session;
 mod status;
@@ -17,6 +19,9 @@ mod user;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+/// The config file used without `--config` (and without `FERRYD_CONFIG`).
+pub const DEFAULT_CONFIG: &str = "/etc/ferryd/ferryd.toml";
 
 /// ferryd: an FTPS and SFTP file server.
 ///
@@ -32,7 +37,7 @@ pub struct Cli {
         short = 'c',
         global = true,
         env = "FERRYD_CONFIG",
-        default_value = "/etc/ferryd/ferryd.toml"
+        default_value = DEFAULT_CONFIG
     )]
     pub config: PathBuf,
 

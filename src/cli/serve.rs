@@ -8,17 +8,20 @@ use crate::config::{Config, Protocol};
 use crate::logging;
 use crate::server::signals::{Request, Signals};
 use crate::server::{
-    admin, file_limit, pid_file, sandbox, systemd, BootstrapUser, BoundAddresses, PreparedServer,
-    RunningServer, SandboxError, Server, StartError,
+    admin, file_limit, pid_file, sandbox, systemd, PreparedServer, RunningServer, SandboxError,
+    Server, StartError,
 };
 
-use super::Failure;
+use super::invocation::Invocation;
+use super::{first_start, Failure};
 
 /// How often `systemctl status` learns the connection count.
 const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;
+    // Before the sandbox, which may hide the PATH's directories.
+    let invocation = Invocation::new(config_path, &config);
     logging::init(&config.log, log_level).map_err(Failure::config)?;
     report_file_limit(file_limit::raise(config.server.max_connections));
     // Sized now: once Landlock is on, the runtime could not read the cgroup CPU quota.
@@ -35,7 +38,7 @@ pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Fai
         .build()
         .context("cannot start the async runtime")
         .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-    runtime.block_on(serve(prepared, landlock))
+    runtime.block_on(serve(prepared, landlock, invocation))
 }
 
 fn report_file_limit(outcome: Result<file_limit::FileLimit, rustix::io::Errno>) {
@@ -80,7 +83,11 @@ fn sandbox_failure(error: SandboxError) -> Failure {
     Failure::new(code, error)
 }
 
-async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(), Failure> {
+async fn serve(
+    prepared: PreparedServer,
+    landlock: Option<String>,
+    invocation: Invocation,
+) -> Result<(), Failure> {
     let mut signals = Signals::install()
         .context("cannot install signal handlers")
         .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
@@ -101,7 +108,7 @@ async fn serve(prepared: PreparedServer, landlock: Option<String>) -> Result<(),
         .context("writing the pid file")
         .map_err(|error| Failure::new(Failure::CANT_CREATE, error))?;
     if let Some(user) = server.bootstrap_user() {
-        print_first_start_help(user, server.addresses());
+        first_start::print_help(user, server.addresses(), &invocation);
     }
     systemd::ready(&status_line(&server));
     let watchdog = systemd::watchdog_interval().map(|interval| {
@@ -177,35 +184,4 @@ fn status_line(server: &RunningServer) -> String {
         "serving; {} connection(s)",
         server.services().limits.active_connections()
     )
-}
-
-/// Shown once, on stdout, when the quick-start bootstrap user was just created.
-fn print_first_start_help(user: &BootstrapUser, addresses: BoundAddresses) {
-    let BootstrapUser { name, password } = user;
-    println!();
-    println!("Created user {name:?} with password: {password}");
-    println!("(shown once; change it with `ferryd user passwd {name} --random-password`)");
-    println!();
-    if let Some(address) = addresses.ftps_explicit {
-        let (host, port) = (address.ip(), address.port());
-        println!(
-            "FTPS (explicit TLS):  FileZilla: Host ftpes://{host}  Port {port}  Logon Type Normal"
-        );
-        println!("  curl --ssl-reqd -k --user '{name}:{password}' ftp://{host}:{port}/");
-        println!("  lftp -u '{name},{password}' -e 'set ssl:verify-certificate no; ls; quit' ftp://{host}:{port}");
-    }
-    if let Some(address) = addresses.ftps_implicit {
-        println!(
-            "FTPS (implicit TLS):  curl -k --user '{name}:{password}' ftps://{}:{}/",
-            address.ip(),
-            address.port()
-        );
-    }
-    if let Some(address) = addresses.sftp {
-        let (host, port) = (address.ip(), address.port());
-        println!("SFTP:  FileZilla: Host sftp://{host}  Port {port}");
-        println!("  sftp -P {port} {name}@{host}");
-        println!("  curl -k --user '{name}:{password}' sftp://{host}:{port}/~/");
-    }
-    println!();
 }

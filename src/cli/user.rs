@@ -14,6 +14,7 @@ use crate::auth::{
 };
 use crate::config::{Config, Protocol};
 
+use super::invocation::Invocation;
 use super::Failure;
 
 /// User management subcommands.
@@ -280,8 +281,18 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 .is_some_and(|user| !user.tls_client_certificate_login.requires_certificate())
             {
                 println!(
-                    "{name:?} still logs in with a password only; to use the certificate run \
-                     `ferryd user cert login {name} certificate` (or certificate_and_password)"
+                    "{name:?} still logs in with a password only; to use the certificate, run \
+                     (or with certificate_and_password):"
+                );
+                println!(
+                    "  {}",
+                    Invocation::new(config_path, &config).command(&[
+                        "user",
+                        "cert",
+                        "login",
+                        &name,
+                        "certificate"
+                    ])
                 );
             }
         }
@@ -301,7 +312,12 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
             println!("FTPS login of {name:?} set to {mode}");
         }
     }
-    println!("a running server picks this up on reload (systemctl reload ferryd, or SIGHUP)");
+    // `reload` reaches the daemon whichever way it was started; systemd's ExecReload runs it too.
+    println!("a running server picks this up on reload (as the server's user or root):");
+    println!(
+        "  {}",
+        Invocation::new(config_path, &config).command(&["reload"])
+    );
     Ok(())
 }
 

@@ -289,7 +289,7 @@ async fn a_banned_address_gets_421_on_ftps_and_a_refusal_on_sftp_until_the_ban_i
                 "{text}"
             );
         }
-        Err(_) => eprintln!("SKIPPED: curl is not installed; the 421 was checked raw"),
+        Err(_) => crate::harness::skip("curl is not installed; the 421 was checked raw"),
     }
     match std::process::Command::new("lftp")
         .args(["-u", &format!("{USER},{PASSWORD}"), "-e"])
@@ -304,7 +304,7 @@ async fn a_banned_address_gets_421_on_ftps_and_a_refusal_on_sftp_until_the_ban_i
                 "{text}"
             );
         }
-        Err(_) => eprintln!("SKIPPED: lftp is not installed"),
+        Err(_) => crate::harness::skip("lftp is not installed"),
     }
     let refused = tokio::time::timeout(Duration::from_secs(10), async {
         let config = std::sync::Arc::new(russh::client::Config::default());
@@ -357,7 +357,7 @@ async fn allow_listing_a_banned_address_and_reloading_lifts_the_ban() {
 #[tokio::test(flavor = "multi_thread")]
 async fn another_user_is_refused_even_when_the_socket_file_lets_them_connect() {
     if !rustix::process::geteuid().is_root() || which("setpriv").is_none() {
-        eprintln!("SKIPPED: needs root and setpriv to connect as another user");
+        crate::harness::skip("needs root and setpriv to connect as another user");
         return;
     }
     let dir = tempfile::Builder::new()

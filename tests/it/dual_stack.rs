@@ -20,7 +20,7 @@ fn mapped_listeners_work() -> bool {
     let listener = match std::net::TcpListener::bind("[::ffff:127.0.0.1]:0") {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("SKIPPED: no IPv6 dual-stack sockets here ({error})");
+            crate::harness::skip(&format!("no IPv6 dual-stack sockets here ({error})"));
             return false;
         }
     };
@@ -28,7 +28,9 @@ fn mapped_listeners_work() -> bool {
     match std::net::TcpStream::connect(("127.0.0.1", port)) {
         Ok(_) => true,
         Err(error) => {
-            eprintln!("SKIPPED: IPv4 cannot reach an IPv4-mapped IPv6 listener ({error})");
+            crate::harness::skip(&format!(
+                "IPv4 cannot reach an IPv4-mapped IPv6 listener ({error})"
+            ));
             false
         }
     }

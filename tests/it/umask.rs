@@ -25,11 +25,7 @@ fn have_sftp() -> bool {
         .arg("-V")
         .output()
         .is_ok();
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "sftp is required in CI");
-        eprintln!("SKIPPED: sftp (OpenSSH) is not installed");
-    }
-    found
+    crate::harness::needs(found, "sftp (OpenSSH) is not installed")
 }
 
 /// A server whose test user logs in with a new key, the key's file, and `umask` for the user.

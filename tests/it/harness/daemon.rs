@@ -47,6 +47,14 @@ impl Daemon {
         Daemon::spawn_from(Command::new(binary()), config, env)
     }
 
+    /// Spawns in `working_dir` (where a quick-start config's relative paths resolve) with
+    /// extra environment variables, without waiting for readiness.
+    pub fn spawn_in(working_dir: &Path, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut command = Command::new(binary());
+        command.current_dir(working_dir);
+        Daemon::spawn_from(command, config, env)
+    }
+
     /// Spawns under a soft open-file limit of `soft` (set by `sh`, which then execs the
     /// daemon) and waits for `READY=1`.
     pub fn start_with_soft_file_limit(config: &Path, soft: u64) -> Daemon {

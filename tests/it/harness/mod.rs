@@ -13,6 +13,33 @@ use ferryd::config::Config;
 use ferryd::server::{BoundAddresses, RunningServer, Server};
 use tempfile::TempDir;
 
+/// Says, where a plain `cargo test` shows it, that the running test skipped a check and why.
+///
+/// libtest captures what the print macros write and shows it only for failing tests, so an
+/// `eprintln!` notice of a passing test is never seen; a write to the process's stderr is not
+/// captured. The thread carries the test's name (libtest names it so).
+pub fn skip(reason: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
+/// For a check that needs what a developer's machine may lack (a client, root): returns
+/// `available`, and when it is false fails under CI (where `.ci/run` provides everything)
+/// or skips loudly elsewhere.
+#[track_caller]
+pub fn needs(available: bool, missing: &str) -> bool {
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{missing}, and CI must run this test"
+        );
+        skip(missing);
+    }
+    available
+}
+
 /// The user every test server has, with `PASSWORD`.
 pub const USER: &str = "alice";
 /// `USER`'s password.

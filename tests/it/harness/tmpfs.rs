@@ -24,12 +24,8 @@ impl Tmpfs {
             ])
             .arg(path)
             .status();
-        if !matches!(status, Ok(status) if status.success()) {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "mounting a tmpfs is required in CI (run as root)"
-            );
-            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        let mounted = matches!(status, Ok(status) if status.success());
+        if !super::needs(mounted, "cannot mount a tmpfs here (not root?)") {
             return None;
         }
         Some(Tmpfs {
