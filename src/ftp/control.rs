@@ -24,13 +24,14 @@ use crate::connection::ConnectionInfo;
 use crate::limits::{ConnectionPermit, Registration};
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
+use super::context::{Context, Login, Protection, Response, Transfer};
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
 use super::listing::Facts;
 use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode, TransferType};
-use super::session::{self, Login, Protection, Response, Session, Transfer};
+use super::session;
+use super::shared::{Shared, TlsMode};
 use super::tls::SessionTls;
-use super::{Shared, TlsMode};
 
 /// Bytes read from the control socket at once.
 const READ_BYTES: usize = 4096;
@@ -58,7 +59,7 @@ pub async fn serve(
         }
     };
     let config = shared.services.config();
-    let session = Session {
+    let session = Context {
         shared,
         config,
         span: tracing::Span::current(),
@@ -98,7 +99,7 @@ pub async fn serve(
 struct Control {
     stream: ControlStream,
     decoder: LineDecoder,
-    session: Session,
+    session: Context,
     started: Instant,
     last_command: Instant,
     transfer: Option<Running>,
