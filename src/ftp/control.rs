@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{reason, Action, Outcome as AuditOutcome};
@@ -25,6 +23,7 @@ use crate::limits::{ConnectionPermit, Registration};
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
 use super::context::{Context, Login, Protection, Response, Transfer};
+use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
 use super::listing::Facts;
@@ -560,42 +559,4 @@ fn parse_reply(error: &ParseError) -> Reply {
         ParseError::UnsupportedNetworkProtocol => ReplyCode::NetworkProtocolNotSupported,
     };
     Reply::new(code, error.to_string())
-}
-
-/// The control socket before and after `AUTH TLS`.
-enum ControlStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Only during the swap from plain to TLS, or after a failed handshake.
-    Closed,
-}
-
-impl ControlStream {
-    async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ControlStream::Plain(stream) => stream.read(buffer).await,
-            ControlStream::Tls(stream) => stream.read(buffer).await,
-            ControlStream::Closed => Ok(0),
-        }
-    }
-
-    /// Writes and flushes, so a TLS reply leaves as one record.
-    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            ControlStream::Plain(stream) => stream.write_all(bytes).await,
-            ControlStream::Tls(stream) => {
-                stream.write_all(bytes).await?;
-                stream.flush().await
-            }
-            ControlStream::Closed => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    async fn close(&mut self) -> io::Result<()> {
-        match self {
-            ControlStream::Plain(stream) => stream.shutdown().await,
-            ControlStream::Tls(stream) => stream.shutdown().await,
-            ControlStream::Closed => Ok(()),
-        }
-    }
 }
