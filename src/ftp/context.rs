@@ -59,13 +59,39 @@ pub struct User {
     pub _permit: SessionPermit,
 }
 
-/// Data-connection protection (RFC 2228 PROT, as profiled by RFC 4217 §9).
+/// Where TLS stands on this connection (RFC 4217). PBSZ or PROT P without TLS on the control
+/// connection, or PROT P without PBSZ, cannot be written down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protection {
-    /// PROT C (the RFC default).
+pub enum TlsState {
+    /// The control connection is clear text (explicit mode before `AUTH TLS`); so are data
+    /// connections.
+    Plain,
+    /// The control connection runs over TLS; data connections as negotiated so far.
+    Secure(DataProtection),
+}
+
+/// Data-connection protection under a TLS control connection (RFC 2228 PBSZ and PROT, as
+/// profiled by RFC 4217 §8-9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataProtection {
+    /// No PBSZ yet: data connections are clear (the RFC default) and PROT is refused.
+    NoBufferSize,
+    /// PBSZ sent, PROT C.
     Clear,
-    /// PROT P: TLS on every data connection.
+    /// PBSZ sent, PROT P: TLS on every data connection.
     Private,
+}
+
+impl TlsState {
+    /// True once the control connection runs over TLS.
+    pub fn is_secure(self) -> bool {
+        matches!(self, TlsState::Secure(_))
+    }
+
+    /// True under PROT P.
+    pub fn private_data(self) -> bool {
+        self == TlsState::Secure(DataProtection::Private)
+    }
 }
 
 /// What a command caused, for the control task to carry out.
@@ -74,8 +100,9 @@ pub enum Response {
     Reply(Reply),
     /// Send this reply, then close the connection.
     Close(Reply),
-    /// Send this reply (234), then run the TLS handshake on the control connection.
-    StartTls(Reply),
+    /// Send this reply (234), then run the TLS handshake on the control connection; once it
+    /// succeeds data connections are protected as given.
+    StartTls(Reply, DataProtection),
     /// Send the preliminary reply, then run the transfer in its own task.
     Transfer(Box<Transfer>),
 }
@@ -114,18 +141,14 @@ pub struct Context {
     pub tls: SessionTls,
     /// The base TLS config when the client connected (data connections use it too).
     pub tls_base: Arc<ServerConfig>,
-    /// True once the control connection runs over TLS.
-    pub secure: bool,
+    /// TLS on the control connection and, under it, PBSZ and PROT.
+    pub tls_state: TlsState,
     /// Login state.
     pub login: Login,
     /// Failed PASS attempts so far.
     pub failed_logins: u32,
     /// Current directory.
     pub cwd: VirtualPath,
-    /// PBSZ was sent (RFC 4217 requires it before PROT).
-    pub pbsz: bool,
-    /// Data connection protection.
-    pub protection: Protection,
     /// TYPE.
     pub transfer_type: TransferType,
     /// The prepared data channel, taken by the next transfer.
@@ -171,7 +194,7 @@ impl Context {
     /// The TLS side of a data connection under PROT P: the session's acceptor and the reuse
     /// policy for this user and client network.
     pub fn data_tls(&self) -> Option<DataTls> {
-        (self.protection == Protection::Private).then(|| DataTls {
+        self.tls_state.private_data().then(|| DataTls {
             acceptor: self.tls.data_acceptor(&self.tls_base),
             require_reuse: self.reuse_required(),
             refused: self.shared.reuse_refused.clone(),

@@ -22,7 +22,7 @@ use crate::connection::ConnectionInfo;
 use crate::limits::{ConnectionPermit, Registration};
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
-use super::context::{Context, Login, Protection, Response, Transfer};
+use super::context::{Context, DataProtection, Login, Response, TlsState, Transfer};
 use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
@@ -65,12 +65,10 @@ pub async fn serve(
         info,
         tls,
         tls_base,
-        secure: false,
+        tls_state: TlsState::Plain,
         login: Login::AwaitingUser,
         failed_logins: 0,
         cwd: VirtualPath::root(),
-        pbsz: false,
-        protection: Protection::Clear,
         transfer_type: TransferType::Ascii,
         data: DataChannel::None,
         epsv_all: false,
@@ -134,7 +132,9 @@ enum Event {
 
 impl Control {
     async fn run(&mut self, mode: TlsMode) {
-        if mode == TlsMode::Implicit && self.start_tls().await == Next::Close {
+        if mode == TlsMode::Implicit
+            && self.start_tls(DataProtection::NoBufferSize).await == Next::Close
+        {
             return;
         }
         let banner = self.session.config.ftps.banner.clone();
@@ -279,7 +279,7 @@ impl Control {
                 self.send(&reply).await;
                 Next::Close
             }
-            Response::StartTls(reply) => {
+            Response::StartTls(reply, protection) => {
                 if self.decoder.buffered_len() > 0 {
                     // STARTTLS command injection: plaintext sent behind AUTH must never be
                     // read as if it came over TLS.
@@ -292,13 +292,13 @@ impl Control {
                 if self.send(&reply).await == Next::Close {
                     return Next::Close;
                 }
-                self.start_tls().await
+                self.start_tls(protection).await
             }
             Response::Transfer(transfer) => self.start_transfer(*transfer).await,
         }
     }
 
-    async fn start_tls(&mut self) -> Next {
+    async fn start_tls(&mut self, protection: DataProtection) -> Next {
         let ControlStream::Plain(tcp) = std::mem::replace(&mut self.stream, ControlStream::Closed)
         else {
             return Next::Close;
@@ -312,7 +312,7 @@ impl Control {
                     "TLS established on the control connection"
                 );
                 self.stream = ControlStream::Tls(Box::new(stream));
-                self.session.secure = true;
+                self.session.tls_state = TlsState::Secure(protection);
                 Next::Continue
             }
             Ok(Err(error)) => {

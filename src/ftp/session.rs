@@ -6,18 +6,17 @@
 //! cause and never write to a socket.
 
 use super::commands;
-use super::context::{Context, Protection, Response};
+use super::context::{Context, Response};
 use super::data::DataChannel;
 use super::proto::{Command, Reply, ReplyCode};
 
-/// One row of the dispatch table.
-#[derive(Debug, Clone, Copy)]
+/// What a command needs before its handler may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// The canonical verb (`Command::verb`).
-    pub verb: &'static str,
     /// Refused with 530 before login.
     pub needs_login: bool,
-    /// Refused with 530 on a plain control connection when `require_tls` is set.
+    /// Refused with 530 on a plain control connection when `require_tls` is set (so these are
+    /// the commands not allowed before `AUTH TLS` there).
     pub needs_tls: bool,
     /// Changes the file system: refused up front for users without any write permission.
     pub writes: bool,
@@ -25,93 +24,86 @@ pub struct Policy {
     pub data: bool,
 }
 
-const fn row(verb: &'static str, needs_login: bool, writes: bool, data: bool) -> Policy {
-    Policy {
-        verb,
-        needs_login,
-        needs_tls: false,
-        writes,
-        data,
+/// Commands any client may send at any time.
+const OPEN: Policy = Policy {
+    needs_login: false,
+    needs_tls: false,
+    writes: false,
+    data: false,
+};
+/// USER and PASS: never in clear text when TLS is required.
+const CREDENTIALS: Policy = Policy {
+    needs_tls: true,
+    ..OPEN
+};
+/// Needs a logged-in user.
+const LOGGED_IN: Policy = Policy {
+    needs_login: true,
+    ..OPEN
+};
+/// Changes the file system.
+const WRITES: Policy = Policy {
+    writes: true,
+    ..LOGGED_IN
+};
+/// Reads over the data channel.
+const SENDS: Policy = Policy {
+    data: true,
+    ..LOGGED_IN
+};
+/// Writes from the data channel.
+const RECEIVES: Policy = Policy {
+    data: true,
+    ..WRITES
+};
+
+/// The policy of `command`. The match names every command without a wildcard, so a command
+/// added to the parser does not compile until it is given a policy here.
+pub fn policy(command: &Command) -> Policy {
+    use Command as C;
+    match command {
+        C::User(_) | C::Pass(_) => CREDENTIALS,
+        C::Quit
+        | C::Noop
+        | C::Syst
+        | C::Feat
+        | C::Opts(_)
+        | C::Help(_)
+        | C::Host(_)
+        | C::Auth(_)
+        | C::Pbsz(_)
+        | C::Prot(_)
+        | C::Ccc => OPEN,
+        C::Stat(_)
+        | C::Site(_)
+        | C::Type(_)
+        | C::Mode
+        | C::Stru
+        | C::Allo
+        | C::Pwd
+        | C::Cwd(_)
+        | C::Cdup
+        | C::Size(_)
+        | C::Mdtm(_)
+        | C::Mlst(_)
+        | C::Rest(_)
+        | C::Abor
+        | C::Pasv
+        | C::Epsv(_)
+        | C::Port(_)
+        | C::Eprt(_)
+        | C::Avbl(_)
+        | C::Hash(_)
+        | C::Checksum { .. } => LOGGED_IN,
+        C::Mkd(_) | C::Rmd(_) | C::Dele(_) | C::Rnfr(_) | C::Rnto(_) | C::Mfmt { .. } => WRITES,
+        C::List { .. } | C::Nlst { .. } | C::Mlsd(_) | C::Retr(_) => SENDS,
+        C::Stor(_) | C::Stou(_) | C::Appe(_) => RECEIVES,
     }
 }
 
-const fn credentials(verb: &'static str) -> Policy {
-    Policy {
-        verb,
-        needs_login: false,
-        needs_tls: true,
-        writes: false,
-        data: false,
-    }
-}
-
-/// Every command and its policy. `dispatch` matches the same verbs; a test keeps them in step.
-#[rustfmt::skip]
-pub const TABLE: &[Policy] = &[
-    //   verb         login  writes data
-    credentials("USER"),
-    credentials("PASS"),
-    row("QUIT",      false, false, false),
-    row("NOOP",      false, false, false),
-    row("SYST",      false, false, false),
-    row("FEAT",      false, false, false),
-    row("OPTS",      false, false, false),
-    row("HELP",      false, false, false),
-    row("STAT",      true,  false, false),
-    row("SITE",      true,  false, false),
-    row("HOST",      false, false, false),
-    row("AUTH",      false, false, false),
-    row("PBSZ",      false, false, false),
-    row("PROT",      false, false, false),
-    row("CCC",       false, false, false),
-    row("TYPE",      true,  false, false),
-    row("MODE",      true,  false, false),
-    row("STRU",      true,  false, false),
-    row("ALLO",      true,  false, false),
-    row("PWD",       true,  false, false),
-    row("CWD",       true,  false, false),
-    row("CDUP",      true,  false, false),
-    row("MKD",       true,  true,  false),
-    row("RMD",       true,  true,  false),
-    row("DELE",      true,  true,  false),
-    row("RNFR",      true,  true,  false),
-    row("RNTO",      true,  true,  false),
-    row("SIZE",      true,  false, false),
-    row("MDTM",      true,  false, false),
-    row("MFMT",      true,  true,  false),
-    row("LIST",      true,  false, true),
-    row("NLST",      true,  false, true),
-    row("MLSD",      true,  false, true),
-    row("MLST",      true,  false, false),
-    row("RETR",      true,  false, true),
-    row("STOR",      true,  true,  true),
-    row("STOU",      true,  true,  true),
-    row("APPE",      true,  true,  true),
-    row("REST",      true,  false, false),
-    row("ABOR",      true,  false, false),
-    row("PASV",      true,  false, false),
-    row("EPSV",      true,  false, false),
-    row("PORT",      true,  false, false),
-    row("EPRT",      true,  false, false),
-    row("AVBL",      true,  false, false),
-    row("HASH",      true,  false, false),
-    row("XSHA256",   true,  false, false),
-    row("XSHA1",     true,  false, false),
-    row("XMD5",      true,  false, false),
-    row("XCRC",      true,  false, false),
-];
-
-/// The policy row of `verb`.
-pub fn policy(verb: &str) -> Option<&'static Policy> {
-    TABLE.iter().find(|row| row.verb == verb)
-}
-
-/// Checks the command's policy row, then runs its handler.
+/// Checks the command's policy, then runs its handler.
 pub async fn dispatch(session: &mut Context, command: Command) -> Response {
-    let Some(policy) = policy(command.verb()) else {
-        return Reply::new(ReplyCode::NotImplemented, "Command not implemented").into();
-    };
-    if let Some(refusal) = refusal(session, policy) {
+    if let Some(refusal) = refusal(session, &policy(&command)) {
         return refusal.into();
     }
     if !matches!(command, Command::Rnto(_)) {
@@ -121,7 +113,7 @@ pub async fn dispatch(session: &mut Context, command: Command) -> Response {
 }
 
 fn refusal(session: &Context, policy: &Policy) -> Option<Reply> {
-    if policy.needs_tls && session.tls_required() && !session.secure {
+    if policy.needs_tls && session.tls_required() && !session.tls_state.is_secure() {
         return Some(Reply::new(
             ReplyCode::NotLoggedIn,
             "TLS required: send AUTH TLS before logging in (FTPS explicit mode)",
@@ -147,7 +139,7 @@ fn refusal(session: &Context, policy: &Policy) -> Option<Reply> {
                 "Use PASV or EPSV first",
             ));
         }
-        if session.tls_required() && session.protection != Protection::Private {
+        if session.tls_required() && !session.tls_state.private_data() {
             return Some(Reply::new(
                 ReplyCode::ProtectionLevelRequired,
                 "Data connections must be encrypted: send PBSZ 0 and PROT P first",
@@ -161,64 +153,43 @@ fn refusal(session: &Context, policy: &Policy) -> Option<Reply> {
 mod tests {
     use super::*;
 
+    fn policy_of(line: &str) -> Policy {
+        policy(&super::super::proto::parse(line.as_bytes()).unwrap())
+    }
+
     #[test]
-    fn every_verb_the_parser_knows_has_a_policy_row() {
-        let lines = [
-            "USER a",
-            "PASS",
-            "QUIT",
-            "NOOP",
-            "SYST",
-            "FEAT",
-            "OPTS UTF8 ON",
-            "HELP",
-            "STAT",
-            "SITE HELP",
-            "HOST h",
-            "AUTH TLS",
-            "PBSZ 0",
-            "PROT P",
-            "CCC",
-            "TYPE I",
-            "MODE S",
-            "STRU F",
-            "ALLO 1",
-            "PWD",
-            "CWD a",
-            "CDUP",
+    fn credentials_need_tls_and_changes_need_write_permission() {
+        assert_eq!(policy_of("USER a"), CREDENTIALS);
+        assert_eq!(policy_of("PASS x"), CREDENTIALS);
+        for line in ["AUTH TLS", "PBSZ 0", "PROT P", "FEAT", "QUIT", "HOST h"] {
+            assert_eq!(policy_of(line), OPEN, "{line}");
+        }
+        for line in [
             "MKD a",
             "RMD a",
             "DELE a",
             "RNFR a",
             "RNTO a",
-            "SIZE a",
-            "MDTM a",
             "MFMT 20240101000000 a",
-            "LIST",
-            "NLST",
-            "MLSD",
-            "MLST",
-            "RETR a",
-            "STOR a",
-            "STOU",
-            "APPE a",
-            "REST 0",
-            "ABOR",
-            "PASV",
-            "EPSV",
-            "PORT 127,0,0,1,4,1",
-            "EPRT |1|127.0.0.1|1025|",
-            "AVBL",
-            "HASH a",
-            "XSHA256 a",
-            "XSHA1 a",
-            "XMD5 a",
-            "XCRC a",
-        ];
-        for line in lines {
-            let command = super::super::proto::parse(line.as_bytes()).unwrap();
-            assert!(policy(command.verb()).is_some(), "{line}");
+        ] {
+            assert_eq!(policy_of(line), WRITES, "{line}");
         }
-        assert_eq!(lines.len(), TABLE.len());
+        for line in ["STOR a", "APPE a", "STOU"] {
+            assert_eq!(policy_of(line), RECEIVES, "{line}");
+        }
+        for line in ["RETR a", "LIST", "NLST", "MLSD"] {
+            assert_eq!(policy_of(line), SENDS, "{line}");
+        }
+        for line in [
+            "PWD",
+            "CWD a",
+            "SIZE a",
+            "PASV",
+            "STAT",
+            "SITE HELP",
+            "XCRC a",
+        ] {
+            assert_eq!(policy_of(line), LOGGED_IN, "{line}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::vfs::VirtualPath;
 
-use super::super::context::{Context, Login, Protection};
+use super::super::context::{Context, Login};
 use super::super::listing::Facts;
 use super::super::proto::{Opts, Reply, ReplyCode, TransferType};
 use super::files::{hash_by_name, hash_name};
@@ -113,9 +113,9 @@ pub fn status(session: &Context) -> Reply {
         TransferType::Ascii => "ASCII",
         TransferType::Image => "BINARY",
     };
-    let protection = match session.protection {
-        Protection::Private => "Private",
-        Protection::Clear => "Clear",
+    let protection = match session.tls_state.private_data() {
+        true => "Private",
+        false => "Clear",
     };
     let cwd: &VirtualPath = &session.cwd;
     Reply::multiline(
@@ -126,7 +126,11 @@ pub fn status(session: &Context) -> Reply {
             format!(" {user}, in {}", cwd.as_str()),
             format!(
                 " TLS on control connection: {}",
-                if session.secure { "yes" } else { "no" }
+                if session.tls_state.is_secure() {
+                    "yes"
+                } else {
+                    "no"
+                }
             ),
             format!(" TYPE: {kind}, PROT: {protection}"),
             " No data transfer in progress".to_owned(),

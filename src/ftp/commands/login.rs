@@ -9,7 +9,7 @@ use crate::config::Protocol;
 use crate::vfs::{UserFs, VirtualPath};
 
 use super::super::context::{
-    grants_write, Context, Login, Protection, Response, User, MAX_FAILED_LOGINS,
+    grants_write, Context, DataProtection, Login, Response, TlsState, User, MAX_FAILED_LOGINS,
 };
 use super::super::errors;
 use super::super::proto::{AuthMechanism, ProtectionLevel, Reply, ReplyCode};
@@ -191,27 +191,32 @@ fn record_login(session: &Context, user: &str, outcome: Outcome) {
 
 /// AUTH TLS / AUTH SSL: answer 234, then the control task runs the handshake.
 pub fn auth(session: &mut Context, mechanism: AuthMechanism) -> Response {
-    if session.secure {
+    if session.tls_state.is_secure() {
         return Reply::new(ReplyCode::BadSequence, "Already using TLS").into();
     }
-    if mechanism == AuthMechanism::Ssl {
+    let protection = match mechanism {
         // RFC 4217 §13: AUTH SSL historically implies protected data connections.
-        session.pbsz = true;
-        session.protection = Protection::Private;
-    }
+        AuthMechanism::Ssl => DataProtection::Private,
+        AuthMechanism::Tls => DataProtection::NoBufferSize,
+    };
     let text = match mechanism {
         AuthMechanism::Tls => "AUTH TLS successful",
         AuthMechanism::Ssl => "AUTH SSL successful",
     };
-    Response::StartTls(Reply::new(ReplyCode::AuthOkay, text))
+    Response::StartTls(Reply::new(ReplyCode::AuthOkay, text), protection)
 }
 
 /// PBSZ: TLS has no buffer size; any value is answered with `PBSZ=0` (RFC 4217 §8).
 pub fn pbsz(session: &mut Context, _size: u64) -> Reply {
-    if !session.secure {
-        return Reply::new(ReplyCode::BadSequence, "PBSZ needs AUTH TLS first");
+    match session.tls_state {
+        TlsState::Plain => {
+            return Reply::new(ReplyCode::BadSequence, "PBSZ needs AUTH TLS first");
+        }
+        TlsState::Secure(DataProtection::NoBufferSize) => {
+            session.tls_state = TlsState::Secure(DataProtection::Clear);
+        }
+        TlsState::Secure(DataProtection::Clear | DataProtection::Private) => {}
     }
-    session.pbsz = true;
     Reply::new(ReplyCode::CommandOkay, "PBSZ=0")
 }
 
@@ -238,15 +243,18 @@ pub fn quit(_session: &Context) -> Response {
 
 /// Handles PROT (RFC 4217 §9): P needs TLS and PBSZ; C is refused when TLS is required.
 pub fn set_protection(session: &mut Context, level: ProtectionLevel) -> Reply {
-    if !session.secure {
-        return Reply::new(ReplyCode::BadSequence, "PROT needs AUTH TLS first");
-    }
-    if !session.pbsz {
-        return Reply::new(ReplyCode::BadSequence, "PROT needs PBSZ 0 first");
+    match session.tls_state {
+        TlsState::Plain => {
+            return Reply::new(ReplyCode::BadSequence, "PROT needs AUTH TLS first");
+        }
+        TlsState::Secure(DataProtection::NoBufferSize) => {
+            return Reply::new(ReplyCode::BadSequence, "PROT needs PBSZ 0 first");
+        }
+        TlsState::Secure(DataProtection::Clear | DataProtection::Private) => {}
     }
     match level {
         ProtectionLevel::Private => {
-            session.protection = Protection::Private;
+            session.tls_state = TlsState::Secure(DataProtection::Private);
             Reply::new(ReplyCode::CommandOkay, "Protection level set to Private")
         }
         ProtectionLevel::Clear if session.tls_required() => Reply::new(
@@ -254,7 +262,7 @@ pub fn set_protection(session: &mut Context, level: ProtectionLevel) -> Reply {
             "PROT C refused: this server requires encrypted data connections",
         ),
         ProtectionLevel::Clear => {
-            session.protection = Protection::Clear;
+            session.tls_state = TlsState::Secure(DataProtection::Clear);
             Reply::new(ReplyCode::CommandOkay, "Protection level set to Clear")
         }
         ProtectionLevel::Safe | ProtectionLevel::Confidential => Reply::new(
