@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{reason, Action, Outcome as AuditOutcome};
@@ -24,13 +22,15 @@ use crate::connection::ConnectionInfo;
 use crate::limits::{ConnectionPermit, Registration};
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
+use super::context::{Context, DataProtection, Login, Response, TlsState, Transfer};
+use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
 use super::listing::Facts;
 use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode, TransferType};
-use super::session::{self, Login, Protection, Response, Session, Transfer};
+use super::session;
+use super::shared::{Shared, TlsMode};
 use super::tls::SessionTls;
-use super::{Shared, TlsMode};
 
 /// Bytes read from the control socket at once.
 const READ_BYTES: usize = 4096;
@@ -58,19 +58,17 @@ pub async fn serve(
         }
     };
     let config = shared.services.config();
-    let session = Session {
+    let session = Context {
         shared,
         config,
         span: tracing::Span::current(),
         info,
         tls,
         tls_base,
-        secure: false,
+        tls_state: TlsState::Plain,
         login: Login::AwaitingUser,
         failed_logins: 0,
         cwd: VirtualPath::root(),
-        pbsz: false,
-        protection: Protection::Clear,
         transfer_type: TransferType::Ascii,
         data: DataChannel::None,
         epsv_all: false,
@@ -98,7 +96,7 @@ pub async fn serve(
 struct Control {
     stream: ControlStream,
     decoder: LineDecoder,
-    session: Session,
+    session: Context,
     started: Instant,
     last_command: Instant,
     transfer: Option<Running>,
@@ -134,7 +132,9 @@ enum Event {
 
 impl Control {
     async fn run(&mut self, mode: TlsMode) {
-        if mode == TlsMode::Implicit && self.start_tls().await == Next::Close {
+        if mode == TlsMode::Implicit
+            && self.start_tls(DataProtection::NoBufferSize).await == Next::Close
+        {
             return;
         }
         let banner = self.session.config.ftps.banner.clone();
@@ -279,7 +279,7 @@ impl Control {
                 self.send(&reply).await;
                 Next::Close
             }
-            Response::StartTls(reply) => {
+            Response::StartTls(reply, protection) => {
                 if self.decoder.buffered_len() > 0 {
                     // STARTTLS command injection: plaintext sent behind AUTH must never be
                     // read as if it came over TLS.
@@ -292,13 +292,13 @@ impl Control {
                 if self.send(&reply).await == Next::Close {
                     return Next::Close;
                 }
-                self.start_tls().await
+                self.start_tls(protection).await
             }
             Response::Transfer(transfer) => self.start_transfer(*transfer).await,
         }
     }
 
-    async fn start_tls(&mut self) -> Next {
+    async fn start_tls(&mut self, protection: DataProtection) -> Next {
         let ControlStream::Plain(tcp) = std::mem::replace(&mut self.stream, ControlStream::Closed)
         else {
             return Next::Close;
@@ -312,7 +312,7 @@ impl Control {
                     "TLS established on the control connection"
                 );
                 self.stream = ControlStream::Tls(Box::new(stream));
-                self.session.secure = true;
+                self.session.tls_state = TlsState::Secure(protection);
                 Next::Continue
             }
             Ok(Err(error)) => {
@@ -559,42 +559,4 @@ fn parse_reply(error: &ParseError) -> Reply {
         ParseError::UnsupportedNetworkProtocol => ReplyCode::NetworkProtocolNotSupported,
     };
     Reply::new(code, error.to_string())
-}
-
-/// The control socket before and after `AUTH TLS`.
-enum ControlStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Only during the swap from plain to TLS, or after a failed handshake.
-    Closed,
-}
-
-impl ControlStream {
-    async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ControlStream::Plain(stream) => stream.read(buffer).await,
-            ControlStream::Tls(stream) => stream.read(buffer).await,
-            ControlStream::Closed => Ok(0),
-        }
-    }
-
-    /// Writes and flushes, so a TLS reply leaves as one record.
-    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            ControlStream::Plain(stream) => stream.write_all(bytes).await,
-            ControlStream::Tls(stream) => {
-                stream.write_all(bytes).await?;
-                stream.flush().await
-            }
-            ControlStream::Closed => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    async fn close(&mut self) -> io::Result<()> {
-        match self {
-            ControlStream::Plain(stream) => stream.shutdown().await,
-            ControlStream::Tls(stream) => stream.shutdown().await,
-            ControlStream::Closed => Ok(()),
-        }
-    }
 }

@@ -12,8 +12,9 @@ use crate::config::Protocol;
 use crate::connection::ConnectionInfo;
 use crate::limits::LimitError;
 
+use super::control;
 use super::errors;
-use super::{control, Shared, TlsMode};
+use super::shared::{Shared, TlsMode};
 
 /// Accepts until `services.shutdown` is cancelled.
 pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMode) {

@@ -5,8 +5,9 @@
 //! [`FtpServer`] is what `server` starts: `new` builds the TLS configuration from the
 //! certificate, [`FtpServer::spawn`] runs an accept loop for one listener, and
 //! [`FtpServer::reload_certificate`] swaps the certificate for new sessions (SIGHUP). Inside:
-//! `listener` accepts, `control` runs one task per connection around a `session::Session` and
-//! its dispatch table, handlers live in `commands`, transfers in `data`, passive ports in
+//! `listener` accepts, `control` runs one task per connection and owns its `context::Context`,
+//! `session` checks each command's policy and dispatches it to the handlers in `commands` (which
+//! see only the `Context`), transfers live in `data`, passive ports in
 //! `passive`, TLS session binding in `tls`, the client-certificate verifier in `client_auth`, and
 //! every error-to-reply mapping in `errors`.
 
@@ -15,36 +16,34 @@ pub mod proto;
 
 mod client_auth;
 mod commands;
+mod context;
 mod control;
+mod control_stream;
 mod data;
 mod errors;
 mod handshake_order;
 mod listener;
 mod listing;
 mod passive;
-mod receive;
 mod session;
+mod shared;
 mod tls;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
 use crate::services::Services;
 
 pub use passive::setup_warnings;
+pub use shared::TlsMode;
 
-/// How a listener starts TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain until the client sends `AUTH TLS` (RFC 4217), usually port 21.
-    Explicit,
-    /// TLS from the first byte, usually port 990.
-    Implicit,
-}
+use shared::Shared;
 
 /// The FTP front end could not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -85,27 +84,6 @@ pub fn check_certificate(
 #[derive(Clone)]
 pub struct FtpServer {
     shared: Arc<Shared>,
-}
-
-/// What every listener and session of one server shares.
-pub(crate) struct Shared {
-    /// The daemon's handles.
-    pub(crate) services: Services,
-    /// The base TLS configuration; replaced on certificate reload.
-    tls: ArcSwap<ServerConfig>,
-    /// Live control sessions, for the TLS sibling rule.
-    pub(crate) registry: tls::SessionRegistry,
-    /// Passive listeners.
-    pub(crate) passive: passive::PassivePorts,
-    /// Data connections refused by the TLS session reuse check.
-    pub(crate) reuse_refused: Arc<AtomicU64>,
-}
-
-impl Shared {
-    /// The TLS configuration new sessions start from.
-    pub(crate) fn tls_base(&self) -> Arc<ServerConfig> {
-        self.tls.load_full()
-    }
 }
 
 impl FtpServer {

@@ -6,13 +6,13 @@
 use crate::audit::Action;
 use crate::vfs::{HashAlgorithm, UserFs, VirtualPath};
 
+use super::super::context::Context;
 use super::super::errors;
 use super::super::proto::{ChecksumAlgorithm, Reply, ReplyCode, Timestamp};
-use super::super::session::Session;
 use super::navigate::quoted;
 
 /// The user's file system and the resolved path, or the reply that stops the command.
-fn target(session: &Session, text: &str) -> Result<(UserFs, VirtualPath), Reply> {
+fn target(session: &Context, text: &str) -> Result<(UserFs, VirtualPath), Reply> {
     let path = session.resolve(text)?;
     match session.user() {
         Some(user) => Ok((user.fs.clone(), path)),
@@ -30,7 +30,7 @@ macro_rules! target_or_reply {
 }
 
 /// MKD.
-pub async fn mkd(session: &mut Session, text: &str) -> Reply {
+pub async fn mkd(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     let result = fs.create_dir(&path).await;
     session.audited(Action::Mkdir, &path, None, result, |()| {
@@ -42,7 +42,7 @@ pub async fn mkd(session: &mut Session, text: &str) -> Reply {
 }
 
 /// RMD (empty directories only).
-pub async fn rmd(session: &mut Session, text: &str) -> Reply {
+pub async fn rmd(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     let result = fs.remove_dir(&path).await;
     session.audited(Action::Rmdir, &path, None, result, |()| {
@@ -51,7 +51,7 @@ pub async fn rmd(session: &mut Session, text: &str) -> Reply {
 }
 
 /// DELE.
-pub async fn dele(session: &mut Session, text: &str) -> Reply {
+pub async fn dele(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     let result = fs.remove_file(&path).await;
     session.audited(Action::Delete, &path, None, result, |()| {
@@ -60,7 +60,7 @@ pub async fn dele(session: &mut Session, text: &str) -> Reply {
 }
 
 /// RNFR: the source must exist; RNTO must follow.
-pub async fn rnfr(session: &mut Session, text: &str) -> Reply {
+pub async fn rnfr(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     match fs.lstat(&path).await {
         Ok(_) => {
@@ -72,7 +72,7 @@ pub async fn rnfr(session: &mut Session, text: &str) -> Reply {
 }
 
 /// RNTO: renames, replacing an existing file as POSIX `rename` does.
-pub async fn rnto(session: &mut Session, text: &str) -> Reply {
+pub async fn rnto(session: &mut Context, text: &str) -> Reply {
     let Some(from) = session.pending_rename.take() else {
         return Reply::new(ReplyCode::BadSequence, "Send RNFR first");
     };
@@ -84,7 +84,7 @@ pub async fn rnto(session: &mut Session, text: &str) -> Reply {
 }
 
 /// SIZE: regular files only (RFC 3659 §4).
-pub async fn size(session: &mut Session, text: &str) -> Reply {
+pub async fn size(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     match fs.stat(&path).await {
         Ok(stat) if stat.is_file() => Reply::new(ReplyCode::FileStatus, stat.size.to_string()),
@@ -94,7 +94,7 @@ pub async fn size(session: &mut Session, text: &str) -> Reply {
 }
 
 /// MDTM: modification time in UTC (RFC 3659 §3).
-pub async fn mdtm(session: &mut Session, text: &str) -> Reply {
+pub async fn mdtm(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     match fs.stat(&path).await {
         Ok(stat) if stat.is_file() => match Timestamp::from_system_time(stat.mtime) {
@@ -107,7 +107,7 @@ pub async fn mdtm(session: &mut Session, text: &str) -> Reply {
 }
 
 /// MFMT (and two-argument MDTM): sets the modification time.
-pub async fn mfmt(session: &mut Session, time: Timestamp, text: &str) -> Reply {
+pub async fn mfmt(session: &mut Context, time: Timestamp, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     let Ok(system_time) = time.to_system_time() else {
         return Reply::new(ReplyCode::SyntaxErrorInParameters, "Time out of range");
@@ -122,7 +122,7 @@ pub async fn mfmt(session: &mut Session, time: Timestamp, text: &str) -> Reply {
 }
 
 /// SITE CHMOD.
-pub async fn chmod(session: &mut Session, mode: u32, text: &str) -> Reply {
+pub async fn chmod(session: &mut Context, mode: u32, text: &str) -> Reply {
     let (fs, path) = target_or_reply!(session, text);
     let result = fs.set_mode(&path, mode).await;
     session.audited(Action::SetAttributes, &path, None, result, |()| {
@@ -131,7 +131,7 @@ pub async fn chmod(session: &mut Session, mode: u32, text: &str) -> Reply {
 }
 
 /// AVBL: bytes available to this user where `text` lives.
-pub async fn avbl(session: &mut Session, text: Option<&str>) -> Reply {
+pub async fn avbl(session: &mut Context, text: Option<&str>) -> Reply {
     let (fs, path) = target_or_reply!(session, text.unwrap_or("."));
     match fs.space(&path).await {
         Ok(space) => Reply::new(ReplyCode::FileStatus, space.available_bytes.to_string()),
@@ -140,7 +140,7 @@ pub async fn avbl(session: &mut Session, text: Option<&str>) -> Reply {
 }
 
 /// HASH: `213 SHA-256 0-<last> <hex> <path>` with the algorithm chosen by `OPTS HASH`.
-pub async fn hash(session: &mut Session, text: &str) -> Reply {
+pub async fn hash(session: &mut Context, text: &str) -> Reply {
     let algorithm = session.hash_algorithm;
     let (fs, path) = target_or_reply!(session, text);
     let stat = match fs.stat(&path).await {
@@ -165,7 +165,7 @@ pub async fn hash(session: &mut Session, text: &str) -> Reply {
 
 /// XSHA256, XSHA1, XMD5, XCRC: `213 <hex>`; a range is `start end` with `end` exclusive.
 pub async fn checksum(
-    session: &mut Session,
+    session: &mut Context,
     algorithm: ChecksumAlgorithm,
     text: &str,
     range: Option<(u64, u64)>,

@@ -4,13 +4,13 @@
 
 use crate::vfs::VirtualPath;
 
+use super::super::context::{Context, Login};
 use super::super::listing::Facts;
 use super::super::proto::{Opts, Reply, ReplyCode, TransferType};
-use super::super::session::{Login, Protection, Session};
 use super::files::{hash_by_name, hash_name};
 
 /// FEAT: exactly the extensions this server implements (RFC 2389 §3.2).
-pub fn feat(session: &Session) -> Reply {
+pub fn feat(session: &Context) -> Reply {
     let hash_line = {
         let selected = hash_name(session.hash_algorithm);
         let names = ["SHA-256", "SHA-1", "MD5", "CRC32"]
@@ -50,7 +50,7 @@ pub fn feat(session: &Session) -> Reply {
 }
 
 /// OPTS: UTF8 (always on), MLST fact selection, HASH algorithm.
-pub fn opts(session: &mut Session, options: Opts) -> Reply {
+pub fn opts(session: &mut Context, options: Opts) -> Reply {
     match options {
         Opts::Utf8(_) => Reply::new(ReplyCode::CommandOkay, "UTF8 mode is always on"),
         Opts::Mlst(names) => {
@@ -104,7 +104,7 @@ pub fn site_help() -> Reply {
 }
 
 /// STAT without a path and without a transfer: the session's state (RFC 959 §4.1.3).
-pub fn status(session: &Session) -> Reply {
+pub fn status(session: &Context) -> Reply {
     let user = match &session.login {
         Login::LoggedIn(user) => format!("Logged in as {}", user.identity.user),
         _ => "Not logged in".to_owned(),
@@ -113,9 +113,9 @@ pub fn status(session: &Session) -> Reply {
         TransferType::Ascii => "ASCII",
         TransferType::Image => "BINARY",
     };
-    let protection = match session.protection {
-        Protection::Private => "Private",
-        Protection::Clear => "Clear",
+    let protection = match session.tls_state.private_data() {
+        true => "Private",
+        false => "Clear",
     };
     let cwd: &VirtualPath = &session.cwd;
     Reply::multiline(
@@ -126,7 +126,11 @@ pub fn status(session: &Session) -> Reply {
             format!(" {user}, in {}", cwd.as_str()),
             format!(
                 " TLS on control connection: {}",
-                if session.secure { "yes" } else { "no" }
+                if session.tls_state.is_secure() {
+                    "yes"
+                } else {
+                    "no"
+                }
             ),
             format!(" TYPE: {kind}, PROT: {protection}"),
             " No data transfer in progress".to_owned(),

@@ -5,19 +5,18 @@ use std::time::SystemTime;
 
 use crate::vfs::{FileStat, UserFs, VirtualPath};
 
+use super::super::context::{Context, Response, Transfer};
 use super::super::data::{Job, ListFormat, Listing};
 use super::super::errors;
 use super::super::listing::{self, Role};
 use super::super::proto::{Reply, ReplyCode};
-use super::super::session::{Response, Session, Transfer};
-use super::Kind;
 
 /// Most entries `STAT <dir>` sends over the control connection.
 const MAX_STAT_ENTRIES: usize = 2000;
 
 /// LIST, NLST, MLSD over the data connection. Flags such as `-la` are accepted and ignored
 /// (hidden files are always listed). LIST and NLST of a file list that file alone.
-pub async fn list(session: &mut Session, text: Option<&str>, kind: Kind) -> Response {
+pub async fn list(session: &mut Context, text: Option<&str>, kind: Kind) -> Response {
     session.restart_offset = None;
     let (fs, path) = match target(session, text) {
         Ok(found) => found,
@@ -77,7 +76,7 @@ pub async fn list(session: &mut Session, text: Option<&str>, kind: Kind) -> Resp
 }
 
 /// MLST: the facts of one object over the control connection (RFC 3659 §7.2).
-pub async fn mlst(session: &mut Session, text: Option<&str>) -> Reply {
+pub async fn mlst(session: &mut Context, text: Option<&str>) -> Reply {
     let (fs, path) = match target(session, text) {
         Ok(found) => found,
         Err(reply) => return reply,
@@ -100,7 +99,7 @@ pub async fn mlst(session: &mut Session, text: Option<&str>) -> Reply {
 }
 
 /// STAT <path>: an `ls -l` listing over the control connection, capped.
-pub async fn stat_path(session: &mut Session, text: &str) -> Reply {
+pub async fn stat_path(session: &mut Context, text: &str) -> Reply {
     let (fs, path) = match target(session, Some(text)) {
         Ok(found) => found,
         Err(reply) => return reply,
@@ -158,7 +157,7 @@ fn line_text(name: &str, stat: &FileStat, now: SystemTime) -> String {
     String::from_utf8_lossy(&bytes).trim_end().to_owned()
 }
 
-fn target(session: &Session, text: Option<&str>) -> Result<(UserFs, VirtualPath), Reply> {
+fn target(session: &Context, text: Option<&str>) -> Result<(UserFs, VirtualPath), Reply> {
     let path = match text {
         Some(text) => session.resolve(text)?,
         None => session.cwd.clone(),
@@ -169,7 +168,18 @@ fn target(session: &Session, text: Option<&str>) -> Result<(UserFs, VirtualPath)
     }
 }
 
-fn refuse(session: &mut Session, reply: Reply) -> Response {
+fn refuse(session: &mut Context, reply: Reply) -> Response {
     session.data = super::super::data::DataChannel::None;
     reply.into()
+}
+
+/// Which listing a data-channel listing command asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// LIST.
+    List,
+    /// NLST.
+    Nlst,
+    /// MLSD.
+    Mlsd,
 }

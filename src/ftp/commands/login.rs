@@ -8,18 +8,18 @@ use crate::auth::{
 use crate::config::Protocol;
 use crate::vfs::{UserFs, VirtualPath};
 
-use super::super::errors;
-use super::super::proto::{AuthMechanism, Reply, ReplyCode};
-use super::super::session::{
-    grants_write, Login, Protection, Response, Session, User, MAX_FAILED_LOGINS,
+use super::super::context::{
+    grants_write, Context, DataProtection, Login, Response, TlsState, User, MAX_FAILED_LOGINS,
 };
+use super::super::errors;
+use super::super::proto::{AuthMechanism, ProtectionLevel, Reply, ReplyCode};
 
 /// USER: remember the name and ask for the password, or log in right away (232) when the TLS
 /// client certificate on this connection is pinned for a user who logs in with it alone.
 ///
 /// Anything but a pinned certificate gets exactly the reply of a password login, whether the
 /// user exists or not; a user whose mode needs a certificate then fails at PASS.
-pub async fn user(session: &mut Session, name: String) -> Response {
+pub async fn user(session: &mut Context, name: String) -> Response {
     if session.user().is_some() {
         return Reply::new(ReplyCode::BadSequence, "Already logged in").into();
     }
@@ -41,7 +41,7 @@ pub async fn user(session: &mut Session, name: String) -> Response {
 }
 
 /// PASS: authenticate, take the user's session slot, open their file system.
-pub async fn pass(session: &mut Session, password: &str) -> Response {
+pub async fn pass(session: &mut Context, password: &str) -> Response {
     let (user, method_already_passed) =
         match std::mem::replace(&mut session.login, Login::AwaitingUser) {
             Login::AwaitingPassword {
@@ -76,7 +76,7 @@ pub async fn pass(session: &mut Session, password: &str) -> Response {
 /// The certificate step: a complete login (`certificate`), or the password still to come
 /// (`certificate_and_password`), answered with the same 331 as any other USER.
 async fn certificate_login(
-    session: &mut Session,
+    session: &mut Context,
     name: String,
     fingerprint: &CertificateFingerprint,
 ) -> Response {
@@ -104,7 +104,7 @@ async fn certificate_login(
 }
 
 fn ask_for_password(
-    session: &mut Session,
+    session: &mut Context,
     name: String,
     method_already_passed: Option<AuthMethod>,
 ) -> Reply {
@@ -120,7 +120,7 @@ fn ask_for_password(
 }
 
 /// A failed login, whichever step failed: audited, counted, and after too many the end.
-fn refuse(session: &mut Session, user: &str, error: &AuthError) -> Response {
+fn refuse(session: &mut Context, user: &str, error: &AuthError) -> Response {
     session.failed_logins += 1;
     let outcome = Outcome::failed(reason::CREDENTIALS, error.to_string());
     record_login(session, user, outcome);
@@ -132,7 +132,7 @@ fn refuse(session: &mut Session, user: &str, error: &AuthError) -> Response {
     }
 }
 
-async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> Response {
+async fn log_in(session: &mut Context, identity: Identity, code: ReplyCode) -> Response {
     let services = session.shared.services.clone();
     let permit = match services.limits.try_acquire_user(&identity.user) {
         Ok(permit) => permit,
@@ -175,7 +175,7 @@ async fn log_in(session: &mut Session, identity: Identity, code: ReplyCode) -> R
     Reply::new(code, text).into()
 }
 
-fn record_login(session: &Session, user: &str, outcome: Outcome) {
+fn record_login(session: &Context, user: &str, outcome: Outcome) {
     session.shared.services.audit.record(&Event {
         action: Action::Login,
         protocol: Protocol::Ftps,
@@ -190,28 +190,33 @@ fn record_login(session: &Session, user: &str, outcome: Outcome) {
 }
 
 /// AUTH TLS / AUTH SSL: answer 234, then the control task runs the handshake.
-pub fn auth(session: &mut Session, mechanism: AuthMechanism) -> Response {
-    if session.secure {
+pub fn auth(session: &mut Context, mechanism: AuthMechanism) -> Response {
+    if session.tls_state.is_secure() {
         return Reply::new(ReplyCode::BadSequence, "Already using TLS").into();
     }
-    if mechanism == AuthMechanism::Ssl {
+    let protection = match mechanism {
         // RFC 4217 §13: AUTH SSL historically implies protected data connections.
-        session.pbsz = true;
-        session.protection = Protection::Private;
-    }
+        AuthMechanism::Ssl => DataProtection::Private,
+        AuthMechanism::Tls => DataProtection::NoBufferSize,
+    };
     let text = match mechanism {
         AuthMechanism::Tls => "AUTH TLS successful",
         AuthMechanism::Ssl => "AUTH SSL successful",
     };
-    Response::StartTls(Reply::new(ReplyCode::AuthOkay, text))
+    Response::StartTls(Reply::new(ReplyCode::AuthOkay, text), protection)
 }
 
 /// PBSZ: TLS has no buffer size; any value is answered with `PBSZ=0` (RFC 4217 §8).
-pub fn pbsz(session: &mut Session, _size: u64) -> Reply {
-    if !session.secure {
-        return Reply::new(ReplyCode::BadSequence, "PBSZ needs AUTH TLS first");
+pub fn pbsz(session: &mut Context, _size: u64) -> Reply {
+    match session.tls_state {
+        TlsState::Plain => {
+            return Reply::new(ReplyCode::BadSequence, "PBSZ needs AUTH TLS first");
+        }
+        TlsState::Secure(DataProtection::NoBufferSize) => {
+            session.tls_state = TlsState::Secure(DataProtection::Clear);
+        }
+        TlsState::Secure(DataProtection::Clear | DataProtection::Private) => {}
     }
-    session.pbsz = true;
     Reply::new(ReplyCode::CommandOkay, "PBSZ=0")
 }
 
@@ -224,7 +229,7 @@ pub fn ccc() -> Reply {
 }
 
 /// HOST: accepted before USER (RFC 7151 §3); ferryd serves one host.
-pub fn host(session: &Session, _name: &str) -> Reply {
+pub fn host(session: &Context, _name: &str) -> Reply {
     match session.login {
         Login::AwaitingUser => Reply::new(ReplyCode::ServiceReady, "Host accepted"),
         _ => Reply::new(ReplyCode::BadSequence, "HOST must come before USER"),
@@ -232,6 +237,37 @@ pub fn host(session: &Session, _name: &str) -> Reply {
 }
 
 /// QUIT.
-pub fn quit(_session: &Session) -> Response {
+pub fn quit(_session: &Context) -> Response {
     Response::Close(Reply::new(ReplyCode::ClosingControl, "Goodbye"))
+}
+
+/// Handles PROT (RFC 4217 §9): P needs TLS and PBSZ; C is refused when TLS is required.
+pub fn set_protection(session: &mut Context, level: ProtectionLevel) -> Reply {
+    match session.tls_state {
+        TlsState::Plain => {
+            return Reply::new(ReplyCode::BadSequence, "PROT needs AUTH TLS first");
+        }
+        TlsState::Secure(DataProtection::NoBufferSize) => {
+            return Reply::new(ReplyCode::BadSequence, "PROT needs PBSZ 0 first");
+        }
+        TlsState::Secure(DataProtection::Clear | DataProtection::Private) => {}
+    }
+    match level {
+        ProtectionLevel::Private => {
+            session.tls_state = TlsState::Secure(DataProtection::Private);
+            Reply::new(ReplyCode::CommandOkay, "Protection level set to Private")
+        }
+        ProtectionLevel::Clear if session.tls_required() => Reply::new(
+            ReplyCode::DataProtectionDenied,
+            "PROT C refused: this server requires encrypted data connections",
+        ),
+        ProtectionLevel::Clear => {
+            session.tls_state = TlsState::Secure(DataProtection::Clear);
+            Reply::new(ReplyCode::CommandOkay, "Protection level set to Clear")
+        }
+        ProtectionLevel::Safe | ProtectionLevel::Confidential => Reply::new(
+            ReplyCode::ProtectionLevelNotSupported,
+            "Only PROT P and PROT C are supported",
+        ),
+    }
 }

@@ -4,7 +4,8 @@
 //! RETR, STOR, STOU, APPE, ABOR), `listing` (LIST, NLST, MLSD, MLST, STAT) and `info` (SYST,
 //! FEAT, HELP, OPTS, NOOP, SITE HELP).
 //!
-//! `session::dispatch` has already checked the command's policy row when [`run`] is called.
+//! The session (`session.rs`) has already checked the command's policy when [`run`] is called;
+//! handlers see only the [`Context`] and never import the session module.
 
 mod files;
 mod info;
@@ -13,11 +14,12 @@ mod login;
 mod navigate;
 mod transfer;
 
+use super::context::{Context, Response};
 use super::proto::{Command, Reply, ReplyCode, Site};
-use super::session::{Response, Session};
+use listing::Kind;
 
 /// Runs the handler of `command`.
-pub async fn run(session: &mut Session, command: Command) -> Response {
+pub async fn run(session: &mut Context, command: Command) -> Response {
     use Command as C;
     match command {
         C::User(name) => login::user(session, name).await,
@@ -25,7 +27,7 @@ pub async fn run(session: &mut Session, command: Command) -> Response {
         C::Quit => login::quit(session),
         C::Auth(mechanism) => login::auth(session, mechanism),
         C::Pbsz(size) => login::pbsz(session, size).into(),
-        C::Prot(level) => super::session::set_protection(session, level).into(),
+        C::Prot(level) => login::set_protection(session, level).into(),
         C::Ccc => login::ccc().into(),
         C::Host(name) => login::host(session, &name).into(),
         C::Noop => Reply::new(ReplyCode::CommandOkay, "NOOP ok").into(),
@@ -81,15 +83,4 @@ pub async fn run(session: &mut Session, command: Command) -> Response {
             .await
             .into(),
     }
-}
-
-/// Which listing a data-channel listing command asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// LIST.
-    List,
-    /// NLST.
-    Nlst,
-    /// MLSD.
-    Mlsd,
 }

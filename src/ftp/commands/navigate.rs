@@ -1,12 +1,12 @@
 //! Working directory commands: PWD/XPWD, CWD/XCWD, CDUP/XCUP (RFC 959 §4.1.1 and §4.1.3, with
 //! the PWD reply quoting of RFC 959 Appendix II).
 
+use super::super::context::Context;
 use super::super::errors;
 use super::super::proto::{Reply, ReplyCode};
-use super::super::session::Session;
 
 /// PWD: `257 "/path" is the current directory`, inner quotes doubled.
-pub fn pwd(session: &Session) -> Reply {
+pub fn pwd(session: &Context) -> Reply {
     Reply::new(
         ReplyCode::PathCreated,
         format!("{} is the current directory", quoted(session.cwd.as_str())),
@@ -14,7 +14,7 @@ pub fn pwd(session: &Session) -> Reply {
 }
 
 /// CWD (and CDUP as `CWD ..`): only into directories the user may list.
-pub async fn cwd(session: &mut Session, text: &str) -> Reply {
+pub async fn cwd(session: &mut Context, text: &str) -> Reply {
     let path = match session.resolve(text) {
         Ok(path) => path,
         Err(reply) => return reply,

@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use crate::audit::{reason, Action, Outcome};
 use crate::vfs::{VfsErrorKind, VirtualPath, WriteMode};
 
+use super::super::context::{Context, Response, Transfer};
 use super::super::data::{DataChannel, Job, PendingConnection};
 use super::super::errors;
 use super::super::handshake_order::{PassiveCommand, Waits};
 use super::super::passive::{self, PassiveError};
 use super::super::proto::{format_epsv, format_pasv, EpsvArg, Reply, ReplyCode, TransferType};
-use super::super::session::{Response, Session, Transfer};
 
 /// How STOR-like commands write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Store {
 }
 
 /// PASV: a listener from the pool and the address this client should use.
-pub async fn pasv(session: &mut Session) -> Reply {
+pub async fn pasv(session: &mut Context) -> Reply {
     if session.epsv_all {
         return Reply::new(ReplyCode::BadSequence, "EPSV ALL in effect: use EPSV");
     }
@@ -47,7 +47,7 @@ pub async fn pasv(session: &mut Session) -> Reply {
 }
 
 /// EPSV: like PASV without an address; `EPSV ALL` locks the session to EPSV.
-pub async fn epsv(session: &mut Session, argument: EpsvArg) -> Reply {
+pub async fn epsv(session: &mut Context, argument: EpsvArg) -> Reply {
     let ipv4 = session.info.local.ip().to_canonical().is_ipv4();
     match argument {
         EpsvArg::All => {
@@ -71,7 +71,7 @@ pub async fn epsv(session: &mut Session, argument: EpsvArg) -> Reply {
     }
 }
 
-async fn open_passive(session: &mut Session, command: PassiveCommand) -> Result<u16, Reply> {
+async fn open_passive(session: &mut Context, command: PassiveCommand) -> Result<u16, Reply> {
     // Release a listener an earlier PASV left unused before taking another.
     session.data = DataChannel::None;
     let listener = session
@@ -123,7 +123,7 @@ fn passive_refusal(error: &PassiveError) -> Reply {
 }
 
 /// PORT and EPRT (active mode), when enabled.
-pub fn active(session: &mut Session, address: SocketAddr, extended: bool) -> Reply {
+pub fn active(session: &mut Context, address: SocketAddr, extended: bool) -> Reply {
     if !session.config.ftps.active_mode {
         return Reply::new(
             ReplyCode::NotImplemented,
@@ -151,7 +151,7 @@ pub fn active(session: &mut Session, address: SocketAddr, extended: bool) -> Rep
 }
 
 /// TYPE.
-pub fn set_type(session: &mut Session, kind: TransferType) -> Reply {
+pub fn set_type(session: &mut Context, kind: TransferType) -> Reply {
     session.transfer_type = kind;
     let name = match kind {
         TransferType::Ascii => "A",
@@ -161,7 +161,7 @@ pub fn set_type(session: &mut Session, kind: TransferType) -> Reply {
 }
 
 /// REST: the next RETR, STOR or APPE starts at `offset`.
-pub fn rest(session: &mut Session, offset: u64) -> Reply {
+pub fn rest(session: &mut Context, offset: u64) -> Reply {
     session.restart_offset = Some(offset);
     Reply::new(
         ReplyCode::FileActionPending,
@@ -170,7 +170,7 @@ pub fn rest(session: &mut Session, offset: u64) -> Reply {
 }
 
 /// RETR, from the REST offset if one was given.
-pub async fn retr(session: &mut Session, text: &str) -> Response {
+pub async fn retr(session: &mut Context, text: &str) -> Response {
     let offset = session.restart_offset.take().unwrap_or(0);
     let (fs, path) = match target(session, text) {
         Ok(found) => found,
@@ -213,7 +213,7 @@ pub async fn retr(session: &mut Session, text: &str) -> Response {
 }
 
 /// STOR (REST + STOR writes in place from the offset) and APPE.
-pub async fn store(session: &mut Session, text: &str, store: Store) -> Response {
+pub async fn store(session: &mut Context, text: &str, store: Store) -> Response {
     let offset = session.restart_offset.take();
     let (fs, path) = match target(session, text) {
         Ok(found) => found,
@@ -262,7 +262,7 @@ pub async fn store(session: &mut Session, text: &str, store: Store) -> Response 
 }
 
 /// STOU: stores under a new name derived from the hint (RFC 959 §4.1.3, RFC 1123 §4.1.2.9).
-pub async fn stou(session: &mut Session, hint: Option<&str>) -> Response {
+pub async fn stou(session: &mut Context, hint: Option<&str>) -> Response {
     session.restart_offset = None;
     const ATTEMPTS: u32 = 100;
     let base = hint
@@ -301,7 +301,7 @@ pub async fn stou(session: &mut Session, hint: Option<&str>) -> Response {
     Reply::new(ReplyCode::FileNameNotAllowed, "No unique name available").into()
 }
 
-fn target(session: &Session, text: &str) -> Result<(crate::vfs::UserFs, VirtualPath), Reply> {
+fn target(session: &Context, text: &str) -> Result<(crate::vfs::UserFs, VirtualPath), Reply> {
     let path = session.resolve(text)?;
     match session.user() {
         Some(user) => Ok((user.fs.clone(), path)),
@@ -312,7 +312,7 @@ fn target(session: &Session, text: &str) -> Result<(crate::vfs::UserFs, VirtualP
 /// A transfer that cannot start: drop the prepared data channel (the client will ask for a
 /// new one) and audit the failure.
 fn refuse(
-    session: &mut Session,
+    session: &mut Context,
     action: Action,
     path: &VirtualPath,
     reason: &'static str,
@@ -326,7 +326,7 @@ fn refuse(
 
 /// [`refuse`] for a file system error.
 fn refuse_file(
-    session: &mut Session,
+    session: &mut Context,
     action: Action,
     path: &VirtualPath,
     error: &crate::vfs::VfsError,
@@ -341,7 +341,7 @@ fn refuse_file(
 }
 
 fn start(
-    session: &mut Session,
+    session: &mut Context,
     preliminary: Reply,
     job: Job,
     action: Action,

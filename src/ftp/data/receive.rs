@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::vfs::FileWriter;
 
-use super::data::{with_timeout, DataStream, Failure};
-use super::proto::ascii::FromNetwork;
+use super::super::proto::ascii::FromNetwork;
+use super::outcome::Failure;
+use super::secure::{with_timeout, DataStream};
 
 /// Upload bytes gathered before they go to the writer (its block size, so it writes behind).
 const RECEIVE_BLOCK_BYTES: usize = crate::vfs::WRITE_BLOCK_BYTES;

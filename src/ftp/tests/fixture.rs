@@ -1,0 +1,200 @@
+//! A control session without sockets: a [`Context`] over a temporary home, driven through
+//! `session::dispatch` as the control task would, with the replies it returns.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::Audit;
+use crate::auth::{AuthMethod, Authenticator, Identity, LogObserver, UserDb, UserRecord};
+use crate::config::{Config, Protocol};
+use crate::connection::ConnectionInfo;
+use crate::limits::ConnectionLimits;
+use crate::metrics::Metrics;
+use crate::services::Services;
+use crate::vfs::{HashAlgorithm, QuotaRegistry, UserFs, VirtualPath};
+
+use super::super::context::{
+    grants_write, Context, DataProtection, Login, Response, TlsState, User,
+};
+use super::super::data::DataChannel;
+use super::super::listing::Facts;
+use super::super::proto::{self, TransferType};
+use super::super::tls::SessionTls;
+use super::super::{certificate, session, FtpServer};
+
+/// The password of the fixture's user `alice`.
+pub const PASSWORD: &str = "correct horse";
+
+pub struct Fixture {
+    pub temp: tempfile::TempDir,
+    pub session: Context,
+}
+
+/// What a command returned, flattened for assertions.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(u16, String),
+    Close(u16, String),
+    StartTls(u16, DataProtection),
+    Transfer(String),
+}
+
+impl Outcome {
+    pub fn code(&self) -> u16 {
+        match self {
+            Outcome::Reply(code, _) | Outcome::Close(code, _) | Outcome::StartTls(code, _) => *code,
+            Outcome::Transfer(_) => 150,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Outcome::Reply(_, text) | Outcome::Close(_, text) | Outcome::Transfer(text) => text,
+            Outcome::StartTls(..) => "",
+        }
+    }
+}
+
+fn services(config: Config, temp: &tempfile::TempDir, users: UserDb) -> Services {
+    let auth = Authenticator::new(users, temp.path().to_owned(), Arc::new(LogObserver));
+    Services {
+        limits: ConnectionLimits::new(&config.server, &config.defender),
+        config: Arc::new(ArcSwap::from_pointee(config)),
+        auth,
+        quotas: QuotaRegistry::new(),
+        audit: Audit::new(Vec::new()),
+        metrics: Metrics::new(),
+        shutdown: CancellationToken::new(),
+        abort: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    }
+}
+
+impl Fixture {
+    /// A plain (not yet TLS) session of a client at 127.0.0.1, not logged in; `alice` may log
+    /// in with [`PASSWORD`]; TLS is not required unless `configure` says so.
+    pub fn with(configure: impl FnOnce(&mut Config)) -> Fixture {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(temp.path().join("alice")).unwrap();
+        let mut config = Config::default();
+        config.ftps.require_tls = false;
+        config.server.data_dir = temp.path().to_owned();
+        configure(&mut config);
+        let mut users = UserDb::new();
+        let mut alice = UserRecord::named("alice").unwrap();
+        alice.password = Some(crate::auth::password::cheap_hash_for_tests(PASSWORD));
+        alice.home = Some(temp.path().join("alice"));
+        users.add(alice).unwrap();
+        let cert = temp.path().join("cert.pem");
+        let key = temp.path().join("key.pem");
+        certificate::generate(&cert, &key, &["localhost".to_owned()]).unwrap();
+        let tls = certificate::load(&cert, &key).unwrap();
+        let server = FtpServer::new(services(config, &temp, users), tls).unwrap();
+        let shared = server.shared.clone();
+        let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:21".parse().unwrap();
+        let info = ConnectionInfo::new(Protocol::Ftps, peer, local);
+        let tls_base = shared.tls_base();
+        let tls = SessionTls::new(&tls_base, &shared.registry, peer.ip()).unwrap();
+        let session = Context {
+            config: shared.services.config(),
+            shared,
+            info,
+            span: tracing::Span::none(),
+            tls,
+            tls_base,
+            tls_state: TlsState::Plain,
+            login: Login::AwaitingUser,
+            failed_logins: 0,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::Ascii,
+            data: DataChannel::None,
+            epsv_all: false,
+            restart_offset: None,
+            pending_rename: None,
+            facts: Facts::ALL,
+            hash_algorithm: HashAlgorithm::Sha256,
+            data_tls_order: Default::default(),
+        };
+        Fixture { temp, session }
+    }
+
+    pub fn new() -> Fixture {
+        Fixture::with(|_| {})
+    }
+
+    /// A session already logged in as `alice` (without running PASS), with `permissions`.
+    pub async fn logged_in() -> Fixture {
+        Fixture::logged_in_as(None).await
+    }
+
+    /// As [`Fixture::logged_in`], with the user's permissions replaced when given.
+    pub async fn logged_in_as(permissions: Option<crate::vfs::PermissionRules>) -> Fixture {
+        let mut fixture = Fixture::new();
+        let services = fixture.session.shared.services.clone();
+        let record = UserRecord::named("alice").unwrap();
+        let mut identity =
+            Identity::from_record(&record, fixture.temp.path(), AuthMethod::Password);
+        identity.fs.root = fixture.home();
+        if let Some(permissions) = permissions {
+            identity.fs.permissions = permissions;
+        }
+        let fs = UserFs::open(identity.fs.clone(), &services.quotas)
+            .await
+            .unwrap();
+        let permit = services.limits.try_acquire_user("alice").unwrap();
+        fixture.session.login = Login::LoggedIn(Box::new(User {
+            can_write: grants_write(&identity),
+            identity,
+            fs,
+            _permit: permit,
+        }));
+        fixture
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.temp.path().join("alice")
+    }
+
+    pub fn write(&self, relative: &str, data: &[u8]) {
+        let path = self.home().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.home().join(relative)).ok()
+    }
+
+    pub fn exists(&self, relative: &str) -> bool {
+        std::fs::symlink_metadata(self.home().join(relative)).is_ok()
+    }
+
+    /// Sends one command line through the policy and the handler.
+    pub async fn send(&mut self, line: &str) -> Outcome {
+        let command = proto::parse(line.as_bytes()).unwrap();
+        match session::dispatch(&mut self.session, command).await {
+            Response::Reply(reply) => Outcome::Reply(code(&reply), reply.lines().join("\n")),
+            Response::Close(reply) => Outcome::Close(code(&reply), reply.lines().join("\n")),
+            Response::StartTls(reply, protection) => Outcome::StartTls(code(&reply), protection),
+            Response::Transfer(transfer) => {
+                Outcome::Transfer(transfer.preliminary.lines().join("\n"))
+            }
+        }
+    }
+
+    /// The reply code of one command.
+    pub async fn code(&mut self, line: &str) -> u16 {
+        self.send(line).await.code()
+    }
+}
+
+fn code(reply: &super::super::proto::Reply) -> u16 {
+    let bytes = reply.to_bytes();
+    std::str::from_utf8(&bytes[..3]).unwrap().parse().unwrap()
+}
