@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use crate::config::Config;
 use crate::server::{ftps_setup_warnings, preflight};
 
+use super::invocation::Invocation;
 use super::Failure;
 
 pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
@@ -20,6 +21,10 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     let report = preflight(&config);
     for note in &report.notes {
         println!("{note}");
+    }
+    if report.needs_a_user {
+        let add = Invocation::new(config_path, &config).command(&["user", "add", "NAME"]);
+        println!("add a user with:\n  {add}");
     }
     if let Some(hint) = firewall_hint(&config) {
         println!("firewall: {hint}");

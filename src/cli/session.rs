@@ -5,9 +5,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 
+use crate::config::Config;
 use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, short_duration, unexpected};
+use super::invocation::Invocation;
 use super::Failure;
 
 /// `ferryd session …`.
@@ -40,7 +42,10 @@ pub(super) fn run(config_path: &Path, command: SessionCommand) -> Result<(), Fai
                 Some(text) => Some(text.trim_start_matches('c').parse::<u64>().map_err(|_| {
                     Failure::new(
                         Failure::USAGE,
-                        anyhow::anyhow!("{text:?} is not a session id (see `ferryd session list`)"),
+                        anyhow::anyhow!(
+                            "{text:?} is not a session id; the ids are listed by:\n  {}",
+                            pasteable(config_path, &["session", "list"])
+                        ),
                     )
                 })?),
                 None => None,
@@ -53,6 +58,14 @@ pub(super) fn run(config_path: &Path, command: SessionCommand) -> Result<(), Fai
             println!("{message}");
             Ok(())
         }
+    }
+}
+
+/// `args` as a command that works pasted; with an unreadable config, the bare command.
+fn pasteable(config_path: &Path, args: &[&str]) -> String {
+    match Config::load(config_path) {
+        Ok(config) => Invocation::new(config_path, &config).command(args),
+        Err(_) => format!("ferryd {}", args.join(" ")),
     }
 }
 

@@ -27,6 +27,9 @@ pub struct Preflight {
     pub notes: Vec<String>,
     /// Each reason `serve` would refuse this config.
     pub problems: Vec<StartError>,
+    /// Nobody could log in: the users file is empty and no bootstrap user is configured. The
+    /// CLI says how to add one, as a command that works pasted.
+    pub needs_a_user: bool,
 }
 
 impl Preflight {
@@ -121,7 +124,10 @@ fn note_users(report: &mut Preflight, config: &Config, count: usize) {
             (0, Some(name)) => format!(
                 "{file} has no users yet: start creates {name:?} and prints its password once"
             ),
-            (0, None) => format!("{file} has no users yet; add one with `ferryd user add NAME`"),
+            (0, None) => {
+                report.needs_a_user = true;
+                format!("{file} has no users yet: nobody can log in")
+            }
             (count, _) => format!("{file}: {count} user(s)"),
         });
 }

@@ -179,3 +179,69 @@ fn init_and_user_commands_print_ferryd_when_it_is_on_the_path() {
         "{stored}"
     );
 }
+
+#[test]
+fn check_config_says_how_to_add_the_first_user_as_a_command_that_works_pasted() {
+    let (_bin, path_var) = path_with_ferryd();
+    let dir = awkward_dir();
+    let root = dir.path().join("etc dir");
+    let init = Command::new(binary())
+        .args(["init", "--dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let config = root.join("ferryd.toml");
+    // init's config listens on privileged ports; check-config binds each for a moment.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("0.0.0.0:21\"", "127.0.0.1:0\"")
+        .replace("0.0.0.0:990\"", "127.0.0.1:0\"")
+        .replace("0.0.0.0:22\"", "127.0.0.1:0\"");
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new("ferryd")
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .env("PATH", &path_var)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let add = command_after(&stdout, "add a user with:");
+    assert!(add.starts_with("ferryd --config '"), "{add}");
+    paste(&format!("{add} --random-password"), &path_var);
+    let users = UserDb::load(&root.join("state/users.toml")).unwrap();
+    assert!(users.get("NAME").is_some());
+}
+
+#[test]
+fn a_mistyped_session_id_points_to_a_session_list_that_works_pasted() {
+    let dir = awkward_dir();
+    std::fs::write(dir.path().join("quickstart.toml"), quick_start_config()).unwrap();
+    let mut daemon = Daemon::spawn_in(
+        dir.path(),
+        Path::new("quickstart.toml"),
+        &[("PATH", SYSTEM_PATH)],
+    );
+    daemon.wait_for_notification("READY=1", Duration::from_secs(60));
+    let output = Command::new(binary())
+        .args(["--config", "quickstart.toml", "session", "kick", "first"])
+        .current_dir(dir.path())
+        .env("PATH", SYSTEM_PATH)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let list = command_after(&stderr, "the ids are listed by:");
+    assert!(list.ends_with(" session list)"), "{list}");
+    let listed = paste(&list, SYSTEM_PATH);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("no sessions"));
+
+    daemon.signal("TERM");
+    daemon.wait(Duration::from_secs(30));
+}
