@@ -69,9 +69,13 @@ impl Setup {
             format!(
                 "[server]\nshutdown_grace_secs = 5\n{}\
                  [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n\
-                 passive_ports = \"40000-44999\"\n{}\
+                 passive_ports = \"{ports}\"\n{}\
                  [sftp]\nlisten = \"127.0.0.1:0\"\n{}{}",
-                sections[0], sections[1], sections[2], sections[3]
+                sections[0],
+                sections[1],
+                sections[2],
+                sections[3],
+                ports = crate::harness::passive_ports()
             ),
         )
         .unwrap();

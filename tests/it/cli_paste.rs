@@ -19,6 +19,10 @@ fn quick_start_config() -> String {
         .replace("127.0.0.1:2121", "127.0.0.1:0")
         .replace("127.0.0.1:2990", "127.0.0.1:0")
         .replace("127.0.0.1:2222", "127.0.0.1:0")
+        .replace(
+            "passive_ports = \"52000-52100\"",
+            &format!("passive_ports = \"{}\"", crate::harness::passive_ports()),
+        )
 }
 
 /// A temp dir whose path needs quoting in a shell.

@@ -16,9 +16,9 @@ fn daemon_config(dir: &Path, extra: &str) -> PathBuf {
         &path,
         format!(
             "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
-             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\npassive_ports = \"40000-44999\"\n\
+             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\npassive_ports = \"{ports}\"\n\
              [sftp]\nlisten = \"127.0.0.1:0\"\n{extra}",
-            d = dir.display()
+            d = dir.display(), ports = crate::harness::passive_ports()
         ),
     )
     .unwrap();

@@ -22,9 +22,10 @@ fn config_with_quota(dir: &Path) -> PathBuf {
         format!(
             "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\n\
              [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"127.0.0.1:0\"\n\
-             passive_ports = \"40000-44999\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n\
+             passive_ports = \"{ports}\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n\
              [defender]\nenabled = false\n",
-            d = dir.display()
+            d = dir.display(),
+            ports = crate::harness::passive_ports()
         ),
     )
     .unwrap();

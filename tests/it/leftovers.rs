@@ -68,9 +68,9 @@ fn daemon_config_with(dir: &Path, quota_bytes: u64, server_keys: &str) -> PathBu
         &path,
         format!(
             "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n{server_keys}\n\
-             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"40000-44999\"\n\
+             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
              [sftp]\nlisten = \"\"\n[defender]\nenabled = false\n",
-            d = dir.display()
+            d = dir.display(), ports = crate::harness::passive_ports()
         ),
     )
     .unwrap();

@@ -81,8 +81,9 @@ async fn sandboxed_daemon_sets_nagle_off_too() {
         format!(
             "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\n\
              [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\n\
-             passive_ports = \"45000-45099\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n",
-            d = dir.path().display()
+             passive_ports = \"{ports}\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n",
+            d = dir.path().display(),
+            ports = crate::harness::passive_ports()
         ),
     )
     .unwrap();

@@ -40,6 +40,32 @@ pub fn needs(available: bool, missing: &str) -> bool {
     available
 }
 
+/// Ports handed out for passive data connections: below Linux's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768-60999), so no client's outgoing port sits in them.
+const PASSIVE_PORTS: std::ops::Range<u16> = 20000..32760;
+/// Ports per test server: passive ports are shared by clients, so a few are plenty.
+const PASSIVE_BLOCK: u16 = 20;
+
+/// A passive port range (`"LOW-HIGH"`) no other server of this test run uses.
+///
+/// Each call takes the next block, so servers in one test process never share a port; the
+/// first block depends on the process id, so two test runs at once (two checkouts) most likely
+/// do not overlap either, and if they do the server moves on to a free port of its range.
+pub fn passive_ports() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let blocks = u32::from((PASSIVE_PORTS.end - PASSIVE_PORTS.start) / PASSIVE_BLOCK);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(97) % blocks,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let block = NEXT.fetch_add(1, Ordering::Relaxed) % blocks;
+    let low = PASSIVE_PORTS.start + u16::try_from(block).unwrap() * PASSIVE_BLOCK;
+    format!("{low}-{}", low + PASSIVE_BLOCK - 1)
+}
+
 /// The user every test server has, with `PASSWORD`.
 pub const USER: &str = "alice";
 /// `USER`'s password.
@@ -57,7 +83,7 @@ shutdown_grace_secs = 5
 [ftps]
 listen = "127.0.0.1:0"
 implicit_listen = "127.0.0.1:0"
-passive_ports = "40000-44999"
+passive_ports = "{ports}"
 
 [sftp]
 listen = "127.0.0.1:0"
@@ -67,7 +93,8 @@ listen = "127.0.0.1:0"
 [defender]
 enabled = false
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        ports = passive_ports()
     );
     let path = dir.join("ferryd.toml");
     std::fs::write(&path, text).unwrap();
@@ -133,6 +160,23 @@ impl TestServer {
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
+        }
+    }
+}
+
+#[test]
+fn passive_port_ranges_of_one_run_never_overlap() {
+    let ranges: Vec<(u16, u16)> = (0..200)
+        .map(|_| {
+            let text = passive_ports();
+            let (low, high) = text.split_once('-').unwrap();
+            (low.parse().unwrap(), high.parse().unwrap())
+        })
+        .collect();
+    for (index, (low, high)) in ranges.iter().enumerate() {
+        assert!(PASSIVE_PORTS.contains(low) && PASSIVE_PORTS.contains(high));
+        for (other_low, other_high) in &ranges[index + 1..] {
+            assert!(high < other_low || other_high < low, "{ranges:?}");
         }
     }
 }
