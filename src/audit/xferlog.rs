@@ -17,7 +17,7 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 
 use time::OffsetDateTime;
 
-use super::{Action, AuditSink, Event, Outcome};
+use super::event::{Action, AuditSink, Event, Outcome};
 use crate::config::Protocol;
 
 const QUEUE_LINES: usize = 4096;

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::server::admin::{self, RELOAD_TIMEOUT};
 use crate::server::admin_protocol::{Request, Response, MAX_RESPONSE_BYTES};
 
-use super::Failure;
+use super::failure::Failure;
 
 /// Loads the config (to find `state_dir`), sends `request` and returns the daemon's answer.
 /// A refusal (`Response::Error`) comes back as a failure with `refused_code`.

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, parse_duration, short_duration, unexpected};
-use super::Failure;
+use super::failure::Failure;
 
 /// `ferryd ban …`.
 #[derive(Debug, Subcommand)]

@@ -7,8 +7,8 @@ use anyhow::anyhow;
 use crate::config::Config;
 use crate::server::{ftps_setup_warnings, preflight};
 
+use super::failure::Failure;
 use super::invocation::Invocation;
-use super::Failure;
 
 pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     let config = match Config::load(config_path) {
@@ -35,7 +35,7 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
         }
     }
     for problem in &report.problems {
-        eprintln!("{}", super::error_chain(problem));
+        eprintln!("{}", super::failure::error_chain(problem));
     }
     if !report.problems.is_empty() {
         let count = report.problems.len();

@@ -8,8 +8,8 @@ use crate::auth::UserDb;
 use crate::config::Config;
 use crate::server::{certificate, host_keys};
 
+use super::failure::Failure;
 use super::invocation::Invocation;
-use super::Failure;
 
 /// Options of `ferryd init`.
 #[derive(Debug, clap::Args)]

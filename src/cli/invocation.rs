@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 
-use super::DEFAULT_CONFIG;
+/// The config file used without `--config` (and without `FERRYD_CONFIG`).
+pub const DEFAULT_CONFIG: &str = "/etc/ferryd/ferryd.toml";
 
 /// The program name a user types when it is on the PATH.
 const PROGRAM_NAME: &str = "ferryd";

@@ -12,8 +12,9 @@ use crate::server::{
     Server, StartError,
 };
 
+use super::failure::Failure;
+use super::first_start;
 use super::invocation::Invocation;
-use super::{first_start, Failure};
 
 /// How often `systemctl status` learns the connection count.
 const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -147,7 +148,9 @@ async fn serve(
             Request::Stop => break,
             Request::Reload => {
                 systemd::reloading();
-                let result = server.reload().map_err(|error| super::error_chain(&error));
+                let result = server
+                    .reload()
+                    .map_err(|error| super::failure::error_chain(&error));
                 if let Err(reasons) = &result {
                     tracing::error!("reload refused, keeping the running configuration: {reasons}");
                 }

@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, short_duration, unexpected};
+use super::failure::Failure;
 use super::invocation::Invocation;
-use super::Failure;
 
 /// `ferryd session …`.
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, short_duration, unexpected};
-use super::Failure;
+use super::failure::Failure;
 
 /// Checks the config here first (so the errors show file and line), then asks the daemon to
 /// reload and waits for its verdict: exit 0 only when the daemon applied it.

@@ -14,8 +14,8 @@ use crate::auth::{
 };
 use crate::config::{Config, Protocol};
 
+use super::failure::Failure;
 use super::invocation::Invocation;
-use super::Failure;
 
 /// User management subcommands.
 #[derive(Debug, clap::Subcommand)]
