@@ -1,4 +1,4 @@
-//! Login bookkeeping on an admitted [`Connection`], and the logged-in [`Session`] it yields.
+//! Login bookkeeping on an admitted [`Connection`], and the logged-in [`UserSession`] it yields.
 //!
 //! The authenticator decides whether the credential is right; everything that follows its
 //! verdict is here, once for both protocols: a refused login scores against the address in
@@ -34,7 +34,7 @@ pub enum LoginRefused {
 /// What a successful login hands the front end.
 pub struct LoggedIn {
     /// The session's bookkeeping; ending or dropping it logs the user out.
-    pub session: Session,
+    pub session: UserSession,
     /// The user's confined view of their files.
     pub fs: UserFs,
 }
@@ -90,7 +90,7 @@ impl Connection {
             user,
             self.info.peer,
         );
-        let session = Session {
+        let session = UserSession {
             audit: self.core.audit.clone(),
             span: self.span.clone(),
             protocol: self.info.protocol,
@@ -119,9 +119,9 @@ impl Connection {
 }
 
 /// A logged-in session's bookkeeping: its registry entry and per-user slot. Ending it (by
-/// [`Session::end`] or by dropping it, so no ending can skip it) audits the logout; the
-/// registry entry goes with the last clone of [`Session::registration`], the slot at once.
-pub struct Session {
+/// [`UserSession::end`] or by dropping it, so no ending can skip it) audits the logout; the
+/// registry entry goes with the last clone of [`UserSession::registration`], the slot at once.
+pub struct UserSession {
     audit: Audit,
     span: tracing::Span,
     protocol: Protocol,
@@ -132,7 +132,7 @@ pub struct Session {
     _permit: SessionPermit,
 }
 
-impl Session {
+impl UserSession {
     /// The logged-in user's name.
     pub fn user(&self) -> &str {
         &self.user
@@ -155,7 +155,7 @@ impl Session {
     }
 }
 
-impl Drop for Session {
+impl Drop for UserSession {
     fn drop(&mut self) {
         tracing::info!(parent: &self.span, user = %self.user, "logged out");
         self.audit.record(&Event {

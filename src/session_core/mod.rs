@@ -13,7 +13,7 @@
 //!    authenticator accepted (per-user limit, the user's files, the audit `login` event, which
 //!    also moves the metrics' session gauge, and the registry entry for `ferryd session`), or
 //!    [`Connection::login_failed`] after it refused (the defender's score and the audit event);
-//! 3. ends the logged-in [`Session`] with [`Session::end`] or by dropping it: the audit
+//! 3. ends the logged-in [`UserSession`] with [`UserSession::end`] or by dropping it: the audit
 //!    `logout` event, the registry entry and the per-user slot go.
 //!
 //! What stays in the front ends is what only their protocol knows: reply texts and codes, TLS,
@@ -34,7 +34,7 @@ use crate::limits::{ConnectionLimits, ConnectionPermit, LimitError};
 use crate::services::Services;
 use crate::vfs::QuotaRegistry;
 
-pub use login::{LoggedIn, LoginRefused, Session};
+pub use login::{LoggedIn, LoginRefused, UserSession};
 
 /// The handles the session core works with. Cheap to clone; clones share everything.
 #[derive(Clone)]
