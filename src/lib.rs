@@ -16,5 +16,6 @@ pub mod logging;
 pub mod metrics;
 pub mod server;
 pub mod services;
+pub mod session_core;
 pub mod sftp;
 pub mod vfs;

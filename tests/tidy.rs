@@ -35,6 +35,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "metrics",
         ],
     ),
+    // The session core both front ends share: admission, login bookkeeping, the end.
+    (
+        "session_core",
+        &[
+            "config",
+            "auth",
+            "vfs",
+            "limits",
+            "audit",
+            "connection",
+            "services",
+        ],
+    ),
     (
         "ftp",
         &[
@@ -47,6 +60,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "limits",
             "services",
             "metrics",
+            "session_core",
         ],
     ),
     (
@@ -61,6 +75,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "limits",
             "services",
             "metrics",
+            "session_core",
         ],
     ),
     (

@@ -3,9 +3,9 @@
 //! [`Response`] a handler returns for the control task to carry out.
 //!
 //! `session.rs` owns dispatch and the command policy and hands a `&mut Context` to the
-//! handlers in `commands`; handlers never import `session` and never write to a socket. The
-//! calls into audit (`Context::audit*`) are kept together here, for the shared session core
-//! that will take them over.
+//! handlers in `commands`; handlers never import `session` and never write to a socket. Login
+//! bookkeeping goes through the admitted `session_core::Connection`; the calls into audit for
+//! file events (`Context::audit*`) are kept together here.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::audit::{Action, Event, Outcome as AuditOutcome};
 use crate::auth::{AuthMethod, Identity};
 use crate::config::{Config, Protocol};
 use crate::connection::ConnectionInfo;
-use crate::limits::SessionPermit;
+use crate::session_core::{Connection, UserSession};
 use crate::vfs::{HashAlgorithm, Permissions, UserFs, VirtualPath};
 
 use super::data::{DataChannel, DataSetup, DataTls, Job};
@@ -55,8 +55,8 @@ pub struct User {
     pub fs: UserFs,
     /// True when some path grants a write permission (else writes are refused up front).
     pub can_write: bool,
-    /// Holds the per-user session slot until the session ends.
-    pub _permit: SessionPermit,
+    /// The session core's bookkeeping (per-user slot, registry entry); ending it logs out.
+    pub session: UserSession,
 }
 
 /// Where TLS stands on this connection (RFC 4217). PBSZ or PROT P without TLS on the control
@@ -133,10 +133,8 @@ pub struct Context {
     pub shared: Arc<Shared>,
     /// The configuration as it was when the client connected.
     pub config: Arc<Config>,
-    /// Who is connected.
-    pub info: ConnectionInfo,
-    /// The connection's log span (gets `user` at login).
-    pub span: tracing::Span,
+    /// Who is connected, and where logins are reported (`session_core`).
+    pub connection: Connection,
     /// This session's TLS identity.
     pub tls: SessionTls,
     /// The base TLS config when the client connected (data connections use it too).
@@ -176,9 +174,14 @@ impl Context {
         }
     }
 
+    /// Who is connected.
+    pub fn info(&self) -> &ConnectionInfo {
+        self.connection.info()
+    }
+
     /// The client's IP address (canonical, as `ConnectionInfo` makes it).
     pub fn peer_ip(&self) -> IpAddr {
-        self.info.peer.ip()
+        self.info().peer.ip()
     }
 
     /// Resolves a client path against the current directory.
@@ -213,7 +216,7 @@ impl Context {
             channel: std::mem::take(&mut self.data),
             tls,
             timeout: self.config.ftps.data_timeout,
-            local_ip: self.info.local.ip().to_canonical(),
+            local_ip: self.info().local.ip().to_canonical(),
         }
     }
 

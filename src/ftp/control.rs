@@ -18,8 +18,7 @@ use crate::audit::{reason, Action, Outcome as AuditOutcome};
 /// Why a transfer cancelled by the server's abort was cut.
 const SHUTDOWN: (&str, &str) = (reason::SHUTDOWN, "the server stopped");
 use crate::config::Protocol;
-use crate::connection::ConnectionInfo;
-use crate::limits::{ConnectionPermit, Registration};
+use crate::session_core::Admitted;
 use crate::vfs::{HashAlgorithm, VirtualPath};
 
 use super::context::{Context, DataProtection, Login, Response, TlsState, Transfer};
@@ -37,20 +36,16 @@ const READ_BYTES: usize = 4096;
 /// How long closing the control connection may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves one control connection until it ends; `permit` holds its connection slot.
-pub async fn serve(
-    shared: Arc<Shared>,
-    tcp: TcpStream,
-    info: ConnectionInfo,
-    mode: TlsMode,
-    permit: ConnectionPermit,
-) {
+/// Serves one control connection until it ends; the admission's permit holds its connection
+/// slot until then.
+pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, admitted: Admitted, mode: TlsMode) {
+    let Admitted { connection, permit } = admitted;
     // Every reply is one write; without NODELAY a reply could wait for a delayed ACK.
     if let Err(error) = tcp.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
     let tls_base = shared.tls_base();
-    let tls = match SessionTls::new(&tls_base, &shared.registry, info.peer.ip()) {
+    let tls = match SessionTls::new(&tls_base, &shared.registry, connection.info().peer.ip()) {
         Ok(tls) => tls,
         Err(error) => {
             tracing::error!(%error, "cannot set up TLS for a session");
@@ -61,8 +56,7 @@ pub async fn serve(
     let session = Context {
         shared,
         config,
-        span: tracing::Span::current(),
-        info,
+        connection,
         tls,
         tls_base,
         tls_state: TlsState::Plain,
@@ -84,7 +78,6 @@ pub async fn serve(
         started: Instant::now(),
         last_command: Instant::now(),
         transfer: None,
-        registration: None,
         session,
     };
     tracing::debug!(?mode, "FTPS connection accepted");
@@ -100,8 +93,6 @@ struct Control {
     started: Instant,
     last_command: Instant,
     transfer: Option<Running>,
-    /// The session's entry in the registry of logged-in sessions (`ferryd session`).
-    registration: Option<Registration>,
 }
 
 /// A transfer task and what the control side needs to report its end.
@@ -156,7 +147,7 @@ impl Control {
                 // abort cuts it without help from here.
                 outcome = wait(&mut self.transfer) => Event::TransferDone(outcome),
                 () = services.shutdown.cancelled(), if !has_transfer => Event::Shutdown,
-                () = kicked(&self.registration) => Event::Kicked,
+                () = kicked(&self.session.login) => Event::Kicked,
                 () = tokio::time::sleep_until(deadline), if !has_transfer => Event::Timeout,
                 read = self.stream.read(&mut buffer) => Event::Read(read),
             };
@@ -195,25 +186,6 @@ impl Control {
             if next == Next::Close {
                 return;
             }
-            self.register_at_login();
-        }
-    }
-
-    /// Enters the session in the registry once it is logged in; the entry goes with `self`.
-    fn register_at_login(&mut self) {
-        if self.registration.is_some() {
-            return;
-        }
-        if let Login::LoggedIn(user) = &self.session.login {
-            let info = &self.session.info;
-            let sessions = self.session.shared.services.limits.sessions();
-            let entry = sessions.register(
-                info.id.as_u64(),
-                info.protocol,
-                &user.identity.user,
-                info.peer,
-            );
-            self.registration = Some(entry);
         }
     }
 
@@ -359,7 +331,8 @@ impl Control {
         let handle = services
             .tasks
             .spawn(tracing::Instrument::in_current_span(task));
-        if let (Some(entry), Some((action, path))) = (&self.registration, &audit) {
+        if let (Some(user), Some((action, path))) = (self.session.user(), &audit) {
+            let entry = user.session.registration();
             entry.transfer_started(format!("{} {path}", action.as_str()), progress.clone());
         }
         self.transfer = Some(Running {
@@ -415,8 +388,8 @@ impl Control {
         let Some(running) = self.transfer.take() else {
             return Next::Continue;
         };
-        if let Some(entry) = &self.registration {
-            entry.transfer_ended();
+        if let Some(user) = self.session.user() {
+            user.session.registration().transfer_ended();
         }
         self.last_command = Instant::now();
         let (reply, audit_outcome, bytes) = match outcome {
@@ -497,8 +470,8 @@ impl Control {
         }
     }
 
-    /// Ends the session: a transfer still running is cut (its upload discarded), the logout
-    /// is audited, and TLS is closed with close_notify.
+    /// Ends the session: a transfer still running is cut (its upload discarded), the user is
+    /// logged out (`session_core`), and TLS is closed with close_notify.
     async fn finish(&mut self) {
         if let Some(running) = &self.transfer {
             running.cancel.cancel();
@@ -512,22 +485,20 @@ impl Control {
             let _ = self.report(outcome, None, cut).await;
         }
         self.session.data = DataChannel::None;
-        if let Login::LoggedIn(user) = &self.session.login {
-            let elapsed = self.started.elapsed();
-            let name = user.identity.user.clone();
-            tracing::info!(user = %name, "logged out");
-            self.session
-                .audit_transfer(Action::Logout, "", None, 0, elapsed, AuditOutcome::Ok);
+        if let Login::LoggedIn(user) =
+            std::mem::replace(&mut self.session.login, Login::AwaitingUser)
+        {
+            user.session.end();
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.close()).await;
     }
 }
 
 /// Completes when an administrator kicks the session; pending forever before login.
-async fn kicked(registration: &Option<Registration>) {
-    match registration {
-        Some(entry) => entry.kicked().cancelled().await,
-        None => std::future::pending().await,
+async fn kicked(login: &Login) {
+    match login {
+        Login::LoggedIn(user) => user.session.kicked().cancelled().await,
+        _ => std::future::pending().await,
     }
 }
 

@@ -1,5 +1,6 @@
-//! The accept loop of one FTPS listener: connection limits at accept, one control task per
-//! connection on the server's task tracker, and a clean stop on shutdown.
+//! The accept loop of one FTPS listener: admission by the session core at accept (a refusal
+//! becomes a `421`), one control task per connection on the server's task tracker, and a
+//! clean stop on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::config::Protocol;
-use crate::connection::ConnectionInfo;
-use crate::limits::LimitError;
+use crate::session_core::{Admission, Refusal, SessionCore};
 
 use super::control;
 use super::errors;
@@ -19,6 +19,7 @@ use super::shared::{Shared, TlsMode};
 /// Accepts until `services.shutdown` is cancelled.
 pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMode) {
     let shutdown = shared.services.shutdown.clone();
+    let core = SessionCore::from_services(&shared.services);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -40,18 +41,17 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMo
                 continue;
             }
         };
-        let info = ConnectionInfo::new(Protocol::Ftps, peer, local);
-        let span = info.span();
-        match shared.services.limits.try_acquire(info.peer.ip()) {
-            Ok(permit) => {
-                let task = control::serve(shared.clone(), stream, info, mode, permit);
+        match core.admit(Protocol::Ftps, peer, local) {
+            Admission::Admitted(admitted) => {
+                let span = admitted.connection.span().clone();
+                let task = control::serve(shared.clone(), stream, admitted, mode);
                 shared.services.tasks.spawn(task.instrument(span));
             }
-            Err(error) => {
+            Admission::Refused(refused) => {
                 shared
                     .services
                     .tasks
-                    .spawn(refuse(stream, error, mode).instrument(span));
+                    .spawn(refuse(stream, refused.reason, mode).instrument(refused.span));
             }
         }
     }
@@ -59,8 +59,8 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMo
 }
 
 /// Says why and closes. Implicit-TLS clients expect a handshake, not text: just close.
-async fn refuse(mut stream: TcpStream, error: LimitError, mode: TlsMode) {
-    let reply = errors::limit_reply(error);
+async fn refuse(mut stream: TcpStream, refusal: Refusal, mode: TlsMode) {
+    let reply = errors::limit_reply(refusal.into());
     if mode == TlsMode::Explicit {
         let bytes = reply.to_bytes();
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;

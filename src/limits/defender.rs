@@ -1,10 +1,9 @@
 //! The defender: temporary bans for client addresses that keep failing to log in or abuse the
 //! protocols.
 //!
-//! Every failed login (both protocols, every method: the server forwards the auth layer's
-//! outcomes here) and every protocol abuse a front end reports adds to the score of the
-//! client's address; offences older
-//! than the observation time are forgotten. At the threshold the address is banned: the
+//! Every failed login (both protocols, every method: the session core reports each one the
+//! front ends hand it) and every protocol abuse a front end reports adds to the score of the
+//! client's address; offences older than the observation time are forgotten. At the threshold the address is banned: the
 //! listeners close its connections at accept. A repeat offender's ban doubles each time, up to a
 //! day. Allow-listed networks are never banned. IPv6 clients are scored per /64, since one host
 //! usually owns a whole /64 and could otherwise rotate addresses.

@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{Audit, AuditSink, XferLog};
-use crate::auth::{AuthEvent, AuthObserver, AuthOutcome, Authenticator, LogObserver, UserDb};
+use crate::auth::{AuthEvent, AuthObserver, Authenticator, LogObserver, UserDb};
 use crate::config::{Config, Protocol};
 use crate::ftp;
-use crate::limits::{ConnectionLimits, Defender, Offence};
+use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sftp;
@@ -162,7 +162,6 @@ impl PreparedServer {
         let observer = Arc::new(AuthObservers(vec![
             Arc::new(LogObserver),
             Arc::new(metrics.clone()),
-            Arc::new(FailedLoginsToDefender(limits.defender().clone())),
         ]));
         let services = Services {
             auth: Authenticator::new(users, config.server.data_dir.clone(), observer),
@@ -384,18 +383,8 @@ fn local_address(listener: &TcpListener, key: &'static str) -> Result<SocketAddr
     })
 }
 
-/// Scores failed logins for the defender (bans live in `limits`, which may not know `auth`).
-struct FailedLoginsToDefender(Defender);
-
-impl AuthObserver for FailedLoginsToDefender {
-    fn on_auth(&self, event: &AuthEvent) {
-        if let AuthOutcome::Failure(_) = event.outcome {
-            self.0.report(event.peer, Offence::FailedLogin);
-        }
-    }
-}
-
-/// Hands every login outcome to the log, the metrics and the defender.
+/// Hands every login outcome to the log and the metrics (the defender hears of failures from
+/// the session core, which the front ends report each login to).
 struct AuthObservers(Vec<Arc<dyn AuthObserver>>);
 
 impl AuthObserver for AuthObservers {

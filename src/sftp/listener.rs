@@ -2,8 +2,9 @@
 //!
 //! russh has no pre-auth deadline, per-IP limit or graceful drain, so they live here:
 //!
-//! - a connection permit (`limits`) is taken before any cryptography; a refused client gets
-//!   a cleartext SSH_MSG_DISCONNECT with the reason, which OpenSSH shows to the user;
+//! - the session core admits the connection (defender, total and per-address limits) before
+//!   any cryptography; a refused client gets a cleartext SSH_MSG_DISCONNECT with the reason,
+//!   which OpenSSH shows to the user;
 //! - a login timer disconnects clients not authenticated within `server.login_timeout`;
 //! - on shutdown, unauthenticated connections are closed at once and logged-in ones once their
 //!   SFTP sessions have finished the requests they had received; on abort everything is cut.
@@ -29,9 +30,8 @@ use tracing::Instrument as _;
 use super::idle::{ClientActivity, Watched};
 use super::ssh::SshHandler;
 use crate::config::Protocol;
-use crate::connection::ConnectionInfo;
-use crate::limits::LimitError;
 use crate::services::Services;
+use crate::session_core::{Admission, Admitted, Refusal, SessionCore};
 
 /// Pause after a failed accept (usually EMFILE), so a full descriptor table is not a busy loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -48,6 +48,7 @@ pub(crate) async fn accept_loop(
     services: Services,
     ssh_config: Arc<russh::server::Config>,
 ) {
+    let core = SessionCore::from_services(&services);
     loop {
         let accepted = tokio::select! {
             () = services.shutdown.cancelled() => break,
@@ -57,10 +58,17 @@ pub(crate) async fn accept_loop(
             Ok((stream, peer)) => {
                 disable_nagle(&stream, &ssh_config);
                 let local = stream.local_addr().unwrap_or(peer);
-                let info = ConnectionInfo::new(Protocol::Sftp, peer, local);
-                let span = info.span();
-                let connection = serve(stream, info, services.clone(), ssh_config.clone());
-                services.tasks.spawn(connection.instrument(span));
+                match core.admit(Protocol::Sftp, peer, local) {
+                    Admission::Admitted(admitted) => {
+                        let span = admitted.connection.span().clone();
+                        let task = serve(stream, admitted, services.clone(), ssh_config.clone());
+                        services.tasks.spawn(task.instrument(span));
+                    }
+                    Admission::Refused(refused) => {
+                        let task = turn_away(stream, refused.reason);
+                        services.tasks.spawn(task.instrument(refused.span));
+                    }
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
@@ -86,25 +94,28 @@ fn disable_nagle(stream: &TcpStream, ssh_config: &russh::server::Config) {
     }
 }
 
+/// Logs why the session core refused a connection and tells the client.
+async fn turn_away(stream: TcpStream, refusal: Refusal) {
+    if refusal.is_ban() {
+        // A banned address was logged once when its ban started; not per connection.
+        tracing::debug!(error = %refusal, "connection refused");
+    } else {
+        tracing::info!(error = %refusal, "connection refused");
+    }
+    refuse(stream, &refusal.to_string()).await;
+}
+
+/// Serves an admitted connection; its permit holds the connection slot until this returns.
 async fn serve(
     stream: TcpStream,
-    info: ConnectionInfo,
+    admitted: Admitted,
     services: Services,
     ssh_config: Arc<russh::server::Config>,
 ) {
-    let _permit = match services.limits.try_acquire(info.peer.ip()) {
-        Ok(permit) => permit,
-        Err(error) => {
-            // A banned address was logged once when its ban started; not per connection.
-            if error == LimitError::Banned {
-                tracing::debug!(%error, "connection refused");
-            } else {
-                tracing::info!(%error, "connection refused");
-            }
-            refuse(stream, &error.to_string()).await;
-            return;
-        }
-    };
+    let Admitted {
+        connection,
+        permit: _permit,
+    } = admitted;
     tracing::debug!("connection accepted");
     let activity = ClientActivity::new();
     let stream = Watched::new(stream, activity.clone());
@@ -112,8 +123,7 @@ async fn serve(
     let login_deadline = Instant::now() + services.config().server.login_timeout;
     let (login_tx, mut login_rx) = oneshot::channel();
     let sessions = TaskTracker::new();
-    let span = tracing::Span::current();
-    let handler = SshHandler::new(services.clone(), info, span, login_tx, sessions.clone());
+    let handler = SshHandler::new(services.clone(), connection, login_tx, sessions.clone());
     let started = tokio::select! {
         started = tokio::time::timeout_at(
             login_deadline,

@@ -1,6 +1,6 @@
 //! SFTP front end: the SSH server and the SFTP v3 request loop.
 //!
-//! [`SftpServer`] owns the accept loop (`listener`): it takes a connection permit per peer,
+//! [`SftpServer`] owns the accept loop (`listener`): the session core admits each connection,
 //! runs russh's `run_stream` with our `ssh` handler and a login timer, and tracks every task
 //! on the shared `TaskTracker`. The handler authenticates through `auth::Authenticator`, serves
 //! only the `sftp` subsystem (plus a fixed allow-list of in-process hash commands, `exec`) and

@@ -17,8 +17,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session, VerifiedPublicKey};
 use russh::server::{Handler, PublicKeyOffer};
@@ -31,13 +29,10 @@ use zeroize::Zeroizing;
 use super::algorithms::auth_methods;
 use super::exec;
 use super::requests::SessionContext;
-use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
-use crate::connection::ConnectionInfo;
-use crate::limits::SessionPermit;
 use crate::services::Services;
-use crate::vfs::UserFs;
+use crate::session_core::{Connection, LoginRefused, UserSession};
 use tokio_util::sync::CancellationToken;
 
 /// Session channels one connection may open over its lifetime (OpenSSH multiplexing opens a
@@ -58,7 +53,8 @@ pub(crate) enum SshError {
 /// The per-connection handler.
 pub(crate) struct SshHandler {
     services: Services,
-    info: ConnectionInfo,
+    /// Who is connected, and where logins are reported (`session_core`).
+    connection: Connection,
     span: tracing::Span,
     /// Key-and-password: the first factor that already returned partial success.
     partial: Option<Partial>,
@@ -84,22 +80,22 @@ struct Partial {
 
 struct LoggedIn {
     context: SessionContext,
-    since: Instant,
-    _permit: SessionPermit,
+    /// Dropped with the handler, when the connection ends: that logs the user out.
+    _session: UserSession,
 }
 
 impl SshHandler {
-    /// A handler for the connection `info`; `login_signal` fires at login.
+    /// A handler for the admitted `connection`; `login_signal` fires at login.
     pub(crate) fn new(
         services: Services,
-        info: ConnectionInfo,
-        span: tracing::Span,
+        connection: Connection,
         login_signal: oneshot::Sender<CancellationToken>,
         sessions: TaskTracker,
     ) -> SshHandler {
+        let span = connection.span().clone();
         SshHandler {
             services,
-            info,
+            connection,
             span,
             partial: None,
             pending: None,
@@ -116,7 +112,7 @@ impl SshHandler {
         let attempt = LoginAttempt {
             user,
             protocol: Protocol::Sftp,
-            peer: self.info.peer.ip(),
+            peer: self.peer(),
             method_already_passed,
         };
         match self.services.auth.authenticate(&attempt, credential).await {
@@ -142,13 +138,15 @@ impl SshHandler {
                 } else {
                     tracing::info!(parent: &self.span, user, %error, "login refused");
                 }
-                self.audit_login(
-                    user,
-                    Outcome::failed(reason::CREDENTIALS, "invalid credentials"),
-                );
+                self.connection.login_failed(user, &error);
                 self.reject(user)
             }
         }
+    }
+
+    /// The client's (canonical) address.
+    fn peer(&self) -> std::net::IpAddr {
+        self.connection.info().peer.ip()
     }
 
     fn partial_for(&self, user: &str) -> Option<&Partial> {
@@ -166,20 +164,6 @@ impl SshHandler {
             proceed_with_methods: Some(methods),
             partial_success: false,
         }
-    }
-
-    fn audit_login(&self, user: &str, outcome: Outcome) {
-        self.services.audit.record(&Event {
-            action: Action::Login,
-            protocol: Protocol::Sftp,
-            user: user.to_owned(),
-            peer: self.info.peer.ip(),
-            path: String::new(),
-            target: None,
-            bytes: 0,
-            duration: std::time::Duration::ZERO,
-            outcome,
-        });
     }
 
     /// Refuses a channel request with `message` on stderr, then closes the channel.
@@ -221,25 +205,6 @@ fn methods_for(method: AuthMethod) -> MethodSet {
     methods
 }
 
-impl Drop for SshHandler {
-    fn drop(&mut self) {
-        if let Some(logged_in) = &self.logged_in {
-            let context = &logged_in.context;
-            self.services.audit.record(&Event {
-                action: Action::Logout,
-                protocol: Protocol::Sftp,
-                user: context.user.clone(),
-                peer: context.peer,
-                path: String::new(),
-                target: None,
-                bytes: 0,
-                duration: logged_in.since.elapsed(),
-                outcome: Outcome::Ok,
-            });
-        }
-    }
-}
-
 impl Handler for SshHandler {
     type Error = SshError;
 
@@ -256,7 +221,7 @@ impl Handler for SshHandler {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, SshError> {
-        let peer = self.info.peer.ip();
+        let peer = self.peer();
         let accepted =
             self.services
                 .auth
@@ -303,54 +268,33 @@ impl Handler for SshHandler {
         let Some(identity) = self.pending.take() else {
             return Ok(());
         };
-        self.span.record("user", identity.user.as_str());
-        let permit = match self.services.limits.try_acquire_user(&identity.user) {
-            Ok(permit) => permit,
-            Err(error) => {
+        // The session core takes the slot, opens the files, audits and registers; what is
+        // left here is saying no in SSH.
+        let logged_in = match self.connection.log_in(&identity).await {
+            Ok(logged_in) => logged_in,
+            Err(LoginRefused::Limit(error)) => {
                 tracing::warn!(parent: &self.span, %error, "login refused");
-                let outcome = Outcome::failed(reason::LIMIT, error.to_string());
-                self.audit_login(&identity.user, outcome);
                 session.disconnect(Disconnect::TooManyConnections, &error.to_string(), "en")?;
                 return Ok(());
             }
-        };
-        let spec = identity
-            .fs
-            .clone()
-            .with_default_umask(self.services.config().server.umask);
-        let fs = match UserFs::open(spec, &self.services.quotas).await {
-            Ok(fs) => fs,
-            Err(error) => {
+            Err(LoginRefused::HomeUnavailable(error)) => {
                 tracing::error!(parent: &self.span, %error, source = ?error.source, "cannot open the user's files");
-                self.audit_login(
-                    &identity.user,
-                    Outcome::failed(reason::HOME_UNAVAILABLE, "home unavailable"),
-                );
                 let reason = "your files are not available right now";
                 session.disconnect(Disconnect::ByApplication, reason, "en")?;
                 return Ok(());
             }
         };
-        tracing::info!(parent: &self.span, method = identity.method.as_str(), "logged in");
-        self.audit_login(&identity.user, Outcome::Ok);
-        let registration = self.services.limits.sessions().register(
-            self.info.id.as_u64(),
-            self.info.protocol,
-            &identity.user,
-            self.info.peer,
-        );
-        let kick = registration.kicked().clone();
+        let kick = logged_in.session.kicked().clone();
         self.logged_in = Some(LoggedIn {
             context: SessionContext {
-                fs,
+                fs: logged_in.fs,
                 user: identity.user,
-                peer: self.info.peer.ip(),
+                peer: self.peer(),
                 audit: self.services.audit.clone(),
                 strict_attributes: self.services.config().sftp.strict_attributes,
-                registration: Arc::new(registration),
+                registration: logged_in.session.registration().clone(),
             },
-            since: Instant::now(),
-            _permit: permit,
+            _session: logged_in.session,
         });
         if let Some(signal) = self.login_signal.take() {
             let _ = signal.send(kick);

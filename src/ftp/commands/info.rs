@@ -122,7 +122,7 @@ pub fn status(session: &Context) -> Reply {
         ReplyCode::SystemStatus,
         [
             "ferryd FTPS server status:".to_owned(),
-            format!(" Connected from {}", session.info.peer.ip()),
+            format!(" Connected from {}", session.info().peer.ip()),
             format!(" {user}, in {}", cwd.as_str()),
             format!(
                 " TLS on control connection: {}",

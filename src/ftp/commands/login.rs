@@ -1,12 +1,12 @@
 //! Login and security commands: USER, PASS (RFC 959 §4.1.1), AUTH, PBSZ, CCC (RFC 2228 §3,
 //! RFC 4217 §6-11), HOST (RFC 7151) and QUIT.
 
-use crate::audit::{reason, Action, Event, Outcome};
 use crate::auth::{
     AuthError, AuthMethod, CertificateFingerprint, Credential, Identity, LoginAttempt,
 };
 use crate::config::Protocol;
-use crate::vfs::{UserFs, VirtualPath};
+use crate::session_core::LoginRefused;
+use crate::vfs::VirtualPath;
 
 use super::super::context::{
     grants_write, Context, DataProtection, Login, Response, TlsState, User, MAX_FAILED_LOGINS,
@@ -119,11 +119,11 @@ fn ask_for_password(
     reply
 }
 
-/// A failed login, whichever step failed: audited, counted, and after too many the end.
+/// A failed login, whichever step failed: reported to the session core (audit, defender),
+/// counted, and after too many the end.
 fn refuse(session: &mut Context, user: &str, error: &AuthError) -> Response {
     session.failed_logins += 1;
-    let outcome = Outcome::failed(reason::CREDENTIALS, error.to_string());
-    record_login(session, user, outcome);
+    session.connection.login_failed(user, error);
     let reply = errors::auth_reply(error);
     if session.failed_logins >= MAX_FAILED_LOGINS {
         Response::Close(reply)
@@ -132,27 +132,12 @@ fn refuse(session: &mut Context, user: &str, error: &AuthError) -> Response {
     }
 }
 
+/// The session core logs the user in (slot, files, audit, registry); this adds the FTP state.
 async fn log_in(session: &mut Context, identity: Identity, code: ReplyCode) -> Response {
-    let services = session.shared.services.clone();
-    let permit = match services.limits.try_acquire_user(&identity.user) {
-        Ok(permit) => permit,
-        Err(error) => {
-            let outcome = Outcome::failed(reason::LIMIT, error.to_string());
-            record_login(session, &identity.user, outcome);
-            return Response::Close(errors::limit_reply(error));
-        }
-    };
-    let spec = identity
-        .fs
-        .clone()
-        .with_default_umask(services.config().server.umask);
-    let fs = match UserFs::open(spec, &services.quotas).await {
-        Ok(fs) => fs,
-        Err(error) => {
-            let outcome = Outcome::failed(reason::HOME_UNAVAILABLE, error.to_string());
-            record_login(session, &identity.user, outcome);
-            return errors::vfs_reply(&error).into();
-        }
+    let logged_in = match session.connection.log_in(&identity).await {
+        Ok(logged_in) => logged_in,
+        Err(LoginRefused::Limit(error)) => return Response::Close(errors::limit_reply(error)),
+        Err(LoginRefused::HomeUnavailable(error)) => return errors::vfs_reply(&error).into(),
     };
     let name = identity.user.clone();
     let text = match code {
@@ -161,32 +146,15 @@ async fn log_in(session: &mut Context, identity: Identity, code: ReplyCode) -> R
         }
         _ => format!("User {name} logged in"),
     };
-    session.span.record("user", name.as_str());
     session.tls.set_owner(&name);
     session.cwd = VirtualPath::root();
     session.login = Login::LoggedIn(Box::new(User {
         can_write: grants_write(&identity),
         identity,
-        fs,
-        _permit: permit,
+        fs: logged_in.fs,
+        session: logged_in.session,
     }));
-    record_login(session, &name, Outcome::Ok);
-    tracing::info!("logged in");
     Reply::new(code, text).into()
-}
-
-fn record_login(session: &Context, user: &str, outcome: Outcome) {
-    session.shared.services.audit.record(&Event {
-        action: Action::Login,
-        protocol: Protocol::Ftps,
-        user: user.to_owned(),
-        peer: session.peer_ip(),
-        path: String::new(),
-        target: None,
-        bytes: 0,
-        duration: std::time::Duration::ZERO,
-        outcome,
-    });
 }
 
 /// AUTH TLS / AUTH SSL: answer 234, then the control task runs the handshake.

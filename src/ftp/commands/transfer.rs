@@ -33,7 +33,7 @@ pub async fn pasv(session: &mut Context) -> Reply {
     let advertised = passive::advertised_ipv4(
         &session.config.ftps,
         session.peer_ip(),
-        session.info.local.ip(),
+        session.info().local.ip(),
     )
     .await;
     let ip = match advertised {
@@ -48,7 +48,7 @@ pub async fn pasv(session: &mut Context) -> Reply {
 
 /// EPSV: like PASV without an address; `EPSV ALL` locks the session to EPSV.
 pub async fn epsv(session: &mut Context, argument: EpsvArg) -> Reply {
-    let ipv4 = session.info.local.ip().to_canonical().is_ipv4();
+    let ipv4 = session.info().local.ip().to_canonical().is_ipv4();
     match argument {
         EpsvArg::All => {
             session.epsv_all = true;
@@ -78,7 +78,7 @@ async fn open_passive(session: &mut Context, command: PassiveCommand) -> Result<
         .shared
         .passive
         .open(
-            session.info.local.ip().to_canonical(),
+            session.info().local.ip().to_canonical(),
             session.peer_ip(),
             session.config.ftps.passive_ports.clone(),
         )

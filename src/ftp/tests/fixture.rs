@@ -12,11 +12,11 @@ use tokio_util::task::TaskTracker;
 use crate::audit::Audit;
 use crate::auth::{AuthMethod, Authenticator, Identity, LogObserver, UserDb, UserRecord};
 use crate::config::{Config, Protocol};
-use crate::connection::ConnectionInfo;
-use crate::limits::ConnectionLimits;
+use crate::limits::{ConnectionLimits, ConnectionPermit};
 use crate::metrics::Metrics;
 use crate::services::Services;
-use crate::vfs::{HashAlgorithm, QuotaRegistry, UserFs, VirtualPath};
+use crate::session_core::{Admission, SessionCore};
+use crate::vfs::{HashAlgorithm, QuotaRegistry, VirtualPath};
 
 use super::super::context::{
     grants_write, Context, DataProtection, Login, Response, TlsState, User,
@@ -33,6 +33,8 @@ pub const PASSWORD: &str = "correct horse";
 pub struct Fixture {
     pub temp: tempfile::TempDir,
     pub session: Context,
+    /// The connection slot the session core admitted the fixture's client with.
+    _permit: ConnectionPermit,
 }
 
 /// What a command returned, flattened for assertions.
@@ -98,14 +100,16 @@ impl Fixture {
         let shared = server.shared.clone();
         let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:21".parse().unwrap();
-        let info = ConnectionInfo::new(Protocol::Ftps, peer, local);
+        let core = SessionCore::from_services(&shared.services);
+        let Admission::Admitted(admitted) = core.admit(Protocol::Ftps, peer, local) else {
+            panic!("the fixture's client was refused");
+        };
         let tls_base = shared.tls_base();
         let tls = SessionTls::new(&tls_base, &shared.registry, peer.ip()).unwrap();
         let session = Context {
             config: shared.services.config(),
             shared,
-            info,
-            span: tracing::Span::none(),
+            connection: admitted.connection,
             tls,
             tls_base,
             tls_state: TlsState::Plain,
@@ -121,7 +125,11 @@ impl Fixture {
             hash_algorithm: HashAlgorithm::Sha256,
             data_tls_order: Default::default(),
         };
-        Fixture { temp, session }
+        Fixture {
+            temp,
+            session,
+            _permit: admitted.permit,
+        }
     }
 
     pub fn new() -> Fixture {
@@ -136,7 +144,6 @@ impl Fixture {
     /// As [`Fixture::logged_in`], with the user's permissions replaced when given.
     pub async fn logged_in_as(permissions: Option<crate::vfs::PermissionRules>) -> Fixture {
         let mut fixture = Fixture::new();
-        let services = fixture.session.shared.services.clone();
         let record = UserRecord::named("alice").unwrap();
         let mut identity =
             Identity::from_record(&record, fixture.temp.path(), AuthMethod::Password);
@@ -144,15 +151,13 @@ impl Fixture {
         if let Some(permissions) = permissions {
             identity.fs.permissions = permissions;
         }
-        let fs = UserFs::open(identity.fs.clone(), &services.quotas)
-            .await
-            .unwrap();
-        let permit = services.limits.try_acquire_user("alice").unwrap();
+        let logged_in = fixture.session.connection.log_in(&identity).await;
+        let logged_in = logged_in.unwrap_or_else(|_| panic!("alice could not log in"));
         fixture.session.login = Login::LoggedIn(Box::new(User {
             can_write: grants_write(&identity),
             identity,
-            fs,
-            _permit: permit,
+            fs: logged_in.fs,
+            session: logged_in.session,
         }));
         fixture
     }

@@ -25,6 +25,43 @@ async fn a_wrong_password_is_refused_and_the_third_closes() {
 }
 
 #[tokio::test]
+async fn logins_reach_the_session_core_registry_defender_and_logout() {
+    let mut ftp = Fixture::with(|config| {
+        config.defender.threshold = 2;
+        config.defender.score_failed_login = 1;
+    });
+    let limits = ftp.session.shared.services.limits.clone();
+    assert_eq!(ftp.code("USER alice").await, 331);
+    assert_eq!(ftp.code("PASS wrong").await, 530);
+    assert_eq!(ftp.code("USER alice").await, 331);
+    assert_eq!(ftp.code(&format!("PASS {PASSWORD}")).await, 230);
+    assert!(
+        limits.defender().list().is_empty(),
+        "one failure, below the threshold"
+    );
+    let listed = limits.sessions().list();
+    assert_eq!(listed.len(), 1, "registered at login");
+    assert_eq!(listed[0].user, "alice");
+    assert_eq!(listed[0].id, ftp.session.info().id.as_u64());
+    assert_eq!(limits.sessions_of("alice"), 1);
+    let crate::ftp::context::Login::LoggedIn(user) = std::mem::replace(
+        &mut ftp.session.login,
+        crate::ftp::context::Login::AwaitingUser,
+    ) else {
+        panic!("not logged in");
+    };
+    user.session.end();
+    assert!(limits.sessions().list().is_empty());
+    assert_eq!(limits.sessions_of("alice"), 0);
+
+    assert_eq!(ftp.code("USER alice").await, 331);
+    assert_eq!(ftp.code("PASS wrong").await, 530);
+    let bans = limits.defender().list();
+    assert_eq!(bans.len(), 1, "the second failure reaches the threshold");
+    assert_eq!(bans[0].address, ftp.session.peer_ip());
+}
+
+#[tokio::test]
 async fn pass_without_user_is_out_of_sequence() {
     let mut ftp = Fixture::new();
     assert_eq!(ftp.code("PASS x").await, 503);
