@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use crate::config::Config;
-use crate::server::{ftps_setup_warnings, preflight};
+use crate::server::preflight;
 
 use super::invocation::Invocation;
 use super::Failure;
@@ -29,10 +29,8 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     if let Some(hint) = firewall_hint(&config) {
         println!("firewall: {hint}");
     }
-    if config.ftps.enabled {
-        for warning in ftps_setup_warnings(&config.ftps) {
-            println!("warning: {warning}");
-        }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
     }
     for problem in &report.problems {
         eprintln!("{}", super::error_chain(problem));

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crate::auth::UsersFileError;
 use crate::config::ConfigError;
-use crate::ftp::certificate::CertificateError;
-use crate::sftp::host_keys::HostKeyError;
+use crate::key_material::certificate::CertificateError;
+use crate::key_material::host_keys::HostKeyError;
+use crate::key_material::ExposedFileError;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,21 +79,6 @@ pub enum StartError {
     /// as a [`SandboxError`](super::SandboxError) while confining itself).
     #[error(transparent)]
     Sandbox(#[from] super::SandboxError),
-}
-
-/// A secret file is readable or writable by users other than the owner and group.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{key} = {path}: mode {mode:o} lets other users read or change it; \
-     run `chmod 600 {path}` (or 640 to share it with a group)"
-)]
-pub struct ExposedFileError {
-    /// The config key naming the file.
-    pub key: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// Its permission bits.
-    pub mode: u32,
 }
 
 impl StartError {

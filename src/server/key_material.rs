@@ -8,10 +8,9 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::ftp::certificate::{self, CertificateError};
-use crate::sftp::host_keys;
+use crate::key_material::certificate::{self, CertificateError};
+use crate::key_material::{check_private_file, host_keys};
 
-use super::bootstrap::check_private_file;
 use super::StartError;
 
 /// What start does with a key file.

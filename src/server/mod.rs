@@ -33,19 +33,15 @@ use crate::audit::{Audit, AuditSink, XferLog};
 use crate::auth::{AuthEvent, AuthObserver, AuthOutcome, Authenticator, LogObserver, UserDb};
 use crate::config::{Config, Protocol};
 use crate::ftp;
+use crate::key_material::{certificate, check_private_file};
 use crate::limits::{ConnectionLimits, Defender, Offence};
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sftp;
 use crate::vfs::QuotaRegistry;
 
-/// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
-pub use crate::ftp::certificate;
-/// FTPS deployment advice for `check-config`.
-pub use crate::ftp::setup_warnings as ftps_setup_warnings;
-pub use crate::sftp::host_keys;
 pub use bootstrap::BootstrapUser;
-pub use error::{ExposedFileError, ReloadError, StartError};
+pub use error::{ReloadError, StartError};
 pub use preflight::{preflight, Preflight};
 pub use sandbox::SandboxError;
 
@@ -295,11 +291,11 @@ impl RunningServer {
         };
         // A users file that vanished is more likely a mistake than a wish to lock everyone out.
         let users = UserDb::load_existing(&new.auth.users_file)?;
-        bootstrap::check_private_file("auth.users_file", &new.auth.users_file)?;
+        check_private_file("auth.users_file", &new.auth.users_file)?;
         let tls = match &self.ftp {
             Some(_) => {
                 let tls = certificate::load(&new.ftps.cert, &new.ftps.key)?;
-                bootstrap::check_private_file("ftps.key", &new.ftps.key)?;
+                check_private_file("ftps.key", &new.ftps.key)?;
                 Some(tls)
             }
             None => None,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, LogObserver};
 use crate::config::Config;
 use crate::ftp;
+use crate::key_material::host_keys;
 use crate::sftp;
 
 use super::admin::{self, AdminError};
@@ -30,6 +31,9 @@ pub struct Preflight {
     /// Nobody could log in: the users file is empty and no bootstrap user is configured. The
     /// CLI says how to add one, as a command that works pasted.
     pub needs_a_user: bool,
+    /// Deployment advice that does not stop a start (FTPS behind NAT without a masquerade
+    /// address, …).
+    pub warnings: Vec<String>,
 }
 
 impl Preflight {
@@ -51,6 +55,9 @@ pub fn preflight(config: &Config) -> Preflight {
     let users = report.check(bootstrap::load_users(config));
     if let Some(users) = &users {
         note_users(&mut report, config, users.len());
+    }
+    if config.ftps.enabled {
+        report.warnings = ftp::setup_warnings(&config.ftps);
     }
     if key_material::ftps_listens(config) {
         check_tls(&mut report, config, users.clone());
@@ -172,7 +179,7 @@ fn check_host_keys(report: &mut Preflight, config: &Config) {
                     report.notes.push(format!(
                         "{}: {}",
                         path.display(),
-                        sftp::host_keys::fingerprint(&key)
+                        host_keys::fingerprint(&key)
                     ));
                 }
             }
