@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use crate::config::Config;
-use crate::server::preflight;
+use crate::server::{one_line_chain, preflight};
 
 use super::invocation::Invocation;
 use super::Failure;
@@ -33,7 +33,7 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
         println!("warning: {warning}");
     }
     for problem in &report.problems {
-        eprintln!("{}", super::error_chain(problem));
+        eprintln!("{}", one_line_chain(problem));
     }
     if !report.problems.is_empty() {
         let count = report.problems.len();

@@ -115,6 +115,22 @@ pub enum ReloadError {
     ExposedFile(#[from] ExposedFileError),
 }
 
+/// An error and its causes on one line, each cause once (thiserror's `"…: {0}"` messages
+/// already show their source, which `source()` yields again).
+pub fn one_line_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +145,18 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("127.0.0.1:2222 (sftp.listen)"), "{text}");
         assert!(text.contains("ss -ltnp 'sport = :2222'"), "{text}");
+    }
+
+    #[test]
+    fn the_one_line_chain_shows_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("wrapped: {0}")]
+        struct Wrapped(#[source] std::io::Error);
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(one_line_chain(&Outer(io())), "outer: disk on fire");
+        assert_eq!(one_line_chain(&Wrapped(io())), "wrapped: disk on fire");
     }
 }

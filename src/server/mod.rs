@@ -9,15 +9,16 @@ pub mod admin;
 pub mod admin_protocol;
 mod bootstrap;
 mod error;
-pub mod file_limit;
+mod file_limit;
 mod key_material;
 mod leftovers;
+pub mod lifecycle;
 mod metrics_http;
 pub mod pid_file;
 mod preflight;
 pub mod sandbox;
-pub mod signals;
-pub mod systemd;
+mod signals;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use crate::sftp;
 use crate::vfs::QuotaRegistry;
 
 pub use bootstrap::BootstrapUser;
-pub use error::{ReloadError, StartError};
+pub use error::{one_line_chain, ReloadError, StartError};
 pub use preflight::{preflight, Preflight};
 pub use sandbox::SandboxError;
 
