@@ -10,7 +10,7 @@ pub mod admin_protocol;
 mod bootstrap;
 mod error;
 mod file_limit;
-mod key_material;
+mod key_plan;
 mod leftovers;
 pub mod lifecycle;
 mod metrics_http;
@@ -88,8 +88,8 @@ impl Server {
         bootstrap::prepare_directories(&config)?;
         let mut users = bootstrap::load_users(&config)?;
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
-        let tls = key_material::prepare_tls(&config)?;
-        let keys = key_material::prepare_host_keys(&config)?;
+        let tls = key_plan::prepare_tls(&config)?;
+        let keys = key_plan::prepare_host_keys(&config)?;
         Ok(PreparedServer {
             config,
             users,

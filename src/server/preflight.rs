@@ -18,7 +18,7 @@ use crate::sftp;
 
 use super::admin::{self, AdminError};
 use super::bootstrap::{self, DirectoryPlan};
-use super::key_material::{self, FilePlan};
+use super::key_plan::{self, FilePlan};
 use super::{sandbox, StartError};
 
 /// What `serve` would do with this config, and every reason it would refuse to start.
@@ -59,10 +59,10 @@ pub fn preflight(config: &Config) -> Preflight {
     if config.ftps.enabled {
         report.warnings = ftp::setup_warnings(&config.ftps);
     }
-    if key_material::ftps_listens(config) {
+    if key_plan::ftps_listens(config) {
         check_tls(&mut report, config, users.clone());
     }
-    if key_material::sftp_listens(config) {
+    if key_plan::sftp_listens(config) {
         check_host_keys(&mut report, config);
     }
     report.check(sandbox::check_paths(config).map_err(StartError::from));
@@ -140,13 +140,13 @@ fn note_users(report: &mut Preflight, config: &Config, count: usize) {
 }
 
 fn check_tls(report: &mut Preflight, config: &Config, users: Option<crate::auth::UserDb>) {
-    match report.check(key_material::tls_plan(config)) {
+    match report.check(key_plan::tls_plan(config)) {
         Some(FilePlan::Generate) => report.notes.push(format!(
             "{}: a self-signed certificate is generated at start",
             config.ftps.cert.display()
         )),
         Some(FilePlan::Load) => {
-            if let Some(tls) = report.check(key_material::load_tls(config)) {
+            if let Some(tls) = report.check(key_plan::load_tls(config)) {
                 let fingerprint = tls.fingerprint();
                 // The client certificate pins come from the users, as in `serve`.
                 let auth = Authenticator::new(
@@ -170,12 +170,12 @@ fn check_tls(report: &mut Preflight, config: &Config, users: Option<crate::auth:
 
 fn check_host_keys(report: &mut Preflight, config: &Config) {
     for path in &config.sftp.host_keys {
-        match report.check(key_material::host_key_plan(config, path)) {
+        match report.check(key_plan::host_key_plan(config, path)) {
             Some(FilePlan::Generate) => report
                 .notes
                 .push(format!("{}: generated at start", path.display())),
             Some(FilePlan::Load) => {
-                if let Some(key) = report.check(key_material::load_host_key(path)) {
+                if let Some(key) = report.check(key_plan::load_host_key(path)) {
                     report.notes.push(format!(
                         "{}: {}",
                         path.display(),

@@ -3,7 +3,8 @@
 //!
 //! `serve` and `check-config` share the decision ([`tls_plan`], [`host_key_plan`]) and the
 //! loading, so check-config refuses exactly the key material serve would refuse, and never
-//! writes anything itself.
+//! writes anything itself. Reading, generating and mode checks belong to `crate::key_material`;
+//! this module only decides, from the config, which of them start does.
 
 use std::path::Path;
 
