@@ -4,16 +4,19 @@
 //! database, so a fresh install can start and `ferryd user add` can create the file. Saving
 //! writes a temporary file in the same directory with mode 0600, fsyncs it, renames it over the
 //! target and fsyncs the directory, so a crash leaves either the old or the new file, never a
-//! torn one, and password hashes are never world-readable, not even briefly.
+//! torn one, and password hashes are never world-readable, not even briefly. The private file
+//! itself is written, and its mode judged, by `key_material`, as every other secret is.
 //!
 //! This is the only `auth` module that touches the file system.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use russh::keys::PublicKey;
+
+use crate::key_material::{self, Audience, FileMode};
 
 use super::client_certificate::{CertificateFingerprint, CertificateLogin};
 use super::password::{self, HashedPassword, PasswordError};
@@ -317,7 +320,8 @@ fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     temp_name.push(format!(".{:016x}.tmp", rand::thread_rng().gen::<u64>()));
     let temp_path = directory.join(temp_name);
 
-    let result = write_new_private_file(&temp_path, contents)
+    // `write_new` refuses to follow a symlink an attacker might have planted at the temp name.
+    let result = key_material::write_new(&temp_path, contents, Audience::Owner)
         .and_then(|()| fs::rename(&temp_path, path))
         .and_then(|()| sync_directory(&directory));
     if result.is_err() {
@@ -326,20 +330,6 @@ fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&temp_path);
     }
     result
-}
-
-fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    // `create_new` refuses to follow a symlink an attacker might have planted at the temp name.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 fn sync_directory(directory: &Path) -> io::Result<()> {
@@ -356,18 +346,13 @@ fn sync_directory(directory: &Path) -> io::Result<()> {
 
 /// Password hashes in a world-readable file invite offline cracking; say so, but still load.
 fn warn_if_readable_by_others(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(metadata) = fs::metadata(path) {
-            let mode = metadata.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format_args!("{:o}", mode & 0o777),
-                    "users file is readable by group or others; chmod 600 it"
-                );
-            }
+    if let Ok(mode) = FileMode::of(path) {
+        if mode.is_open_beyond_owner() {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{:o}", mode.bits() & 0o777),
+                "users file is readable by group or others; chmod 600 it"
+            );
         }
     }
 }

@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::anyhow;
 
 use crate::config::Config;
-use crate::server::{ftps_setup_warnings, preflight};
+use crate::server::{one_line_chain, preflight};
 
-use super::failure::Failure;
 use super::invocation::Invocation;
+use super::Failure;
 
 pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     let config = match Config::load(config_path) {
@@ -29,13 +29,11 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     if let Some(hint) = firewall_hint(&config) {
         println!("firewall: {hint}");
     }
-    if config.ftps.enabled {
-        for warning in ftps_setup_warnings(&config.ftps) {
-            println!("warning: {warning}");
-        }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
     }
     for problem in &report.problems {
-        eprintln!("{}", super::failure::error_chain(problem));
+        eprintln!("{}", one_line_chain(problem));
     }
     if !report.problems.is_empty() {
         let count = report.problems.len();

@@ -1,4 +1,4 @@
-//! How a command fails: the sysexits-style exit code `main` returns, and the error's text.
+//! How a command fails: the sysexits-style exit code `main` returns, with the error.
 
 /// A failed command, with the exit code it maps to.
 #[derive(Debug)]
@@ -35,19 +35,4 @@ impl Failure {
     pub fn config(error: impl Into<anyhow::Error>) -> Failure {
         Failure::new(Failure::CONFIG, error)
     }
-}
-
-/// An error and its causes on one line, each cause once.
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context};
 
 use crate::auth::UserDb;
 use crate::config::Config;
-use crate::server::{certificate, host_keys};
+use crate::key_material::{certificate, host_keys};
 
 use super::failure::Failure;
 use super::invocation::Invocation;

@@ -11,7 +11,6 @@
 //! `passive`, TLS session binding in `tls`, the client-certificate verifier in `client_auth`, and
 //! every error-to-reply mapping in `errors`.
 
-pub mod certificate;
 pub mod proto;
 
 mod client_auth;
@@ -38,6 +37,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
+use crate::key_material::certificate;
 use crate::services::Services;
 
 pub use passive::setup_warnings;

@@ -46,8 +46,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Authenticator, CertificateFingerprint};
+use crate::key_material::certificate::CertifiedKey;
 
-use super::certificate::CertifiedKey;
 use super::client_auth::PinnedClientCertificates;
 
 /// TLS 1.3 tickets sent after each full or resumed handshake (rustls sends 2 by default).

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use crate::auth::{password, UserDb, UserRecord};
 use crate::config::{Config, LeftoverUploads};
+use crate::key_material::check_private_file;
 
-use super::{ExposedFileError, StartError};
+use super::StartError;
 
 /// A user created at start-up because the users file had none.
 #[derive(Debug, Clone)]
@@ -117,27 +118,6 @@ pub(super) fn load_users(config: &Config) -> Result<UserDb, StartError> {
     let users = UserDb::load(&config.auth.users_file)?;
     check_private_file("auth.users_file", &config.auth.users_file)?;
     Ok(users)
-}
-
-/// Refuses a secret file (private key, users file with password hashes) that users other than
-/// its owner and group may read or change: a world-readable key is as good as published, and a
-/// world-writable one can be swapped for an attacker's. A missing file passes; whoever reads
-/// it reports that. Group access is allowed because sharing a TLS key through a group
-/// (`ssl-cert`, a deploy hook's `chgrp`) is the usual way to hand it to a service user.
-pub(super) fn check_private_file(key: &'static str, path: &Path) -> Result<(), ExposedFileError> {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(metadata) = std::fs::metadata(path) else {
-        return Ok(());
-    };
-    let mode = metadata.permissions().mode() & 0o7777;
-    if mode & 0o006 != 0 {
-        return Err(ExposedFileError {
-            key,
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(())
 }
 
 pub(super) fn ensure_bootstrap_user(

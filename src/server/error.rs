@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crate::auth::UsersFileError;
 use crate::config::ConfigError;
-use crate::ftp::certificate::CertificateError;
-use crate::sftp::host_keys::HostKeyError;
+use crate::key_material::certificate::CertificateError;
+use crate::key_material::host_keys::HostKeyError;
+use crate::key_material::ExposedFileError;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,21 +81,6 @@ pub enum StartError {
     Sandbox(#[from] super::SandboxError),
 }
 
-/// A secret file is readable or writable by users other than the owner and group.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{key} = {path}: mode {mode:o} lets other users read or change it; \
-     run `chmod 600 {path}` (or 640 to share it with a group)"
-)]
-pub struct ExposedFileError {
-    /// The config key naming the file.
-    pub key: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// Its permission bits.
-    pub mode: u32,
-}
-
 impl StartError {
     /// True for problems the admin fixes in configuration or files (exit code 78), as opposed
     /// to the environment refusing a resource (69).
@@ -129,6 +115,22 @@ pub enum ReloadError {
     ExposedFile(#[from] ExposedFileError),
 }
 
+/// An error and its causes on one line, each cause once (thiserror's `"…: {0}"` messages
+/// already show their source, which `source()` yields again).
+pub fn one_line_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +145,18 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("127.0.0.1:2222 (sftp.listen)"), "{text}");
         assert!(text.contains("ss -ltnp 'sport = :2222'"), "{text}");
+    }
+
+    #[test]
+    fn the_one_line_chain_shows_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("wrapped: {0}")]
+        struct Wrapped(#[source] std::io::Error);
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(one_line_chain(&Outer(io())), "outer: disk on fire");
+        assert_eq!(one_line_chain(&Wrapped(io())), "wrapped: disk on fire");
     }
 }

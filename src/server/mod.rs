@@ -9,15 +9,16 @@ pub mod admin;
 pub mod admin_protocol;
 mod bootstrap;
 mod error;
-pub mod file_limit;
-mod key_material;
+mod file_limit;
+mod key_plan;
 mod leftovers;
+pub mod lifecycle;
 mod metrics_http;
 pub mod pid_file;
 mod preflight;
 pub mod sandbox;
-pub mod signals;
-pub mod systemd;
+mod signals;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,19 +34,15 @@ use crate::audit::{Audit, AuditSink, XferLog};
 use crate::auth::{AuthEvent, AuthObserver, Authenticator, LogObserver, UserDb};
 use crate::config::{Config, Protocol};
 use crate::ftp;
+use crate::key_material::{certificate, check_private_file};
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sftp;
 use crate::vfs::QuotaRegistry;
 
-/// TLS and SSH key material, re-exported for `ferryd init` and `check-config`.
-pub use crate::ftp::certificate;
-/// FTPS deployment advice for `check-config`.
-pub use crate::ftp::setup_warnings as ftps_setup_warnings;
-pub use crate::sftp::host_keys;
 pub use bootstrap::BootstrapUser;
-pub use error::{ExposedFileError, ReloadError, StartError};
+pub use error::{one_line_chain, ReloadError, StartError};
 pub use preflight::{preflight, Preflight};
 pub use sandbox::SandboxError;
 
@@ -91,8 +88,8 @@ impl Server {
         bootstrap::prepare_directories(&config)?;
         let mut users = bootstrap::load_users(&config)?;
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
-        let tls = key_material::prepare_tls(&config)?;
-        let keys = key_material::prepare_host_keys(&config)?;
+        let tls = key_plan::prepare_tls(&config)?;
+        let keys = key_plan::prepare_host_keys(&config)?;
         Ok(PreparedServer {
             config,
             users,
@@ -294,11 +291,11 @@ impl RunningServer {
         };
         // A users file that vanished is more likely a mistake than a wish to lock everyone out.
         let users = UserDb::load_existing(&new.auth.users_file)?;
-        bootstrap::check_private_file("auth.users_file", &new.auth.users_file)?;
+        check_private_file("auth.users_file", &new.auth.users_file)?;
         let tls = match &self.ftp {
             Some(_) => {
                 let tls = certificate::load(&new.ftps.cert, &new.ftps.key)?;
-                bootstrap::check_private_file("ftps.key", &new.ftps.key)?;
+                check_private_file("ftps.key", &new.ftps.key)?;
                 Some(tls)
             }
             None => None,

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, LogObserver};
 use crate::config::Config;
 use crate::ftp;
+use crate::key_material::host_keys;
 use crate::sftp;
 
 use super::admin::{self, AdminError};
 use super::bootstrap::{self, DirectoryPlan};
-use super::key_material::{self, FilePlan};
+use super::key_plan::{self, FilePlan};
 use super::{sandbox, StartError};
 
 /// What `serve` would do with this config, and every reason it would refuse to start.
@@ -30,6 +31,9 @@ pub struct Preflight {
     /// Nobody could log in: the users file is empty and no bootstrap user is configured. The
     /// CLI says how to add one, as a command that works pasted.
     pub needs_a_user: bool,
+    /// Deployment advice that does not stop a start (FTPS behind NAT without a masquerade
+    /// address, …).
+    pub warnings: Vec<String>,
 }
 
 impl Preflight {
@@ -52,10 +56,13 @@ pub fn preflight(config: &Config) -> Preflight {
     if let Some(users) = &users {
         note_users(&mut report, config, users.len());
     }
-    if key_material::ftps_listens(config) {
+    if config.ftps.enabled {
+        report.warnings = ftp::setup_warnings(&config.ftps);
+    }
+    if key_plan::ftps_listens(config) {
         check_tls(&mut report, config, users.clone());
     }
-    if key_material::sftp_listens(config) {
+    if key_plan::sftp_listens(config) {
         check_host_keys(&mut report, config);
     }
     report.check(sandbox::check_paths(config).map_err(StartError::from));
@@ -133,13 +140,13 @@ fn note_users(report: &mut Preflight, config: &Config, count: usize) {
 }
 
 fn check_tls(report: &mut Preflight, config: &Config, users: Option<crate::auth::UserDb>) {
-    match report.check(key_material::tls_plan(config)) {
+    match report.check(key_plan::tls_plan(config)) {
         Some(FilePlan::Generate) => report.notes.push(format!(
             "{}: a self-signed certificate is generated at start",
             config.ftps.cert.display()
         )),
         Some(FilePlan::Load) => {
-            if let Some(tls) = report.check(key_material::load_tls(config)) {
+            if let Some(tls) = report.check(key_plan::load_tls(config)) {
                 let fingerprint = tls.fingerprint();
                 // The client certificate pins come from the users, as in `serve`.
                 let auth = Authenticator::new(
@@ -163,16 +170,16 @@ fn check_tls(report: &mut Preflight, config: &Config, users: Option<crate::auth:
 
 fn check_host_keys(report: &mut Preflight, config: &Config) {
     for path in &config.sftp.host_keys {
-        match report.check(key_material::host_key_plan(config, path)) {
+        match report.check(key_plan::host_key_plan(config, path)) {
             Some(FilePlan::Generate) => report
                 .notes
                 .push(format!("{}: generated at start", path.display())),
             Some(FilePlan::Load) => {
-                if let Some(key) = report.check(key_material::load_host_key(path)) {
+                if let Some(key) = report.check(key_plan::load_host_key(path)) {
                     report.notes.push(format!(
                         "{}: {}",
                         path.display(),
-                        sftp::host_keys::fingerprint(&key)
+                        host_keys::fingerprint(&key)
                     ));
                 }
             }

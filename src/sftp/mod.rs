@@ -7,7 +7,6 @@
 //! hands each SFTP channel to `session`, our own request loop over `sftp::proto`. russh-sftp's
 //! server engine is not used; see `docs/decisions/0003-own-sftp-request-loop.md` for why.
 
-pub mod host_keys;
 pub mod proto;
 
 mod algorithms;

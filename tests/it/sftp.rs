@@ -210,7 +210,9 @@ async fn banner_has_no_library_version_and_host_key_matches_file() {
         .host_keys
         .iter()
         .map(|path| {
-            ferryd::sftp::host_keys::fingerprint(&ferryd::sftp::host_keys::load(path).unwrap())
+            ferryd::key_material::host_keys::fingerprint(
+                &ferryd::key_material::host_keys::load(path).unwrap(),
+            )
         })
         .collect();
     let shown = offered

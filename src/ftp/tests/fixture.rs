@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::Audit;
 use crate::auth::{AuthMethod, Authenticator, Identity, LogObserver, UserDb, UserRecord};
 use crate::config::{Config, Protocol};
+use crate::key_material::certificate;
 use crate::limits::{ConnectionLimits, ConnectionPermit};
 use crate::metrics::Metrics;
 use crate::services::Services;
@@ -25,7 +26,7 @@ use super::super::data::DataChannel;
 use super::super::listing::Facts;
 use super::super::proto::{self, TransferType};
 use super::super::tls::SessionTls;
-use super::super::{certificate, session, FtpServer};
+use super::super::{session, FtpServer};
 
 /// The password of the fixture's user `alice`.
 pub const PASSWORD: &str = "correct horse";

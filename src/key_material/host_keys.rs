@@ -6,10 +6,11 @@
 //! Keys are written in OpenSSH format with mode 0600, so `ssh-keygen -lf` shows the same
 //! fingerprint ferryd logs.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+
+use super::Audience;
 
 /// A host key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -117,22 +118,12 @@ pub fn fingerprint(key: &PrivateKey) -> String {
 }
 
 fn write_new(path: &Path, contents: &[u8]) -> Result<(), HostKeyError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io_error = |source| HostKeyError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_error)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error)?;
-    file.write_all(contents).map_err(io_error)?;
-    file.sync_all().map_err(io_error)
+    super::create_parent_dirs(path)
+        .and_then(|()| super::write_new(path, contents, Audience::Owner))
+        .map_err(|source| HostKeyError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! PEM parsing uses `rustls-pki-types` (rustls-pemfile is unmaintained). Generated keys are
 //! written 0600 and never overwrite an existing file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
+
+use super::Audience;
 
 /// The certificate or key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +78,13 @@ pub fn generate(
     write_new(
         key_path,
         certified.signing_key.serialize_pem().as_bytes(),
-        0o600,
+        Audience::Owner,
     )?;
-    write_new(cert_path, certified.cert.pem().as_bytes(), 0o644)
+    write_new(
+        cert_path,
+        certified.cert.pem().as_bytes(),
+        Audience::Everyone,
+    )
 }
 
 /// The names a generated certificate is issued for: this host's name, `localhost`, and
@@ -126,23 +131,13 @@ fn pem_error(path: &Path, message: String) -> CertificateError {
     }
 }
 
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertificateError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let io_error = |source| CertificateError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_error)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io_error)?;
-    file.write_all(contents).map_err(io_error)?;
-    file.sync_all().map_err(io_error)
+fn write_new(path: &Path, contents: &[u8], audience: Audience) -> Result<(), CertificateError> {
+    super::create_parent_dirs(path)
+        .and_then(|()| super::write_new(path, contents, audience))
+        .map_err(|source| CertificateError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 //!
 //! `serve` and `check-config` share the decision ([`tls_plan`], [`host_key_plan`]) and the
 //! loading, so check-config refuses exactly the key material serve would refuse, and never
-//! writes anything itself.
+//! writes anything itself. Reading, generating and mode checks belong to `crate::key_material`;
+//! this module only decides, from the config, which of them start does.
 
 use std::path::Path;
 
 use crate::config::Config;
-use crate::ftp::certificate::{self, CertificateError};
-use crate::sftp::host_keys;
+use crate::key_material::certificate::{self, CertificateError};
+use crate::key_material::{check_private_file, host_keys};
 
-use super::bootstrap::check_private_file;
 use super::StartError;
 
 /// What start does with a key file.
