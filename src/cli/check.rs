@@ -7,8 +7,8 @@ use anyhow::anyhow;
 use crate::config::Config;
 use crate::server::{one_line_chain, preflight};
 
+use super::failure::Failure;
 use super::invocation::Invocation;
-use super::Failure;
 
 pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     let config = match Config::load(config_path) {

@@ -8,8 +8,9 @@ use crate::logging;
 use crate::server::lifecycle::{self, DaemonError};
 use crate::server::{SandboxError, StartError};
 
+use super::failure::Failure;
+use super::first_start;
 use super::invocation::Invocation;
-use super::{first_start, Failure};
 
 pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;

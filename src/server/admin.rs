@@ -21,11 +21,11 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::addresses::BoundAddresses;
 use super::admin_protocol::{
     encode_response, parse_request, BanRow, Request, Response, SessionRow, Status,
     MAX_REQUEST_BYTES,
 };
-use super::BoundAddresses;
 use crate::config::Protocol;
 use crate::services::Services;
 

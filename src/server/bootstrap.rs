@@ -9,7 +9,7 @@ use crate::auth::{password, UserDb, UserRecord};
 use crate::config::{Config, LeftoverUploads};
 use crate::key_material::check_private_file;
 
-use super::StartError;
+use super::error::StartError;
 
 /// A user created at start-up because the users file had none.
 #[derive(Debug, Clone)]

@@ -76,9 +76,9 @@ pub enum StartError {
         default: PathBuf,
     },
     /// A path the sandbox must allow is unusable (reported by `check-config`; `serve` meets it
-    /// as a [`SandboxError`](super::SandboxError) while confining itself).
+    /// as a [`SandboxError`](super::sandbox::SandboxError) while confining itself).
     #[error(transparent)]
-    Sandbox(#[from] super::SandboxError),
+    Sandbox(#[from] super::sandbox::SandboxError),
 }
 
 impl StartError {

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::key_material::certificate::{self, CertificateError};
 use crate::key_material::{check_private_file, host_keys};
 
-use super::StartError;
+use super::error::StartError;
 
 /// What start does with a key file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

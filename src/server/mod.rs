@@ -5,6 +5,7 @@
 //! (failing fast with the address in the error), spawns the accept loops and returns the bound
 //! addresses, so tests can ask for port 0.
 
+mod addresses;
 pub mod admin;
 pub mod admin_protocol;
 mod bootstrap;
@@ -41,6 +42,7 @@ use crate::services::Services;
 use crate::sftp;
 use crate::vfs::QuotaRegistry;
 
+pub use addresses::BoundAddresses;
 pub use bootstrap::BootstrapUser;
 pub use error::{one_line_chain, ReloadError, StartError};
 pub use preflight::{preflight, Preflight};
@@ -56,19 +58,6 @@ pub struct RunningServer {
     bootstrap_user: Option<BootstrapUser>,
     admin_reloads: Option<mpsc::Receiver<admin::ReloadRequest>>,
     _admin_file: Option<admin::SocketFile>,
-}
-
-/// Where the listeners ended up (ports resolved when the config asked for port 0).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BoundAddresses {
-    /// Explicit FTPS (AUTH TLS).
-    pub ftps_explicit: Option<SocketAddr>,
-    /// Implicit FTPS.
-    pub ftps_implicit: Option<SocketAddr>,
-    /// SFTP over SSH.
-    pub sftp: Option<SocketAddr>,
-    /// The Prometheus endpoint.
-    pub metrics: Option<SocketAddr>,
 }
 
 /// Entry point for starting the daemon.

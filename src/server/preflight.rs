@@ -18,8 +18,9 @@ use crate::sftp;
 
 use super::admin::{self, AdminError};
 use super::bootstrap::{self, DirectoryPlan};
+use super::error::StartError;
 use super::key_plan::{self, FilePlan};
-use super::{sandbox, StartError};
+use super::sandbox;
 
 /// What `serve` would do with this config, and every reason it would refuse to start.
 #[derive(Debug, Default)]

@@ -18,7 +18,7 @@ use crate::config::Protocol;
 use crate::limits::{LimitError, Offence, Registration, SessionPermit};
 use crate::vfs::{UserFs, VfsError};
 
-use super::Connection;
+use super::admission::Connection;
 
 /// Why an accepted credential still did not log the user in.
 #[derive(Debug, thiserror::Error)]

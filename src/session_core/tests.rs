@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::*;
+use crate::audit::Audit;
 use crate::audit::{reason, Action, AuditSink, Event};
 use crate::auth::{AuthError, AuthMethod, Identity, UserRecord};
-use crate::limits::{BanReason, LimitError};
+use crate::config::{Config, Protocol};
+use crate::limits::{BanReason, ConnectionLimits, LimitError};
 use crate::metrics::Metrics;
 use crate::vfs::QuotaRegistry;
 
