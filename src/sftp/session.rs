@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use russh::server::Msg;
@@ -38,12 +38,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handles::{parse_id, Handle, HandleId, HandleTable};
+use super::context::{Context, SessionContext};
+use super::handles::{parse_id, Handle, HandleId, Resolved};
 use super::proto::{
     decode_request, encode_status, encode_version, parse_init, DecodeError, PacketDecoder, Request,
     RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };
-use super::requests::{self, Resolved, SessionContext};
+use super::requests::{self, reply};
 use crate::audit::reason;
 use crate::limits::{Defender, Offence};
 use tracing::Instrument as _;
@@ -87,10 +88,7 @@ pub(crate) async fn run(
     let writer = tasks.spawn(write_replies(write, reply_rx).in_current_span());
     let (lane_tx, lane_rx) = mpsc::unbounded_channel();
     let lane = tasks.spawn(run_lane(lane_rx).in_current_span());
-    let shared = Arc::new(Shared {
-        context,
-        table: Mutex::new(HandleTable::default()),
-    });
+    let shared = Arc::new(Context::new(context));
     let mut loop_state = Reader {
         shared: shared.clone(),
         decoder: PacketDecoder::new(),
@@ -113,7 +111,7 @@ pub(crate) async fn run(
         End::Abort => tracing::info!("server stopping; cutting the sftp session"),
         End::Protocol(reason) => {
             tracing::warn!(reason, "ending the sftp session");
-            defender.report(shared.context.peer, Offence::ProtocolAbuse);
+            defender.report(shared.session.peer, Offence::ProtocolAbuse);
         }
     }
     let Reader {
@@ -150,27 +148,12 @@ pub(crate) async fn run(
             "the session ended on a protocol error",
         ),
     };
-    requests::discard_handles(&shared.context, open_handles, why).await;
+    requests::discard_handles(&shared.session, open_handles, why).await;
     if let Some(write_half) = write_half {
         // Subsystems end like OpenSSH's: exit status, EOF, close. Errors mean it is gone.
         let _ = write_half.exit_status(0).await;
         let _ = write_half.eof().await;
         let _ = write_half.close().await;
-    }
-}
-
-/// State shared by the reader, the lane and data tasks.
-pub(crate) struct Shared {
-    /// The logged-in user's file system and audit context.
-    pub context: SessionContext,
-    table: Mutex<HandleTable>,
-}
-
-impl Shared {
-    /// The handle table; held only for one lookup or insert, never across an await.
-    pub fn lock_table(&self) -> MutexGuard<'_, HandleTable> {
-        // The table is consistent after any panic: each operation is a single map call.
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -206,7 +189,7 @@ struct HandleOrder {
 }
 
 struct Reader {
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
     decoder: PacketDecoder,
     initialized: bool,
     replies: mpsc::UnboundedSender<Reply>,
@@ -346,7 +329,7 @@ impl Reader {
     fn spawn_data(&mut self, request: Request, raw_handle: &Bytes, budget: Budget) {
         let found = self.shared.lock_table().get(raw_handle);
         let (Some(handle), Some(id)) = (found, parse_id(raw_handle)) else {
-            self.send(requests::invalid_handle(request.id), Some(budget));
+            self.send(reply::invalid_handle(request.id), Some(budget));
             return;
         };
         let order = self.orders.entry(id).or_default();
@@ -364,7 +347,7 @@ impl Reader {
             if let Some(barrier) = barrier {
                 barrier.cancelled().await;
             }
-            let out = requests::execute(&shared, request, Resolved::One(handle)).await;
+            let out = execute(&shared, request, Resolved::One(handle)).await;
             if let Some(previous) = previous_reply {
                 previous.cancelled().await;
             }
@@ -392,7 +375,7 @@ impl Reader {
             match handle {
                 Some(handle) => resolved.push(handle.clone()),
                 None => {
-                    self.send(requests::invalid_handle(request.id), Some(budget));
+                    self.send(reply::invalid_handle(request.id), Some(budget));
                     return;
                 }
             }
@@ -431,7 +414,7 @@ impl Reader {
             for token in wait_for {
                 token.cancelled().await;
             }
-            let out = requests::execute(&shared, request, resolved).await;
+            let out = execute(&shared, request, resolved).await;
             let _ = replies.send(Reply {
                 bytes: out,
                 _budget: Some(budget),
@@ -458,6 +441,20 @@ impl Reader {
             bytes,
             _budget: budget,
         });
+    }
+}
+
+/// Runs one request through the handler table and returns its encoded reply (a STATUS on
+/// failure).
+pub(crate) async fn execute(channel: &Context, request: Request, resolved: Resolved) -> BytesMut {
+    let id = request.id;
+    let name = request.kind.name();
+    match requests::run(channel, id, request.kind, resolved).await {
+        Ok(out) => out,
+        Err(failure) => {
+            tracing::debug!(id, request = name, code = ?failure.code, message = %failure.message, "request failed");
+            reply::status(id, failure.code, &failure.message)
+        }
     }
 }
 

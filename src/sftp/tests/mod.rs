@@ -1,0 +1,6 @@
+//! Tests of the SFTP front end that span its files: the import graph, and request handlers
+//! driven in-process through the session's routing and handler table against a temporary
+//! home (no SSH connection; the channel and the client tools are tested end to end in
+//! `tests/it`).
+
+mod import_graph;
