@@ -3,4 +3,7 @@
 //! home (no SSH connection; the channel and the client tools are tested end to end in
 //! `tests/it`).
 
+mod files;
+mod fixture;
 mod import_graph;
+mod paths;
