@@ -3,6 +3,8 @@
 //! home (no SSH connection; the channel and the client tools are tested end to end in
 //! `tests/it`).
 
+mod bad_input;
+mod extensions;
 mod files;
 mod fixture;
 mod import_graph;
