@@ -132,6 +132,37 @@ async fn trunc_with_read_truncates_in_place_and_reads_back_what_it_wrote() {
 }
 
 #[tokio::test]
+async fn write_without_trunc_changes_the_file_in_place() {
+    let mut fixture = Fixture::new().await;
+    fixture.write("patch.me", b"0123456789");
+    let handle = fixture.open("patch.me", OpenFlags::WRITE).await;
+    assert_eq!(
+        fixture.status(write(&handle, 2, b"ab")).await,
+        StatusCode::Ok
+    );
+    assert_eq!(
+        fixture.read("patch.me").unwrap(),
+        b"01ab456789",
+        "no temporary file"
+    );
+    assert_eq!(fixture.status(close(&handle)).await, StatusCode::Ok);
+    assert_eq!(fixture.read("patch.me").unwrap(), b"01ab456789");
+}
+
+#[tokio::test]
+async fn the_session_list_shows_the_open_transfer_until_close() {
+    let mut fixture = Fixture::new().await;
+    assert_eq!(fixture.shown_transfer(), (None, 0));
+    let handle = fixture.open("incoming.iso", flags(UPLOAD)).await;
+    fixture.send(write(&handle, 0, b"12345")).await;
+    let (shown, bytes) = fixture.shown_transfer();
+    assert_eq!(shown.as_deref(), Some("upload /incoming.iso"));
+    assert_eq!(bytes, 5);
+    assert_eq!(fixture.status(close(&handle)).await, StatusCode::Ok);
+    assert_eq!(fixture.shown_transfer().0, None);
+}
+
+#[tokio::test]
 async fn append_adds_to_the_end_of_the_file() {
     let mut fixture = Fixture::new().await;
     fixture.write("log", b"one\n");

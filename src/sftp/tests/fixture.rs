@@ -96,6 +96,8 @@ pub struct Fixture {
     pub temp: tempfile::TempDir,
     pub channel: Context,
     pub events: Arc<Events>,
+    /// The daemon's session list, holding this one session.
+    pub sessions: SessionRegistry,
     next_id: u32,
 }
 
@@ -126,7 +128,8 @@ impl Fixture {
         let fs = UserFs::open(spec, &QuotaRegistry::new()).await.unwrap();
         let events = Arc::new(Events::default());
         let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        let registration = SessionRegistry::default().register(1, Protocol::Sftp, "alice", peer);
+        let sessions = SessionRegistry::default();
+        let registration = sessions.register(1, Protocol::Sftp, "alice", peer);
         let session = SessionContext {
             fs,
             user: "alice".to_owned(),
@@ -139,6 +142,7 @@ impl Fixture {
             temp,
             channel: Context::new(session),
             events,
+            sessions,
             next_id: 0,
         }
     }
@@ -165,6 +169,12 @@ impl Fixture {
     pub fn mode(&self, relative: &str) -> u32 {
         let metadata = std::fs::symlink_metadata(self.home().join(relative)).unwrap();
         metadata.permissions().mode() & 0o7777
+    }
+
+    /// The session list's running transfer and its byte count.
+    pub fn shown_transfer(&self) -> (Option<String>, u64) {
+        let summary = self.sessions.list().remove(0);
+        (summary.transfer, summary.bytes)
     }
 
     /// The actions audited so far, with their result.
