@@ -13,8 +13,32 @@ use std::time::Duration;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
 use russh::{cipher, kex, mac, MethodKind, MethodSet, Preferred, SshId};
 
-use super::StartError;
 use crate::config::Config;
+
+/// Why the SFTP front end cannot start (re-exported as `sftp::StartError`). It lives here
+/// because every refusal comes from building the russh configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `sftp.host_keys` produced no key.
+    #[error("no SSH host key is configured")]
+    NoHostKey,
+    /// A name in `sftp.kex_algorithms`, `sftp.ciphers` or `sftp.macs` is unknown to russh.
+    #[error("sftp.{list}: unknown or unsupported algorithm {name:?}")]
+    UnknownAlgorithm {
+        /// The config key (`kex_algorithms`, `ciphers`, `macs`).
+        list: &'static str,
+        /// The offending name.
+        name: String,
+    },
+    /// An algorithm that ferryd refuses on principle (SHA-1 key exchange, `none`, CBC).
+    #[error("sftp.{list}: {name:?} is refused (weak or unauthenticated)")]
+    RefusedAlgorithm {
+        /// The config key.
+        list: &'static str,
+        /// The offending name.
+        name: String,
+    },
+}
 
 /// Key exchange methods offered when `sftp.kex_algorithms` is empty, most preferred first.
 pub const DEFAULT_KEX: &[&str] = &[

@@ -35,6 +35,18 @@ pub(crate) enum Handle {
     Dir(Arc<OpenDir>),
 }
 
+/// The handles a request names, looked up by the session's reader before the request is
+/// queued, so a handler never searches the table itself.
+#[derive(Debug)]
+pub(crate) enum Resolved {
+    /// The request names no handle.
+    Path,
+    /// One handle.
+    One(Handle),
+    /// Two handles (copy-data: read, then write).
+    Two(Handle, Handle),
+}
+
 /// An open file: a reader, a writer, or both (READ|WRITE).
 #[derive(Debug)]
 pub(crate) struct OpenFile {

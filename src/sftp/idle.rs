@@ -5,7 +5,8 @@
 //! restarts on what the server sends. Instead the listener wraps the socket in [`Watched`],
 //! which notes every read that brings bytes from the client (requests, data, keepalives and
 //! window adjustments all mean the client is there), and disconnects through the session
-//! handle with the reason "idle timeout" once `server.idle_timeout` passes without one.
+//! handle with the reason "idle timeout" once `server.idle_timeout` passes without one
+//! ([`idle_for`]). Both run on tokio's clock, so tests pause it instead of sleeping.
 
 use std::io;
 use std::pin::Pin;
@@ -42,6 +43,18 @@ impl ClientActivity {
     /// When the client last sent something.
     pub(crate) fn last(&self) -> Instant {
         self.start + Duration::from_millis(self.last_millis.load(Ordering::Relaxed))
+    }
+}
+
+/// Completes once the client has sent nothing for `timeout`. Activity meanwhile moves the
+/// deadline: the timer sleeps to the old deadline, then on to the new one if the client spoke.
+pub(crate) async fn idle_for(activity: &ClientActivity, timeout: Duration) {
+    loop {
+        let due = activity.last() + timeout;
+        if Instant::now() >= due {
+            return;
+        }
+        tokio::time::sleep_until(due).await;
     }
 }
 
@@ -108,6 +121,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_idle_after_exactly_the_timeout() {
+        let activity = ClientActivity::new();
+        let start = Instant::now();
+        idle_for(&activity, TIMEOUT).await;
+        assert_eq!(start.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn activity_pushes_the_deadline_back() {
+        let activity = ClientActivity::new();
+        let start = Instant::now();
+        let idle = idle_for(&activity, TIMEOUT);
+        tokio::pin!(idle);
+        for _ in 0..3 {
+            tokio::select! {
+                () = &mut idle => panic!("timed out while the client was talking"),
+                () = tokio::time::sleep(Duration::from_secs(7)) => activity.touch(),
+            }
+        }
+        idle.await;
+        assert_eq!(start.elapsed(), Duration::from_secs(21) + TIMEOUT);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn reads_that_bring_bytes_count_as_activity_and_writes_do_not() {

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use super::idle::{ClientActivity, Watched};
+use super::idle::{self, ClientActivity, Watched};
 use super::ssh::SshHandler;
 use crate::config::Protocol;
 use crate::services::Services;
@@ -145,7 +145,7 @@ async fn serve(
     let handle = running.handle();
     let deadline = tokio::time::sleep_until(login_deadline);
     tokio::pin!(deadline);
-    let idle = tokio::time::sleep_until(activity.last() + idle_timeout);
+    let idle = idle::idle_for(&activity, idle_timeout);
     tokio::pin!(idle);
     let (mut logged_in, mut stopping) = (false, false);
     let mut kick: Option<CancellationToken> = None;
@@ -175,12 +175,8 @@ async fn serve(
                 break "login timeout";
             }
             () = &mut idle => {
-                let due = activity.last() + idle_timeout;
-                if Instant::now() >= due {
-                    tracing::info!("idle timeout");
-                    break "idle timeout";
-                }
-                idle.as_mut().reset(due);
+                tracing::info!("idle timeout");
+                break "idle timeout";
             }
             () = services.shutdown.cancelled(), if !stopping => {
                 stopping = true;

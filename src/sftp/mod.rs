@@ -10,6 +10,7 @@
 pub mod proto;
 
 mod algorithms;
+mod context;
 mod errors;
 mod exec;
 mod handles;
@@ -24,31 +25,7 @@ use std::sync::Arc;
 
 use crate::services::Services;
 
-pub use algorithms::{DEFAULT_CIPHERS, DEFAULT_KEX, DEFAULT_MACS};
-
-/// Why the SFTP front end cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// `sftp.host_keys` produced no key.
-    #[error("no SSH host key is configured")]
-    NoHostKey,
-    /// A name in `sftp.kex_algorithms`, `sftp.ciphers` or `sftp.macs` is unknown to russh.
-    #[error("sftp.{list}: unknown or unsupported algorithm {name:?}")]
-    UnknownAlgorithm {
-        /// The config key (`kex_algorithms`, `ciphers`, `macs`).
-        list: &'static str,
-        /// The offending name.
-        name: String,
-    },
-    /// An algorithm that ferryd refuses on principle (SHA-1 key exchange, `none`, CBC).
-    #[error("sftp.{list}: {name:?} is refused (weak or unauthenticated)")]
-    RefusedAlgorithm {
-        /// The config key.
-        list: &'static str,
-        /// The offending name.
-        name: String,
-    },
-}
+pub use algorithms::{StartError, DEFAULT_CIPHERS, DEFAULT_KEX, DEFAULT_MACS};
 
 /// Checks the `[sftp]` settings that `SftpServer::new` refuses, without host keys or a
 /// runtime: `check-config` calls it so it refuses what `serve` would.
@@ -86,3 +63,6 @@ impl SftpServer {
             .spawn(listener::accept_loop(listener, services, ssh_config));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use russh::server::Msg;
@@ -38,12 +38,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handles::{parse_id, Handle, HandleId, HandleTable};
+use super::context::{Context, SessionContext};
+use super::handles::{parse_id, HandleId, Resolved};
 use super::proto::{
     decode_request, encode_status, encode_version, parse_init, DecodeError, PacketDecoder, Request,
     RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };
-use super::requests::{self, Resolved, SessionContext};
+use super::requests::{self, reply};
 use crate::audit::reason;
 use crate::limits::{Defender, Offence};
 use tracing::Instrument as _;
@@ -87,10 +88,7 @@ pub(crate) async fn run(
     let writer = tasks.spawn(write_replies(write, reply_rx).in_current_span());
     let (lane_tx, lane_rx) = mpsc::unbounded_channel();
     let lane = tasks.spawn(run_lane(lane_rx).in_current_span());
-    let shared = Arc::new(Shared {
-        context,
-        table: Mutex::new(HandleTable::default()),
-    });
+    let shared = Arc::new(Context::new(context));
     let mut loop_state = Reader {
         shared: shared.clone(),
         decoder: PacketDecoder::new(),
@@ -113,7 +111,7 @@ pub(crate) async fn run(
         End::Abort => tracing::info!("server stopping; cutting the sftp session"),
         End::Protocol(reason) => {
             tracing::warn!(reason, "ending the sftp session");
-            defender.report(shared.context.peer, Offence::ProtocolAbuse);
+            defender.report(shared.session.peer, Offence::ProtocolAbuse);
         }
     }
     let Reader {
@@ -150,27 +148,12 @@ pub(crate) async fn run(
             "the session ended on a protocol error",
         ),
     };
-    requests::discard_handles(&shared.context, open_handles, why).await;
+    requests::discard_handles(&shared.session, open_handles, why).await;
     if let Some(write_half) = write_half {
         // Subsystems end like OpenSSH's: exit status, EOF, close. Errors mean it is gone.
         let _ = write_half.exit_status(0).await;
         let _ = write_half.eof().await;
         let _ = write_half.close().await;
-    }
-}
-
-/// State shared by the reader, the lane and data tasks.
-pub(crate) struct Shared {
-    /// The logged-in user's file system and audit context.
-    pub context: SessionContext,
-    table: Mutex<HandleTable>,
-}
-
-impl Shared {
-    /// The handle table; held only for one lookup or insert, never across an await.
-    pub fn lock_table(&self) -> MutexGuard<'_, HandleTable> {
-        // The table is consistent after any panic: each operation is a single map call.
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -206,7 +189,7 @@ struct HandleOrder {
 }
 
 struct Reader {
-    shared: Arc<Shared>,
+    shared: Arc<Context>,
     decoder: PacketDecoder,
     initialized: bool,
     replies: mpsc::UnboundedSender<Reply>,
@@ -304,49 +287,32 @@ impl Reader {
         let Some(budget) = self.acquire(cost + reply_estimate(&request.kind)).await else {
             return Err(End::Protocol("budget closed"));
         };
-        match &request.kind {
-            RequestKind::Read { handle, .. } | RequestKind::Write { handle, .. } => {
-                let handle = handle.clone();
-                self.spawn_data(request, &handle, budget);
+        let route = route(&request.kind);
+        let Some(resolved) = lookup(&self.shared, &route) else {
+            self.send(reply::invalid_handle(request.id), Some(budget));
+            return Ok(());
+        };
+        match route {
+            Route::Data(raw) => self.spawn_data(request, &raw, resolved, budget),
+            Route::Ordered { handles, closing } => {
+                self.spawn_ordered(request, &handles, resolved, budget, closing);
             }
-            RequestKind::Close { handle } => {
-                let handle = handle.clone();
-                let target = self.shared.lock_table().remove(&handle);
-                self.spawn_ordered(request, &[(handle, target)], budget, true);
-            }
-            RequestKind::Fstat { handle }
-            | RequestKind::Fsetstat { handle, .. }
-            | RequestKind::Readdir { handle }
-            | RequestKind::Fstatvfs { handle }
-            | RequestKind::Fsync { handle }
-            | RequestKind::CheckFileHandle { handle, .. } => {
-                let handle = handle.clone();
-                let target = self.shared.lock_table().get(&handle);
-                self.spawn_ordered(request, &[(handle, target)], budget, false);
-            }
-            RequestKind::CopyData {
-                read_handle,
-                write_handle,
-                ..
-            } => {
-                let (read_handle, write_handle) = (read_handle.clone(), write_handle.clone());
-                let (source, target) = {
-                    let table = self.shared.lock_table();
-                    (table.get(&read_handle), table.get(&write_handle))
-                };
-                let handles = [(read_handle, source), (write_handle, target)];
-                self.spawn_ordered(request, &handles, budget, false);
-            }
-            _ => self.spawn_lane(request, Resolved::Path, Vec::new(), None, budget),
+            Route::Lane => self.spawn_lane(request, resolved, Vec::new(), None, budget),
         }
         Ok(())
     }
 
     /// READ and WRITE: run now, after the last ordered request on the handle.
-    fn spawn_data(&mut self, request: Request, raw_handle: &Bytes, budget: Budget) {
-        let found = self.shared.lock_table().get(raw_handle);
-        let (Some(handle), Some(id)) = (found, parse_id(raw_handle)) else {
-            self.send(requests::invalid_handle(request.id), Some(budget));
+    fn spawn_data(
+        &mut self,
+        request: Request,
+        raw_handle: &Bytes,
+        resolved: Resolved,
+        budget: Budget,
+    ) {
+        let Some(id) = parse_id(raw_handle) else {
+            // `lookup` found the handle, so its id parses; a reply still goes back if not.
+            self.send(reply::invalid_handle(request.id), Some(budget));
             return;
         };
         let order = self.orders.entry(id).or_default();
@@ -364,7 +330,7 @@ impl Reader {
             if let Some(barrier) = barrier {
                 barrier.cancelled().await;
             }
-            let out = requests::execute(&shared, request, Resolved::One(handle)).await;
+            let out = execute(&shared, request, resolved).await;
             if let Some(previous) = previous_reply {
                 previous.cancelled().await;
             }
@@ -383,23 +349,14 @@ impl Reader {
     fn spawn_ordered(
         &mut self,
         request: Request,
-        handles: &[(Bytes, Option<Handle>)],
+        handles: &[Bytes],
+        resolved: Resolved,
         budget: Budget,
         closing: bool,
     ) {
-        let mut resolved = Vec::with_capacity(handles.len());
-        for (_, handle) in handles {
-            match handle {
-                Some(handle) => resolved.push(handle.clone()),
-                None => {
-                    self.send(requests::invalid_handle(request.id), Some(budget));
-                    return;
-                }
-            }
-        }
         let done = CancellationToken::new();
         let mut wait_for = Vec::new();
-        for (raw, _) in handles {
+        for raw in handles {
             let Some(id) = parse_id(raw) else { continue };
             let order = self.orders.entry(id).or_default();
             wait_for.append(&mut order.running);
@@ -408,11 +365,6 @@ impl Reader {
                 self.orders.remove(&id);
             }
         }
-        let resolved = match (resolved.pop(), resolved.pop()) {
-            (Some(second), Some(first)) => Resolved::Two(first, second),
-            (Some(only), None) => Resolved::One(only),
-            _ => Resolved::Path,
-        };
         self.spawn_lane(request, resolved, wait_for, Some(done), budget);
     }
 
@@ -431,7 +383,7 @@ impl Reader {
             for token in wait_for {
                 token.cancelled().await;
             }
-            let out = requests::execute(&shared, request, resolved).await;
+            let out = execute(&shared, request, resolved).await;
             let _ = replies.send(Reply {
                 bytes: out,
                 _budget: Some(budget),
@@ -458,6 +410,88 @@ impl Reader {
             bytes,
             _budget: budget,
         });
+    }
+}
+
+/// How the reader schedules a request, with the handles it names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// READ or WRITE: a data task of its own, ordered per handle.
+    Data(Bytes),
+    /// A request on handles (CLOSE, FSTAT, READDIR, copy-data, …): in the lane, after the
+    /// READs and WRITEs sent before it on them. `closing`: CLOSE takes the handle out of the
+    /// table at once, so requests sent after it no longer find it.
+    Ordered { handles: Vec<Bytes>, closing: bool },
+    /// Everything else: in the lane, in arrival order.
+    Lane,
+}
+
+/// The route of a request.
+pub(crate) fn route(kind: &RequestKind) -> Route {
+    match kind {
+        RequestKind::Read { handle, .. } | RequestKind::Write { handle, .. } => {
+            Route::Data(handle.clone())
+        }
+        RequestKind::Close { handle } => Route::Ordered {
+            handles: vec![handle.clone()],
+            closing: true,
+        },
+        RequestKind::Fstat { handle }
+        | RequestKind::Fsetstat { handle, .. }
+        | RequestKind::Readdir { handle }
+        | RequestKind::Fstatvfs { handle }
+        | RequestKind::Fsync { handle }
+        | RequestKind::CheckFileHandle { handle, .. } => Route::Ordered {
+            handles: vec![handle.clone()],
+            closing: false,
+        },
+        RequestKind::CopyData {
+            read_handle,
+            write_handle,
+            ..
+        } => Route::Ordered {
+            handles: vec![read_handle.clone(), write_handle.clone()],
+            closing: false,
+        },
+        _ => Route::Lane,
+    }
+}
+
+/// The open objects behind the handles `route` names, taken out of the table for CLOSE;
+/// `None` when one of them is unknown (the request is answered with "invalid handle").
+pub(crate) fn lookup(channel: &Context, route: &Route) -> Option<Resolved> {
+    let mut table = channel.lock_table();
+    match route {
+        Route::Lane => Some(Resolved::Path),
+        Route::Data(raw) => table.get(raw).map(Resolved::One),
+        Route::Ordered { handles, closing } => {
+            let mut found = handles.iter().map(|raw| {
+                if *closing {
+                    table.remove(raw)
+                } else {
+                    table.get(raw)
+                }
+            });
+            match (found.next(), found.next()) {
+                (Some(Some(only)), None) => Some(Resolved::One(only)),
+                (Some(Some(first)), Some(Some(second))) => Some(Resolved::Two(first, second)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Runs one request through the handler table and returns its encoded reply (a STATUS on
+/// failure).
+pub(crate) async fn execute(channel: &Context, request: Request, resolved: Resolved) -> BytesMut {
+    let id = request.id;
+    let name = request.kind.name();
+    match requests::run(channel, id, request.kind, resolved).await {
+        Ok(out) => out,
+        Err(failure) => {
+            tracing::debug!(id, request = name, code = ?failure.code, message = %failure.message, "request failed");
+            reply::status(id, failure.code, &failure.message)
+        }
     }
 }
 

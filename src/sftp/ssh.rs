@@ -27,8 +27,8 @@ use tracing::Instrument as _;
 use zeroize::Zeroizing;
 
 use super::algorithms::auth_methods;
+use super::context::SessionContext;
 use super::exec;
-use super::requests::SessionContext;
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
 use crate::services::Services;

@@ -8,7 +8,8 @@
 
 use bytes::BytesMut;
 
-use super::{encode, resolve, SessionContext};
+use super::reply::encode;
+use crate::sftp::context::{resolve, SessionContext};
 use crate::sftp::errors::Failure;
 use crate::sftp::handles::MAX_OPEN_HANDLES;
 use crate::sftp::listing::path_entry;

@@ -11,16 +11,17 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{encode, ok, paths, resolve, status, AuditDetail, Resolved, SessionContext};
+use super::paths;
+use super::reply::{encode, ok, status};
 use crate::audit::{Action, Outcome};
+use crate::sftp::context::{resolve, AuditDetail, Context, SessionContext};
 use crate::sftp::errors::Failure;
-use crate::sftp::handles::{Handle, OpenFile};
+use crate::sftp::handles::{Handle, OpenFile, Resolved};
 use crate::sftp::listing::attributes;
 use crate::sftp::proto::{
     encode_attrs, encode_data_header, encode_handle, FileAttributes, OpenFlags, StatusCode,
     MAX_READ_LENGTH,
 };
-use crate::sftp::session::Shared;
 use crate::vfs::{CommitAttributes, VirtualPath, WriteMode};
 
 /// Bytes moved per step of `copy-data`.
@@ -28,13 +29,13 @@ const COPY_CHUNK_BYTES: usize = 256 * 1024;
 
 /// `SSH_FXP_OPEN`.
 pub(super) async fn open(
-    shared: &Shared,
+    channel: &Context,
     id: u32,
     filename: &[u8],
     pflags: OpenFlags,
     attrs: &FileAttributes,
 ) -> Result<BytesMut, Failure> {
-    let context = &shared.context;
+    let context = &channel.session;
     let path = resolve(filename)?;
     if pflags.unknown_bits() != 0 {
         tracing::debug!(bits = pflags.unknown_bits(), "ignoring unknown open flags");
@@ -53,7 +54,7 @@ pub(super) async fn open(
     };
     let shown = format!("{direction} {}", file.path);
     // If the table is full the file is dropped here, which discards an upload just begun.
-    let handle = shared.lock_table().insert(Handle::File(Arc::new(file)))?;
+    let handle = channel.lock_table().insert(Handle::File(Arc::new(file)))?;
     context.registration.transfer_started(shown, bytes);
     encode(|out| encode_handle(out, id, &handle))
 }

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
-use super::{encode, ok, resolve, status, SessionContext};
+use super::reply::{encode, ok, status};
 use crate::audit::Action;
+use crate::sftp::context::{resolve, Context, SessionContext};
 use crate::sftp::errors::Failure;
 use crate::sftp::handles::{Handle, OpenDir};
 use crate::sftp::listing::{attributes, name_entry, path_entry};
 use crate::sftp::proto::{encode_attrs, encode_handle, encode_name, FileAttributes, StatusCode};
-use crate::sftp::session::Shared;
 use crate::vfs::{VfsError, VfsErrorKind, VirtualPath};
 
 /// Entries per READDIR reply; 100 names of the longest kind still fit one packet.
@@ -114,14 +114,14 @@ pub(super) fn ignore_refusal(
 }
 
 /// `SSH_FXP_OPENDIR`.
-pub(super) async fn opendir(shared: &Shared, id: u32, raw: &[u8]) -> Result<BytesMut, Failure> {
+pub(super) async fn opendir(channel: &Context, id: u32, raw: &[u8]) -> Result<BytesMut, Failure> {
     let path = resolve(raw)?;
-    let lister = shared.context.fs.list_dir(&path).await?;
+    let lister = channel.session.fs.list_dir(&path).await?;
     let dir = OpenDir {
         path,
         lister: tokio::sync::Mutex::new(lister),
     };
-    let handle = shared
+    let handle = channel
         .lock_table()
         .insert(Handle::Dir(std::sync::Arc::new(dir)))?;
     encode(|out| encode_handle(out, id, &handle))
