@@ -1,15 +1,32 @@
-//! Repository rules as a test: module docs, file length, dependency direction, where the
-//! disk is touched, and that pure protocol modules stay free of I/O.
+//! Repository rules as a test: module docs, file length, dependency direction, no circles in
+//! the import graph, where the disk is touched, that pure protocol modules stay free of I/O,
+//! no re-exports across modules, no stubs, and that `docs/ARCHITECTURE.md` maps every module.
+//!
+//! Each rule is a function of one file's path and text (or of all files), so
+//! `tidy/planted.rs` can prove that a planted violation fails it; the `#[test]`s below apply
+//! the rules to every file of `src/`.
 //!
 //! The rules are from `docs/ARCHITECTURE.md` (and DESIGN section 4). Changing a rule here is
 //! changing the architecture: update that document in the same commit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+#[path = "tidy/graph.rs"]
+mod graph;
+#[cfg(test)]
+#[path = "tidy/planted.rs"]
+mod planted;
+#[path = "tidy/source.rs"]
+mod source;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+
+use source::*;
 
 const MAX_LINES: usize = 800;
+/// The front ends are adapters (decode, ask the core, encode); a longer file there is a sign
+/// that logic belongs in a lower module.
+const FRONT_END_MAX_LINES: usize = 600;
+const FRONT_ENDS: &[&str] = &["src/ftp/", "src/sftp/"];
 
 /// Which crate modules each module may name (`crate::x`). Modules may always use themselves.
 const ALLOWED: &[(&str, &[&str])] = &[
@@ -135,607 +152,303 @@ const DISK_ALLOWED: &[&str] = &[
     "src/cli/",
 ];
 
-fn source_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
+/// The map of modules in `docs/ARCHITECTURE.md` starts at this heading.
+const MODULE_MAP_HEADING: &str = "## Module map";
 
-fn relative(path: &Path) -> String {
-    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
-        .unwrap()
-        .to_string_lossy()
-        .replace('\\', "/")
-}
+/// A file's path from the repository root and its whole text.
+type SourceFile = (String, String);
 
-/// `src/ftp/proto/line.rs` → `ftp::proto`; `src/ftp/session.rs` → `ftp`; `src/lib.rs` → `lib`.
-fn module_of(relative: &str) -> String {
-    let inside = relative.trim_start_matches("src/");
-    let mut parts: Vec<&str> = inside.split('/').collect();
-    let file = parts.pop().unwrap().trim_end_matches(".rs");
-    if parts.is_empty() {
-        return file.to_owned();
-    }
-    if parts.len() >= 2 && parts[1] == "proto" {
-        return format!("{}::proto", parts[0]);
-    }
-    parts[0].to_owned()
-}
-
-/// The non-test code of a file: without `#[cfg(test)]` items (a `mod tests { … }` anywhere in
-/// the file, not just at its end), without comments (a doc saying "no tokio here" is not a use
-/// of tokio) and without string contents.
-fn production_code(text: &str) -> String {
-    let code = strip_comments_and_strings(text);
-    let mut out = String::with_capacity(code.len());
-    let mut rest = code.as_str();
-    while let Some(index) = rest.find("#[cfg(test)]") {
-        out.push_str(&rest[..index]);
-        rest = skip_item(&rest[index + "#[cfg(test)]".len()..]);
-    }
-    out.push_str(rest);
-    out
-}
-
-/// What follows the item at the start of `code`: through its `;` or its balanced `{ … }`,
-/// whichever comes first (strings and comments are already gone).
-fn skip_item(code: &str) -> &str {
-    let mut depth = 0usize;
-    for (index, c) in code.char_indices() {
-        match c {
-            ';' if depth == 0 => return &code[index + 1..],
-            '{' => depth += 1,
-            '}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return &code[index + 1..];
-                }
-            }
-            _ => {}
-        }
-    }
-    ""
-}
-
-/// `text` with comments removed and string and char literals emptied, so braces, `crate::`
-/// and `std::fs` inside them count for nothing. Raw strings (`r"…"`, `r#"…"#`) included.
-fn strip_comments_and_strings(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let rest = &text[index..];
-        if rest.starts_with("//") {
-            index += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            index += rest.find("*/").map_or(rest.len(), |end| end + 2);
-        } else if let Some(hashes) = raw_string_start(rest) {
-            let close = format!("\"{}", "#".repeat(hashes));
-            let body = &rest[hashes + 2..];
-            let end = body
-                .find(&close)
-                .map_or(body.len(), |end| end + close.len());
-            index += hashes + 2 + end;
-            out.push_str("\"\"");
-        } else if rest.starts_with('"') {
-            let mut end = 1;
-            while end < rest.len() {
-                match rest.as_bytes()[end] {
-                    b'\\' => end += 2,
-                    b'"' => break,
-                    _ => end += 1,
-                }
-            }
-            index += (end + 1).min(rest.len());
-            out.push_str("\"\"");
-        } else if let Some(length) = char_literal_length(rest) {
-            index += length;
-            out.push_str("' '");
-        } else {
-            let c = rest.chars().next().unwrap_or(' ');
-            out.push(c);
-            index += c.len_utf8();
-        }
-    }
-    out
-}
-
-/// The number of `#`s of a raw string starting `code` (`r"` → 0, `r#"` → 1), if one does.
-fn raw_string_start(code: &str) -> Option<usize> {
-    let after_r = code.strip_prefix('r')?;
-    let hashes = after_r.len() - after_r.trim_start_matches('#').len();
-    after_r[hashes..].starts_with('"').then_some(hashes)
-}
-
-/// The length of a char literal (`'x'`, `'\n'`, `'\''`) starting `code`; `None` for a
-/// lifetime (`'a`).
-fn char_literal_length(code: &str) -> Option<usize> {
-    let body = code.strip_prefix('\'')?;
-    let escaped = body.starts_with('\\');
-    let first = body.chars().next()?;
-    let inner = if escaped {
-        2 + body[2..].find('\'')?
-    } else {
-        first.len_utf8()
-    };
-    body[inner..].starts_with('\'').then_some(inner + 2)
-}
-
-/// The files that are test code: declared as `#[cfg(test)] mod name;` (that file or directory).
-fn test_only_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
-    let mut test_only = BTreeSet::new();
-    for path in files {
-        let code = strip_comments_and_strings(&fs::read_to_string(path).unwrap());
-        let dir = module_dir(path);
-        for (index, _) in code.match_indices("#[cfg(test)]") {
-            let item = code[index + "#[cfg(test)]".len()..].trim_start();
-            let item = item.strip_prefix("pub(crate) ").unwrap_or(item);
-            let Some(declared) = item.strip_prefix("mod ") else {
-                continue;
-            };
-            let name = declared
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .next();
-            let Some(name) = name.filter(|_| {
-                declared
-                    .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
-                    .trim_start()
-                    .starts_with(';')
-            }) else {
-                continue;
-            };
-            test_only.insert(dir.join(format!("{name}.rs")));
-            test_only.insert(dir.join(name));
-        }
-    }
-    files
+fn read_all(paths: Vec<std::path::PathBuf>) -> Vec<SourceFile> {
+    paths
         .iter()
-        .filter(|file| test_only.iter().any(|prefix| file.starts_with(prefix)))
-        .cloned()
+        .map(|path| (relative(path), fs::read_to_string(path).unwrap()))
         .collect()
 }
 
-/// The directory a file's child modules live in: its own directory for `mod.rs`/`lib.rs`,
-/// else a directory named after it.
-fn module_dir(path: &Path) -> PathBuf {
-    let parent = path.parent().unwrap();
-    let stem = path.file_stem().unwrap().to_string_lossy();
-    if stem == "mod" || stem == "lib" || stem == "main" {
-        parent.to_owned()
-    } else {
-        parent.join(stem.as_ref())
-    }
-}
-
-/// The production source files: all of `src/` but the test-only ones.
-fn production_files() -> Vec<PathBuf> {
-    let files = source_files();
-    let tests = test_only_files(&files);
-    files
-        .into_iter()
-        .filter(|file| !tests.contains(file))
-        .collect()
-}
-
-/// `src/ftp/commands/files.rs` → `["ftp", "commands", "files"]`; `src/ftp/mod.rs` → `["ftp"]`.
-fn module_path(relative: &str) -> Vec<String> {
-    let inside = relative.trim_start_matches("src/").trim_end_matches(".rs");
-    let mut parts: Vec<String> = inside.split('/').map(str::to_owned).collect();
-    if parts
-        .last()
-        .is_some_and(|last| last == "mod" || last == "lib" || last == "main")
-    {
-        parts.pop();
-    }
-    parts
-}
-
-/// Every top-level module reached with `super::` from the file at `relative`
-/// (`super::super::vfs` from `src/ftp/commands/x.rs` names `ftp::vfs`; one more `super` names
-/// `vfs`), including `use super::{…}` groups.
-fn super_references(code: &str, relative: &str) -> BTreeSet<String> {
-    let own = module_path(relative);
-    let mut found = BTreeSet::new();
-    let mut search = 0;
-    while let Some(offset) = code[search..].find("super::") {
-        let index = search + offset;
-        let preceded = index > 0 && {
-            let before = code.as_bytes()[index - 1];
-            before.is_ascii_alphanumeric() || before == b'_' || before == b':'
-        };
-        let mut rest = &code[index..];
-        let mut ups = 0;
-        while let Some(after) = rest.strip_prefix("super::") {
-            ups += 1;
-            rest = after;
-        }
-        search = code.len() - rest.len();
-        if preceded || ups > own.len() {
-            continue;
-        }
-        let base = &own[..own.len() - ups];
-        let items: Vec<&str> = match rest.strip_prefix('{') {
-            Some(group) => top_level_items(group),
-            None => vec![rest],
-        };
-        for item in items {
-            let mut path: Vec<String> = base.to_vec();
-            path.extend(
-                item.trim()
-                    .split("::")
-                    .take(2)
-                    .map(|segment| {
-                        segment
-                            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                            .next()
-                            .unwrap_or("")
-                            .to_owned()
-                    })
-                    .filter(|segment| !segment.is_empty()),
-            );
-            match path.as_slice() {
-                [first, second, ..] if second == "proto" => {
-                    found.insert(format!("{first}::proto"));
-                }
-                [first, ..] => {
-                    found.insert(first.clone());
-                }
-                [] => {}
-            }
-        }
-    }
-    found
-}
-
-/// Every full path a `use` names in `code`, with groups expanded (`use std::{fs, io::Read}` →
-/// `std::fs`, `std::io::Read`), plus the code itself, for needle searches that a group would
-/// otherwise hide.
-fn expanded_paths(code: &str) -> String {
-    let mut out = code.to_owned();
-    for (index, _) in code.match_indices("use ") {
-        if index > 0 && {
-            let before = code.as_bytes()[index - 1];
-            before.is_ascii_alphanumeric() || before == b'_'
-        } {
-            continue;
-        }
-        let statement = &code[index + 4..];
-        let statement = &statement[..statement.find(';').unwrap_or(statement.len())];
-        for path in expand_use_tree(statement.trim()) {
-            out.push('\n');
-            out.push_str(&path);
-        }
-    }
-    out
-}
-
-/// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e`.
-fn expand_use_tree(tree: &str) -> Vec<String> {
-    let Some(open) = tree.find('{') else {
-        return vec![tree.split_whitespace().next().unwrap_or("").to_owned()];
-    };
-    let prefix = &tree[..open];
-    top_level_items(&tree[open + 1..])
-        .into_iter()
-        .flat_map(|item| expand_use_tree(item.trim()))
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            if item == "self" {
-                prefix.trim_end_matches("::").to_owned()
-            } else {
-                format!("{prefix}{item}")
-            }
-        })
-        .collect()
-}
-
-/// Every `crate::a` or `crate::a::proto` named in `code`, including `use crate::{a, b::c}`.
-fn crate_references(code: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for (index, _) in code.match_indices("crate::") {
-        if index > 0 {
-            let before = code.as_bytes()[index - 1];
-            if before.is_ascii_alphanumeric() || before == b'_' {
-                continue;
-            }
-        }
-        let rest = &code[index + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            for item in top_level_items(group) {
-                found.insert(path_module(item.trim()));
-            }
-        } else {
-            found.insert(path_module(rest));
-        }
-    }
-    found.retain(|name| !name.is_empty());
-    found
-}
-
-/// The comma-separated items of a `{…}` group up to its closing brace, ignoring nested groups.
-fn top_level_items(group: &str) -> Vec<&str> {
-    let mut items = Vec::new();
-    let (mut depth, mut start) = (0usize, 0usize);
-    for (index, c) in group.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => {
-                items.push(&group[start..index]);
-                return items;
-            }
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&group[start..index]);
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&group[start..]);
-    items
-}
-
-fn path_module(path: &str) -> String {
-    let segments: Vec<&str> = path
-        .split("::")
-        .map(|segment| {
-            segment
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("")
-        })
-        .take(2)
+fn check(files: &[SourceFile], rule: fn(&str, &str) -> Vec<String>, what: &str) {
+    let violations: Vec<String> = files
+        .iter()
+        .flat_map(|(relative, text)| rule(relative, text))
         .collect();
-    match segments.as_slice() {
-        [first, "proto", ..] => format!("{first}::proto"),
-        [first, ..] => (*first).to_owned(),
-        [] => String::new(),
+    assert!(violations.is_empty(), "{what}:\n{}", violations.join("\n"));
+}
+
+fn doc_violations(relative: &str, text: &str) -> Vec<String> {
+    if text.trim_start().starts_with("//!") {
+        Vec::new()
+    } else {
+        vec![format!("{relative}: no //! module doc")]
     }
+}
+
+fn length_violations(relative: &str, text: &str) -> Vec<String> {
+    let limit = if FRONT_ENDS.iter().any(|dir| relative.starts_with(dir)) {
+        FRONT_END_MAX_LINES
+    } else {
+        MAX_LINES
+    };
+    let lines = text.lines().count();
+    if lines > limit {
+        vec![format!("{relative}: {lines} lines (at most {limit})")]
+    } else {
+        Vec::new()
+    }
+}
+
+fn dependency_violations(relative: &str, text: &str) -> Vec<String> {
+    if relative == "src/main.rs" {
+        return Vec::new();
+    }
+    let module = module_of(relative);
+    let Some((_, allowed)) = ALLOWED.iter().find(|(name, _)| *name == module) else {
+        return vec![format!(
+            "{relative}: module `{module}` is not in the tidy table"
+        )];
+    };
+    let code = production_code(text);
+    let mut used_modules = crate_references(&code);
+    used_modules.extend(super_references(&code, relative));
+    used_modules
+        .into_iter()
+        .filter(|used| {
+            let same_module = *used == module || module.starts_with(&format!("{used}::"));
+            let own_proto = used.ends_with("::proto") && used.starts_with(&module);
+            !same_module && !own_proto && !allowed.contains(&used.as_str())
+        })
+        .map(|used| format!("{relative}: `{module}` must not use `crate::{used}`"))
+        .collect()
+}
+
+fn disk_violations(relative: &str, text: &str) -> Vec<String> {
+    if DISK_ALLOWED
+        .iter()
+        .any(|prefix| relative.starts_with(prefix))
+    {
+        return Vec::new();
+    }
+    let code = expanded_paths(&production_code(text));
+    ["std::fs", "tokio::fs", "File::open", "File::create"]
+        .into_iter()
+        .filter(|needle| code.contains(needle))
+        .map(|needle| format!("{relative}: uses {needle}"))
+        .collect()
+}
+
+fn proto_io_violations(relative: &str, text: &str) -> Vec<String> {
+    if !relative.contains("/proto/") {
+        return Vec::new();
+    }
+    let code = expanded_paths(&production_code(text));
+    [
+        "tokio",
+        "std::net::TcpStream",
+        "std::io::Read",
+        "std::io::Write",
+        "std::fs",
+    ]
+    .into_iter()
+    .filter(|needle| code.contains(needle))
+    .map(|needle| format!("{relative}: mentions {needle}"))
+    .collect()
+}
+
+fn re_export_violations(relative: &str, text: &str) -> Vec<String> {
+    if relative == "src/lib.rs" || relative == "src/main.rs" {
+        return Vec::new();
+    }
+    let module = module_of(relative);
+    let mut violations = Vec::new();
+    for statement in re_exports(&production_code(text)) {
+        let mut named = crate_references(&statement);
+        named.extend(super_references(&statement, relative));
+        for other in named {
+            let own = other == module
+                || module.starts_with(&format!("{other}::"))
+                || other.starts_with(&format!("{module}::"));
+            let line = format!("{relative}: `{module}` re-exports `crate::{other}`");
+            if !own && !violations.contains(&line) {
+                violations.push(line);
+            }
+        }
+    }
+    violations
+}
+
+fn stub_violations(relative: &str, text: &str) -> Vec<String> {
+    ["todo!(", "unimplemented!(", "dbg!("]
+        .into_iter()
+        .filter(|needle| text.contains(needle))
+        .map(|needle| format!("{relative}: {needle}"))
+        .collect()
+}
+
+/// The circles in the import graph of `files` (production files only).
+fn circle_violations(files: &[SourceFile]) -> Vec<String> {
+    let modules: Vec<(graph::Module, String)> = files
+        .iter()
+        .map(|(relative, text)| (module_path(relative), production_code(text)))
+        .collect();
+    graph::circles(&graph::graph(&modules))
+        .into_iter()
+        .map(|circle| circle.join(" <-> "))
+        .collect()
+}
+
+/// The front ends' handler modules and what they must not import: the session that dispatches
+/// to them, and the front end's root. A handler gets a narrow context instead.
+const HANDLERS: &[(&str, &[&str])] = &[
+    ("ftp::commands", &["ftp::session", "ftp"]),
+    ("sftp::requests", &["sftp::session", "sftp"]),
+];
+
+/// Handler modules that import their session or their front end's root.
+fn handler_violations(files: &[SourceFile]) -> Vec<String> {
+    let modules: Vec<(graph::Module, String)> = files
+        .iter()
+        .map(|(relative, text)| (module_path(relative), production_code(text)))
+        .collect();
+    let mut violations = Vec::new();
+    for (module, named) in graph::graph(&modules) {
+        let module = graph::display(&module);
+        for (handlers, forbidden) in HANDLERS {
+            let is_handler = module == *handlers || module.starts_with(&format!("{handlers}::"));
+            for target in named.iter().map(|target| graph::display(target)) {
+                if is_handler && forbidden.contains(&target.as_str()) {
+                    violations.push(format!("{module} imports {target}"));
+                }
+            }
+        }
+    }
+    violations
+}
+
+/// Modules `doc` does not name as `` `a::b` ``, and names in its module map that are no module.
+fn architecture_violations(modules: &[String], doc: &str) -> Vec<String> {
+    let mut violations: Vec<String> = modules
+        .iter()
+        .filter(|module| !doc.contains(&format!("`{module}`")))
+        .map(|module| format!("docs/ARCHITECTURE.md does not name `{module}`"))
+        .collect();
+    let Some(start) = doc.find(MODULE_MAP_HEADING) else {
+        violations.push(format!(
+            "docs/ARCHITECTURE.md has no {MODULE_MAP_HEADING:?}"
+        ));
+        return violations;
+    };
+    let map = &doc[start + MODULE_MAP_HEADING.len()..];
+    let map = &map[..map.find("\n## ").unwrap_or(map.len())];
+    for line in map.lines() {
+        let Some(name) = line
+            .trim_start()
+            .strip_prefix("- `")
+            .and_then(|rest| rest.split('`').next())
+        else {
+            continue;
+        };
+        if !modules.iter().any(|module| module == name) {
+            violations.push(format!(
+                "docs/ARCHITECTURE.md's module map names `{name}`, which is not a module"
+            ));
+        }
+    }
+    violations
 }
 
 #[test]
 fn every_source_file_has_a_module_doc() {
-    let missing: Vec<String> = source_files()
-        .iter()
-        .filter(|path| {
-            let text = fs::read_to_string(path).unwrap();
-            !text.trim_start().starts_with("//!")
-        })
-        .map(|path| relative(path))
-        .collect();
-    assert!(missing.is_empty(), "files without a //! doc: {missing:?}");
+    check(
+        &read_all(source_files()),
+        doc_violations,
+        "files without a //! doc",
+    );
 }
 
 #[test]
 fn no_source_file_is_too_long() {
-    let long: Vec<String> = source_files()
-        .iter()
-        .filter_map(|path| {
-            let lines = fs::read_to_string(path).unwrap().lines().count();
-            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", relative(path)))
-        })
-        .collect();
-    assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:?}");
+    check(
+        &read_all(source_files()),
+        length_violations,
+        "files too long",
+    );
 }
 
 #[test]
 fn modules_depend_only_on_allowed_modules() {
-    let mut violations = Vec::new();
-    for path in production_files() {
-        let relative = relative(&path);
-        if relative == "src/main.rs" {
-            continue;
-        }
-        let module = module_of(&relative);
-        let Some((_, allowed)) = ALLOWED.iter().find(|(name, _)| *name == module) else {
-            violations.push(format!(
-                "{relative}: module `{module}` is not in the tidy table"
-            ));
-            continue;
-        };
-        let code = production_code(&fs::read_to_string(&path).unwrap());
-        let mut used_modules = crate_references(&code);
-        used_modules.extend(super_references(&code, &relative));
-        for used in used_modules {
-            let same_module = used == module || module.starts_with(&format!("{used}::"));
-            let own_proto = used.ends_with("::proto") && used.starts_with(&module);
-            if !same_module && !own_proto && !allowed.contains(&used.as_str()) {
-                violations.push(format!(
-                    "{relative}: `{module}` must not use `crate::{used}`"
-                ));
-            }
-        }
-    }
+    check(
+        &read_all(production_files()),
+        dependency_violations,
+        "dependency rule violations",
+    );
+}
+
+#[test]
+fn the_import_graph_has_no_circle() {
+    let circles = circle_violations(&read_all(production_files()));
+    assert!(
+        circles.is_empty(),
+        "modules that import one another (directly or through others):\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn no_handler_imports_its_session() {
+    let violations = handler_violations(&read_all(production_files()));
     assert!(
         violations.is_empty(),
-        "dependency rule violations:\n{}",
+        "handlers must take a context, not the session:\n{}",
         violations.join("\n")
     );
 }
 
 #[test]
 fn only_allowed_modules_touch_the_disk() {
-    let mut violations = Vec::new();
-    for path in production_files() {
-        let relative = relative(&path);
-        if DISK_ALLOWED
-            .iter()
-            .any(|prefix| relative.starts_with(prefix))
-        {
-            continue;
-        }
-        let code = expanded_paths(&production_code(&fs::read_to_string(&path).unwrap()));
-        for needle in ["std::fs", "tokio::fs", "File::open", "File::create"] {
-            if code.contains(needle) {
-                violations.push(format!("{relative}: uses {needle}"));
-            }
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "disk access outside allowed modules:\n{}",
-        violations.join("\n")
+    check(
+        &read_all(production_files()),
+        disk_violations,
+        "disk access outside allowed modules",
     );
 }
 
 #[test]
 fn proto_modules_do_no_io() {
-    let mut violations = Vec::new();
-    for path in source_files() {
-        let relative = relative(&path);
-        if !relative.contains("/proto/") {
-            continue;
-        }
-        let code = expanded_paths(&production_code(&fs::read_to_string(&path).unwrap()));
-        for needle in [
-            "tokio",
-            "std::net::TcpStream",
-            "std::io::Read",
-            "std::io::Write",
-            "std::fs",
-        ] {
-            if code.contains(needle) {
-                violations.push(format!("{relative}: mentions {needle}"));
-            }
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "I/O in pure protocol code:\n{}",
-        violations.join("\n")
+    check(
+        &read_all(source_files()),
+        proto_io_violations,
+        "I/O in pure protocol code",
     );
 }
 
 #[test]
 fn modules_do_not_re_export_other_modules() {
-    let mut violations = Vec::new();
-    for path in production_files() {
-        let relative = relative(&path);
-        if relative == "src/lib.rs" || relative == "src/main.rs" {
-            continue;
-        }
-        let module = module_of(&relative);
-        for statement in re_exports(&production_code(&fs::read_to_string(&path).unwrap())) {
-            let mut named = crate_references(&statement);
-            named.extend(super_references(&statement, &relative));
-            for other in named {
-                let own = other == module
-                    || module.starts_with(&format!("{other}::"))
-                    || other.starts_with(&format!("{module}::"));
-                let line = format!("{relative}: `{module}` re-exports `crate::{other}`");
-                if !own && !violations.contains(&line) {
-                    violations.push(line);
-                }
-            }
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "re-exports across modules (callers must name the owner):\n{}",
-        violations.join("\n")
-    );
-}
-
-/// The `pub use …;` statements (any `pub(…)` visibility) of `code`.
-fn re_exports(code: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for (index, _) in code.match_indices("pub") {
-        let rest = &code[index + 3..];
-        let rest = match rest.strip_prefix('(') {
-            Some(inner) => match inner.find(')') {
-                Some(end) => &inner[end + 1..],
-                None => continue,
-            },
-            None => rest,
-        };
-        if let Some(statement) = rest.trim_start().strip_prefix("use ") {
-            found.push(format!(
-                "use {}",
-                &statement[..statement.find(';').unwrap_or(statement.len())]
-            ));
-        }
-    }
-    found
-}
-
-#[test]
-fn the_tidy_parser_sees_through_the_old_holes() {
-    // Code after a test module is production code; the test module is not.
-    let text = "mod a;\n#[cfg(test)]\nmod tests {\n use crate::server::x;\n fn f() { let s = \"}\"; }\n}\nuse crate::auth::y;\n";
-    let code = production_code(text);
-    assert!(
-        code.contains("crate::auth") && !code.contains("crate::server"),
-        "{code}"
-    );
-    // `super::` paths are resolved against the file's own module.
-    let code = "use super::super::super::vfs::UserFs;\nuse super::{session::S, super::data};\n";
-    let found = super_references(code, "src/ftp/commands/transfer.rs");
-    assert_eq!(found.into_iter().collect::<Vec<_>>(), ["ftp", "vfs"]);
-    let found = super_references("use super::vfs::x;", "src/ftp/mod.rs");
-    assert_eq!(found.into_iter().collect::<Vec<_>>(), ["vfs"]);
-    // Groups and inline calls cannot hide the file system.
-    let grouped =
-        expanded_paths("use std::{fs, io::{self, Read}};\nfn f() { fs::metadata(\"x\"); }");
-    assert!(grouped.contains("std::fs") && grouped.contains("std::io::Read"));
-    let inline = expanded_paths(&production_code(
-        "fn f() { std::fs::metadata(\"/etc\").ok(); }",
-    ));
-    assert!(inline.contains("std::fs"));
-    // Strings and comments name nothing.
-    let quiet = production_code(
-        "// crate::server\nlet s = \"crate::cli std::fs\"; let r = r#\"crate::ftp\"#;",
-    );
-    assert!(
-        crate_references(&quiet).is_empty() && !quiet.contains("std::fs"),
-        "{quiet}"
-    );
-    // Re-exports are seen, whatever their visibility.
-    let statements = re_exports(
-        "pub use crate::ftp::x;\npub(crate) use super::super::sftp::y;\nuse crate::vfs::z;",
-    );
-    assert_eq!(statements.len(), 2);
-    let lifetimes = production_code("fn f<'a>(x: &'a str) -> char { '{' }");
-    assert!(
-        !lifetimes.contains('{')
-            || lifetimes.matches('{').count() == lifetimes.matches('}').count()
+    check(
+        &read_all(production_files()),
+        re_export_violations,
+        "re-exports across modules (callers must name the owner)",
     );
 }
 
 #[test]
 fn no_stubs_in_source() {
-    let mut violations = Vec::new();
-    for path in source_files() {
-        let text = fs::read_to_string(&path).unwrap();
-        for needle in ["todo!(", "unimplemented!(", "dbg!("] {
-            if text.contains(needle) {
-                violations.push(format!("{}: {needle}", relative(&path)));
-            }
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "stubs left in src:\n{}",
-        violations.join("\n")
+    check(
+        &read_all(source_files()),
+        stub_violations,
+        "stubs left in src",
     );
 }
 
 #[test]
-fn the_tidy_parser_understands_use_forms() {
-    let code = "use crate::{vfs::{VirtualPath, Permissions}, config};\nuse crate::ftp::proto::Command;\nlet x = crate::auth::f();\nmy_crate::nope();";
-    let found: Vec<String> = crate_references(code).into_iter().collect();
-    assert_eq!(found, ["auth", "config", "ftp::proto", "vfs"]);
-    assert_eq!(module_of("src/ftp/proto/line.rs"), "ftp::proto");
-    assert_eq!(module_of("src/ftp/commands/files.rs"), "ftp");
-    assert_eq!(module_of("src/limits.rs"), "limits");
+fn the_architecture_document_maps_every_module() {
+    let modules: Vec<String> = production_files()
+        .iter()
+        .map(|path| module_path(&relative(path)))
+        .filter(|module| !module.is_empty())
+        .map(|module| graph::display(&module))
+        .collect();
+    let doc = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"),
+    )
+    .unwrap();
+    let violations = architecture_violations(&modules, &doc);
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
 }

@@ -1,4 +1,4 @@
-//! Tests of the SFTP front end that span its files: the import graph, and request handlers
+//! Tests of the SFTP front end that span its files: request handlers
 //! driven in-process through the session's routing and handler table against a temporary
 //! home (no SSH connection; the channel and the client tools are tested end to end in
 //! `tests/it`).
@@ -7,5 +7,4 @@ mod bad_input;
 mod extensions;
 mod files;
 mod fixture;
-mod import_graph;
 mod paths;
