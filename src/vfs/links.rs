@@ -14,6 +14,7 @@ use super::error::{VfsError, VfsErrorKind};
 use super::path::{self, PathError, VirtualPath};
 use super::permissions::Permissions;
 use super::resolve::{self, Follow, MountTable, Node};
+use super::storage::{wait, Need, Storage as _};
 use super::Inner;
 
 impl Inner {
@@ -33,10 +34,9 @@ impl Inner {
             return Err(VfsError::new(VfsErrorKind::CrossDevice));
         }
         let text = resolve::relative_link_text(&link_dir, &target_path);
-        self.mounts
-            .dir(resolved.mount)
-            .symlink(text, &resolved.rel)
-            .map_err(VfsError::from_io)
+        let storage = self.mounts.storage(resolved.mount);
+        storage.capabilities().require(Need::Symlinks)?;
+        wait(storage.symlink(&text, &resolved.rel))
     }
 
     pub(super) fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
@@ -110,6 +110,8 @@ impl Inner {
         self.check_upload_name(new.file_name())
             .and_then(|()| self.check_upload_name(target.name()))
             .map_err(|error| error.at(new))?;
+        let storage = self.mounts.storage(source.mount);
+        storage.capabilities().require(Need::HardLinks)?;
         let quota = self
             .quota_for(source.mount)
             .filter(|_| source_stat.is_file());
@@ -120,12 +122,11 @@ impl Inner {
                 return Err(error);
             }
         }
-        let dir = self.mounts.dir(source.mount);
-        let linked = dir.hard_link(&source.rel, dir, &target.rel);
+        let linked = wait(storage.hard_link(&source.rel, &target.rel));
         if let (Err(_), Some(quota)) = (&linked, quota) {
             quota.release_files(1);
             quota.release_bytes(source_stat.size);
         }
-        linked.map_err(|error| VfsError::from_io(error).at(new))
+        linked.map_err(|error| error.at(new))
     }
 }

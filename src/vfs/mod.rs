@@ -3,8 +3,9 @@
 //! `UserFs` is the only way front ends touch user data. Every operation takes a `VirtualPath`,
 //! resolves it inside the user's root (following symlinks in virtual space, see `resolve`),
 //! checks the user's permissions on both the path as asked and the canonical path it resolves
-//! to (so a symlink never grants more than either end allows), then acts through a
-//! `cap_std::fs::Dir` handle of the mount, which the OS keeps from leaving that directory.
+//! to (so a symlink never grants more than either end allows), then acts through the mount's
+//! storage backend (`storage`: bytes and entries only; for a local directory a
+//! `cap_std::fs::Dir` handle, which the OS keeps from leaving that directory).
 //! Ambient authority (opening a host path) is used only in [`UserFs::open`] and in the
 //! server's sweep for leftover uploads ([`sweep_leftovers`]), which opens configured homes.
 //!
@@ -32,6 +33,7 @@ mod reader;
 mod resolve;
 mod shared_dirs;
 mod space;
+mod storage;
 mod upload;
 mod upload_quota;
 mod walk;
@@ -45,8 +47,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cap_fs_ext::{DirExt as _, SystemTimeSpec};
-use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _};
+use cap_std::fs::Dir;
 
 pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
 pub use hash::HashAlgorithm;
@@ -63,13 +64,13 @@ pub use spec::{Bandwidth, FsSpec, Mount, Quota, FALLBACK_UMASK};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
 use bandwidth::Throttles;
-use disk::Access;
 use modes::{changed_mode, created_mode, NEW_DIR_MODE};
 use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
 use shared_dirs::SharedDirs;
+use storage::{wait, Backend, LocalStorage, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
 
 /// One user's confined file system view; cheap to clone, shareable between tasks.
@@ -121,20 +122,20 @@ impl UserFs {
             }
         }
         let dirs = quotas.dirs();
-        let (root_dir, mount_dirs) =
+        let (root_storage, mount_dirs) =
             tokio::task::spawn_blocking(move || open_dirs(&dirs, &root, mounts))
                 .await
                 .map_err(|_| joined())??;
         let quota = if quota.is_unlimited() {
             None
         } else {
-            Some(quotas.account(&user, quota, &root_dir).await?)
+            Some(quotas.account(&user, quota, &root_storage).await?)
         };
         let user_name = user.clone();
         Ok(UserFs {
             inner: Arc::new(Inner {
                 user,
-                mounts: MountTable::new(root_dir, mount_dirs),
+                mounts: MountTable::new(root_storage, mount_dirs),
                 permissions,
                 denied: DeniedPatterns::new(&denied_upload_patterns),
                 quota,
@@ -194,9 +195,9 @@ impl UserFs {
     pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<FileReader, VfsError> {
         self.run(path, move |inner, path| {
             let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let file = inner.open_regular_file(&resolved, Access::Read)?;
+            let reader = inner.open_regular_file(&resolved)?;
             Ok(FileReader::new(
-                file,
+                reader,
                 path.clone(),
                 offset,
                 inner.throttles.download.clone(),
@@ -255,20 +256,8 @@ impl UserFs {
                 return Err(VfsError::new(VfsErrorKind::AlreadyExists));
             }
             let mode = created_mode(mode, inner.umask);
-            let dir = inner.mounts.dir(resolved.mount);
-            let mut builder = cap_std::fs::DirBuilder::new();
-            builder.mode(mode);
-            dir.create_dir_with(&resolved.rel, &builder)
-                .map_err(VfsError::from_io)?;
-            // The process umask may have taken more bits than ours; the mode is exactly ours.
-            let created = disk::open_dir(dir, &resolved.rel)?;
-            let metadata = created.dir_metadata().map_err(VfsError::from_io)?;
-            if metadata.permissions().mode() & 0o7777 != mode {
-                created
-                    .set_permissions(".", cap_std::fs::Permissions::from_mode(mode))
-                    .map_err(VfsError::from_io)?;
-            }
-            Ok(())
+            let storage = inner.mounts.storage(resolved.mount);
+            wait(storage.create_dir(&resolved.rel, mode))
         })
         .await
     }
@@ -285,30 +274,13 @@ impl UserFs {
                 }
                 Some(_) => {}
             }
-            let dir = inner.mounts.dir(resolved.mount);
-            let error = match dir.remove_dir(&resolved.rel) {
-                Ok(()) => return Ok(()),
-                Err(error) => VfsError::from_io(error),
-            };
-            // Some file systems report a non-empty directory as EEXIST.
-            if !matches!(
-                error.kind,
-                VfsErrorKind::DirectoryNotEmpty | VfsErrorKind::AlreadyExists
-            ) {
-                return Err(error);
-            }
-            // The client saw it empty; what remains may be uploads a crash left behind, which
-            // go unless one of them belongs to a running upload.
-            let emptied = disk::open_dir(dir, &resolved.rel)
-                .map(|opened| leftovers::clear_for_rmdir(&opened))
-                .unwrap_or(false);
-            if emptied {
-                return dir.remove_dir(&resolved.rel).map_err(VfsError::from_io);
-            }
-            Err(VfsError {
-                kind: VfsErrorKind::DirectoryNotEmpty,
-                ..error
-            })
+            // The backend leaves out what only it put there (uploads a crash left behind).
+            wait(
+                inner
+                    .mounts
+                    .storage(resolved.mount)
+                    .remove_dir(&resolved.rel),
+            )
         })
         .await
     }
@@ -324,12 +296,8 @@ impl UserFs {
         self.run(path, move |inner, path| {
             let resolved =
                 inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
-            let spec = |time| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(time));
-            inner
-                .mounts
-                .dir(resolved.mount)
-                .set_times(&resolved.rel, atime.map(spec), Some(spec(mtime)))
-                .map_err(VfsError::from_io)
+            let storage = inner.mounts.storage(resolved.mount);
+            wait(storage.set_times(&resolved.rel, mtime, atime))
         })
         .await
     }
@@ -340,12 +308,9 @@ impl UserFs {
         self.run(path, move |inner, path| {
             let resolved =
                 inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
-            let permissions = cap_std::fs::Permissions::from_mode(changed_mode(mode));
-            inner
-                .mounts
-                .dir(resolved.mount)
-                .set_permissions(&resolved.rel, permissions)
-                .map_err(VfsError::from_io)
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.capabilities().require(Need::Modes)?;
+            wait(storage.set_mode(&resolved.rel, changed_mode(mode)))
         })
         .await
     }
@@ -393,7 +358,8 @@ impl UserFs {
         self.run(path, |inner, path| {
             inner.check_names(path)?;
             let (mount, _) = inner.mounts.locate(path);
-            space::space(inner.mounts.dir(mount), inner.quota_for(mount))
+            let capacity = wait(inner.mounts.storage(mount).capacity())?;
+            Ok(space::narrow(capacity, inner.quota_for(mount)))
         })
         .await
     }
@@ -408,9 +374,9 @@ impl UserFs {
     ) -> Result<Vec<u8>, VfsError> {
         self.run(path, move |inner, path| {
             let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let file = inner.open_regular_file(&resolved, Access::Read)?;
+            let reader = inner.open_regular_file(&resolved)?;
             let (offset, length) = range.unwrap_or((0, u64::MAX));
-            hash::hash_file(&file, algorithm, offset, length).map_err(VfsError::from_io)
+            hash::hash_file(&reader, algorithm, offset, length).map_err(VfsError::from_io)
         })
         .await
     }
@@ -437,7 +403,8 @@ fn open_dirs(
     dirs: &SharedDirs,
     root: &Path,
     mounts: Vec<Mount>,
-) -> Result<(Arc<Dir>, Vec<MountDir>), VfsError> {
+) -> Result<(Backend, Vec<MountDir>), VfsError> {
+    let local = |dir: Arc<Dir>| Backend::Local(LocalStorage::new(dir));
     let at_root = |error| VfsError::from_io(error).at(&VirtualPath::root());
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -452,10 +419,10 @@ fn open_dirs(
             .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
         mount_dirs.push(MountDir {
             virtual_path: mount.virtual_path,
-            dir,
+            storage: local(dir),
         });
     }
-    Ok((root_dir, mount_dirs))
+    Ok((local(root_dir), mount_dirs))
 }
 
 impl Inner {
@@ -533,38 +500,28 @@ impl Inner {
         }
     }
 
-    fn open_regular_file(
-        &self,
-        resolved: &Resolved,
-        access: Access,
-    ) -> Result<std::fs::File, VfsError> {
+    fn open_regular_file(&self, resolved: &Resolved) -> Result<Reader, VfsError> {
         match &resolved.node {
             Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::MountRoot(_) | Node::Synthetic => Err(VfsError::new(VfsErrorKind::IsADirectory)),
             Node::Entry(_) => {
-                let dir = self.mounts.dir(resolved.mount);
-                disk::open_regular(dir, &resolved.rel, access).map(|(file, _)| file)
+                let storage = self.mounts.storage(resolved.mount);
+                wait(storage.open_read(&resolved.rel)).map(|(reader, _)| reader)
             }
         }
     }
 
     fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
         let resolved = self.resolve(path, Follow::Yes, Permissions::LIST)?;
-        let dir = self.mounts.dir(resolved.mount);
+        let storage = self.mounts.storage(resolved.mount);
         let stream = match &resolved.node {
             Node::Missing => return Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::Entry(stat) if !stat.is_dir() => {
                 return Err(VfsError::new(VfsErrorKind::NotADirectory))
             }
-            Node::Entry(_) | Node::MountRoot(_) => Some(
-                disk::open_dir(dir, &resolved.rel)?
-                    .entries()
-                    .map_err(VfsError::from_io)?,
-            ),
+            Node::Entry(_) | Node::MountRoot(_) => Some(wait(storage.list(&resolved.rel))?),
             // A directory that exists only for a mount below may or may not exist on disk.
-            Node::Synthetic => disk::open_dir(dir, &resolved.rel)
-                .ok()
-                .and_then(|dir| dir.entries().ok()),
+            Node::Synthetic => wait(storage.list(&resolved.rel)).ok(),
         };
         let mut mount_entries = Vec::new();
         for (name, node) in self.mounts.children(&resolved.path) {
@@ -606,6 +563,10 @@ impl Inner {
         let Some(name) = resolved.name() else {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         };
+        let storage = self.mounts.storage(resolved.mount);
+        if !mode.is_atomic() {
+            storage.capabilities().require(Need::InPlaceWrites)?;
+        }
         let resumes = matches!(
             mode,
             WriteMode::Append | WriteMode::At(_) | WriteMode::InPlace
@@ -621,9 +582,9 @@ impl Inner {
             }
             _ => None,
         };
-        let parent = disk::open_dir(self.mounts.dir(resolved.mount), &resolved.parent_rel())?;
         let target = WriteTarget {
-            parent,
+            storage,
+            parent: resolved.parent_rel(),
             name: name.to_owned(),
             path: resolved.path.clone(),
             existing,
@@ -676,20 +637,14 @@ impl Inner {
             self.require(&target.path, Permissions::OVERWRITE)
                 .map_err(|error| error.at(to))?;
         }
-        let dir = self.mounts.dir(source.mount);
+        let storage = self.mounts.storage(source.mount);
         if overwrite {
-            dir.rename(&source.rel, dir, &target.rel)
-                .map_err(VfsError::from_io)?;
+            wait(storage.rename(&source.rel, &target.rel, Publish::Replace))?;
         } else {
-            let (Some(source_name), Some(target_name)) = (source.name(), target.name()) else {
+            if source.name().is_none() || target.name().is_none() {
                 return Err(VfsError::new(VfsErrorKind::PermissionDenied));
-            };
-            disk::rename_no_replace(
-                &disk::open_dir(dir, &source.parent_rel())?,
-                Path::new(source_name),
-                &disk::open_dir(dir, &target.parent_rel())?,
-                Path::new(target_name),
-            )?;
+            }
+            wait(storage.rename(&source.rel, &target.rel, Publish::Exclusive))?;
         }
         if let (Some(quota), Some(replaced)) = (self.quota_for(source.mount), replaced) {
             // Renaming one name of a file onto another name of it changes nothing on disk.
@@ -709,10 +664,11 @@ impl Inner {
         if stat.is_dir() {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         }
-        self.mounts
-            .dir(resolved.mount)
-            .remove_file(&resolved.rel)
-            .map_err(VfsError::from_io)?;
+        wait(
+            self.mounts
+                .storage(resolved.mount)
+                .remove_file(&resolved.rel),
+        )?;
         if let (Some(quota), true) = (self.quota_for(resolved.mount), stat.is_file()) {
             quota.release_bytes(stat.size);
             quota.release_files(1);
@@ -723,20 +679,36 @@ impl Inner {
     fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
         let needed = Permissions::SET_ATTRIBUTES | Permissions::OVERWRITE;
         let resolved = self.resolve_existing(path, Follow::Yes, needed)?;
-        let dir = self.mounts.dir(resolved.mount);
-        let (file, stat) = disk::open_regular(dir, &resolved.rel, Access::Write)?;
+        let Some(stat) = resolved.entry() else {
+            return Err(VfsError::new(VfsErrorKind::NotFound));
+        };
+        if !stat.is_file() {
+            return Err(match stat.kind {
+                FileKind::Dir => VfsError::new(VfsErrorKind::IsADirectory),
+                _ => VfsError::with_detail(VfsErrorKind::PermissionDenied, "not a regular file"),
+            });
+        }
+        let storage = self.mounts.storage(resolved.mount);
+        storage.capabilities().require(Need::InPlaceWrites)?;
         let quota = self.quota_for(resolved.mount);
         if let (Some(quota), true) = (quota, length > stat.size) {
             quota.reserve_bytes(length - stat.size, 0)?;
         }
-        let result = file.set_len(length).map_err(VfsError::from_io);
+        let result = wait(storage.set_len(&resolved.rel, length));
         if let Some(quota) = quota {
             let before = if length > stat.size {
                 length
             } else {
                 stat.size
             };
-            let after = file.metadata().map_or(before, |metadata| metadata.len());
+            // After a failure the file may have changed or not: ask it.
+            let after = match &result {
+                Ok(()) => length,
+                Err(_) => wait(storage.metadata(&resolved.rel))
+                    .ok()
+                    .flatten()
+                    .map_or(before, |stat| stat.size),
+            };
             quota.correct_bytes(before, after);
         }
         result
