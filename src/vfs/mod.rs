@@ -19,10 +19,8 @@ pub mod spec;
 
 mod bandwidth;
 mod discarded;
-mod disk;
 mod error;
 mod hash;
-mod leftovers;
 mod links;
 mod listing;
 mod metadata;
@@ -31,27 +29,21 @@ mod names;
 mod quota;
 mod reader;
 mod resolve;
-mod shared_dirs;
 mod space;
 mod storage;
 mod upload;
 mod upload_quota;
-mod walk;
 mod write_mode;
 
 #[cfg(test)]
 mod tests;
 
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cap_std::fs::Dir;
-
 pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
 pub use hash::HashAlgorithm;
-pub use leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use listing::{DirLister, MAX_LIST_BATCH};
 pub use metadata::{DirEntry, FileKind, FileStat};
 pub use modes::CommitAttributes;
@@ -61,6 +53,7 @@ pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
 pub use spec::{Bandwidth, FsSpec, Mount, Quota, FALLBACK_UMASK};
+pub use storage::leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
 use bandwidth::Throttles;
@@ -69,7 +62,7 @@ use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
-use shared_dirs::SharedDirs;
+use storage::shared_dirs::SharedDirs;
 use storage::{wait, Backend, LocalStorage, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
 
@@ -404,25 +397,18 @@ fn open_dirs(
     root: &Path,
     mounts: Vec<Mount>,
 ) -> Result<(Backend, Vec<MountDir>), VfsError> {
-    let local = |dir: Arc<Dir>| Backend::Local(LocalStorage::new(dir));
-    let at_root = |error| VfsError::from_io(error).at(&VirtualPath::root());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(root)
-        .map_err(at_root)?;
-    let root_dir = dirs.open(root).map_err(at_root)?;
+    let root_storage = LocalStorage::open_home(dirs, root)
+        .map_err(|error| VfsError::from_io(error).at(&VirtualPath::root()))?;
     let mut mount_dirs = Vec::with_capacity(mounts.len());
     for mount in mounts {
-        let dir = dirs
-            .open(&mount.dir)
+        let storage = LocalStorage::open(dirs, &mount.dir)
             .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
         mount_dirs.push(MountDir {
             virtual_path: mount.virtual_path,
-            storage: local(dir),
+            storage: Backend::Local(storage),
         });
     }
-    Ok((local(root_dir), mount_dirs))
+    Ok((Backend::Local(root_storage), mount_dirs))
 }
 
 impl Inner {

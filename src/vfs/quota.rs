@@ -21,8 +21,8 @@ use tokio::sync::OnceCell;
 use super::bandwidth::BandwidthRegistry;
 use super::discarded::DiscardedUploads;
 use super::error::{VfsError, VfsErrorKind};
-use super::shared_dirs::SharedDirs;
 use super::spec::Quota;
+use super::storage::shared_dirs::SharedDirs;
 use super::storage::{wait, Backend, Storage as _};
 
 /// Most directory entries the initial usage walk visits; beyond it the usage is a lower bound

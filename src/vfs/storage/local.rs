@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::ops::ControlFlow;
-use std::os::unix::fs::{FileExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, FileExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -22,14 +22,15 @@ use bytes::Bytes;
 use cap_fs_ext::{DirExt as _, SystemTimeSpec};
 use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _, ReadDir};
 
+use super::disk::{self, Access};
+use super::leftovers;
+use super::shared_dirs::SharedDirs;
+use super::walk::walk;
 use super::{Capabilities, Lister, Publish, RangeReader, StageMode, StagedFile, Storage};
-use crate::vfs::disk::{self, Access};
 use crate::vfs::error::{VfsError, VfsErrorKind};
-use crate::vfs::leftovers;
 use crate::vfs::metadata::{DirEntry, FileStat};
 use crate::vfs::names::{is_temp_name, temp_name, TempName};
 use crate::vfs::space::SpaceInfo;
-use crate::vfs::walk::walk;
 
 /// A confined local directory; cheap to clone (the handle is shared, see `shared_dirs`).
 #[derive(Clone, Debug)]
@@ -67,6 +68,22 @@ impl LocalStorage {
     /// Storage over the directory `dir`.
     pub(crate) fn new(dir: Arc<Dir>) -> LocalStorage {
         LocalStorage { dir }
+    }
+
+    /// Storage over the host directory `path` (ambient authority: only for configured homes
+    /// and folders), sharing the handle with other sessions of it. Blocking.
+    pub(crate) fn open(dirs: &SharedDirs, path: &Path) -> io::Result<LocalStorage> {
+        dirs.open(path).map(LocalStorage::new)
+    }
+
+    /// Like [`LocalStorage::open`] for a user's home, created first (mode 0750, with its
+    /// parents) when missing. Blocking.
+    pub(crate) fn open_home(dirs: &SharedDirs, path: &Path) -> io::Result<LocalStorage> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(path)?;
+        LocalStorage::open(dirs, path)
     }
 }
 

@@ -329,3 +329,17 @@ fn in_place_uploads_write_the_file_itself() {
     wait_io(staged.write_at(0, Bytes::from_static(b"n"))).unwrap();
     assert_eq!(std::fs::read(fixture.host("new")).unwrap(), b"n");
 }
+
+#[test]
+fn a_missing_home_is_created_private_and_its_handle_shared() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("homes/alice");
+    let dirs = SharedDirs::default();
+    let first = LocalStorage::open_home(&dirs, &home).unwrap();
+    let mode = std::fs::metadata(&home).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o750, 0, "{mode:o}");
+    let second = LocalStorage::open(&dirs, &home).unwrap();
+    assert!(Arc::ptr_eq(&first.dir, &second.dir));
+    assert!(LocalStorage::open(&dirs, &temp.path().join("absent")).is_err());
+}

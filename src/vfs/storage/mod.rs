@@ -20,7 +20,11 @@
 //! blocking-pool hand-off it makes per operation (as it did before the seam existed). A
 //! non-blocking backend (S3) must be awaited on the runtime instead.
 
+mod disk;
+pub(crate) mod leftovers;
 pub(crate) mod local;
+pub(crate) mod shared_dirs;
+mod walk;
 
 use std::future::Future;
 use std::path::Path;
