@@ -116,6 +116,12 @@ impl MountTable {
         MountTable { mounts: table }
     }
 
+    /// Every mount's storage, to change in tests.
+    #[cfg(test)]
+    pub(crate) fn storages_mut(&mut self) -> impl Iterator<Item = &mut Backend> {
+        self.mounts.iter_mut().map(|mount| &mut mount.storage)
+    }
+
     /// The storage of mount `index`.
     pub(crate) fn storage(&self, index: usize) -> &Backend {
         &self.mounts[index].storage

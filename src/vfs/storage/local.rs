@@ -36,7 +36,20 @@ use crate::vfs::space::SpaceInfo;
 #[derive(Clone, Debug)]
 pub(crate) struct LocalStorage {
     dir: Arc<Dir>,
+    capabilities: Capabilities,
 }
+
+/// Everything: a local directory is a POSIX file system.
+const LOCAL_CAPABILITIES: Capabilities = Capabilities {
+    blocking: true,
+    random_writes: true,
+    in_place_writes: true,
+    atomic_rename: true,
+    exclusive_publish: true,
+    symlinks: true,
+    hard_links: true,
+    modes: true,
+};
 
 /// A local file open for reading.
 #[derive(Debug)]
@@ -67,7 +80,17 @@ pub(crate) struct LocalStaged {
 impl LocalStorage {
     /// Storage over the directory `dir`.
     pub(crate) fn new(dir: Arc<Dir>) -> LocalStorage {
-        LocalStorage { dir }
+        LocalStorage {
+            dir,
+            capabilities: LOCAL_CAPABILITIES,
+        }
+    }
+
+    /// Pretends to lack capabilities, so the VFS's refusals can be tested without a second
+    /// backend.
+    #[cfg(test)]
+    pub(crate) fn restrict(&mut self, capabilities: Capabilities) {
+        self.capabilities = capabilities;
     }
 
     /// Storage over the host directory `path` (ambient authority: only for configured homes
@@ -124,16 +147,7 @@ impl Storage for LocalStorage {
     type Staged = LocalStaged;
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            blocking: true,
-            random_writes: true,
-            in_place_writes: true,
-            atomic_rename: true,
-            exclusive_publish: true,
-            symlinks: true,
-            hard_links: true,
-            modes: true,
-        }
+        self.capabilities
     }
 
     async fn metadata(&self, rel: &Path) -> Result<Option<FileStat>, VfsError> {
