@@ -7,7 +7,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::storage::{wait_io, RangeReader as _, Reader};
+use super::storage::{RangeReader as _, Reader};
 
 /// Bytes read per `pread` while hashing.
 const HASH_BLOCK_BYTES: usize = 256 * 1024;
@@ -61,9 +61,8 @@ impl Hasher {
     }
 }
 
-/// Hashes `length` bytes of `reader` from `offset` (fewer if the file ends first). Blocking:
-/// drives the (blocking) backend's reads on the current thread.
-pub(crate) fn hash_file(
+/// Hashes `length` bytes of `reader` from `offset` (fewer if the file ends first).
+pub(crate) async fn hash_file(
     reader: &Reader,
     algorithm: HashAlgorithm,
     offset: u64,
@@ -77,7 +76,7 @@ pub(crate) fn hash_file(
             .unwrap_or(usize::MAX)
             .min(HASH_BLOCK_BYTES);
         // Short only at the end of the file (`RangeReader::read_at`).
-        let block = wait_io(reader.read_at(position, want))?;
+        let block = reader.read_at(position, want).await?;
         if block.is_empty() {
             break;
         }
@@ -94,7 +93,9 @@ mod tests {
     fn digest(algorithm: HashAlgorithm, data: &[u8], offset: u64, length: u64) -> String {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
-        hex::encode(hash_file(&Reader::local(file), algorithm, offset, length).unwrap())
+        let reader = Reader::local(file);
+        let hash = super::super::storage::wait_io(hash_file(&reader, algorithm, offset, length));
+        hex::encode(hash.unwrap())
     }
 
     #[test]

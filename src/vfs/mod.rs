@@ -163,32 +163,35 @@ impl UserFs {
 
     /// Metadata, following symlinks (inside the view only). Needs `LIST`.
     pub async fn stat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST)?;
-            inner.mounts.stat(&resolved)
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST).await?;
+            inner.mounts.stat(&resolved).await
         })
         .await
     }
 
     /// Metadata of the path itself (a symlink is reported as one). Needs `LIST`.
     pub async fn lstat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::LIST)?;
-            inner.mounts.stat(&resolved)
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::LIST).await?;
+            inner.mounts.stat(&resolved).await
         })
         .await
     }
 
     /// Starts a streamed listing of directory `path`. Needs `LIST`.
     pub async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
-        self.run(path, |inner, path| inner.list_dir(path)).await
+        self.run(path, async move |inner, path| inner.list_dir(path).await)
+            .await
     }
 
     /// Opens a regular file for reading, positioned at `offset`. Needs `DOWNLOAD`.
     pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<FileReader, VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let reader = inner.open_regular_file(&resolved)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
+                .await?;
+            let reader = inner.open_regular_file(&resolved).await?;
             Ok(FileReader::new(
                 reader,
                 path.clone(),
@@ -206,8 +209,10 @@ impl UserFs {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<FileWriter, VfsError> {
-        self.run(path, move |inner, path| inner.open_write(path, mode))
-            .await
+        self.run(path, async move |inner, path| {
+            inner.open_write(path, mode).await
+        })
+        .await
     }
 
     /// Renames `from` to `to`. With `overwrite`, an existing `to` is replaced atomically
@@ -221,13 +226,16 @@ impl UserFs {
         overwrite: bool,
     ) -> Result<(), VfsError> {
         let to = to.clone();
-        self.run(from, move |inner, from| inner.rename(from, &to, overwrite))
-            .await
+        self.run(from, async move |inner, from| {
+            inner.rename(from, &to, overwrite).await
+        })
+        .await
     }
 
     /// Removes a file or symlink. Needs `DELETE`.
     pub async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, |inner, path| inner.remove_file(path)).await
+        self.run(path, async move |inner, path| inner.remove_file(path).await)
+            .await
     }
 
     /// Creates a directory, mode 0777 less the umask. Needs `MKDIR`.
@@ -243,22 +251,22 @@ impl UserFs {
         path: &VirtualPath,
         mode: u32,
     ) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR).await?;
             if !matches!(resolved.node, Node::Missing) {
                 return Err(VfsError::new(VfsErrorKind::AlreadyExists));
             }
             let mode = created_mode(mode, inner.umask);
             let storage = inner.mounts.storage(resolved.mount);
-            wait(storage.create_dir(&resolved.rel, mode))
+            storage.create_dir(&resolved.rel, mode).await
         })
         .await
     }
 
     /// Removes an empty directory. Needs `RMDIR`.
     pub async fn remove_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR).await?;
             inner.refuse_structural(&resolved)?;
             match resolved.entry() {
                 None => return Err(VfsError::new(VfsErrorKind::NotFound)),
@@ -268,12 +276,8 @@ impl UserFs {
                 Some(_) => {}
             }
             // The backend leaves out what only it put there (uploads a crash left behind).
-            wait(
-                inner
-                    .mounts
-                    .storage(resolved.mount)
-                    .remove_dir(&resolved.rel),
-            )
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.remove_dir(&resolved.rel).await
         })
         .await
     }
@@ -286,11 +290,12 @@ impl UserFs {
         mtime: SystemTime,
         atime: Option<SystemTime>,
     ) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved =
-                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
+                .await?;
             let storage = inner.mounts.storage(resolved.mount);
-            wait(storage.set_times(&resolved.rel, mtime, atime))
+            storage.set_times(&resolved.rel, mtime, atime).await
         })
         .await
     }
@@ -298,12 +303,13 @@ impl UserFs {
     /// Sets permission bits as asked (an explicit request: no umask), following symlinks;
     /// masked to `0o777` (never setuid, setgid or sticky). Needs `SET_ATTRIBUTES`.
     pub async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved =
-                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
+                .await?;
             let storage = inner.mounts.storage(resolved.mount);
             storage.capabilities().require(Need::Modes)?;
-            wait(storage.set_mode(&resolved.rel, changed_mode(mode)))
+            storage.set_mode(&resolved.rel, changed_mode(mode)).await
         })
         .await
     }
@@ -311,8 +317,10 @@ impl UserFs {
     /// Truncates or extends a regular file; growth counts toward the quota. Needs
     /// `SET_ATTRIBUTES` and `OVERWRITE` (it changes content).
     pub async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| inner.set_len(path, length))
-            .await
+        self.run(path, async move |inner, path| {
+            inner.set_len(path, length).await
+        })
+        .await
     }
 
     /// Creates symlink `link` pointing at `target`: client text, absolute (a virtual path) or
@@ -321,15 +329,18 @@ impl UserFs {
     /// targets in another mount with `CrossDevice`. Needs `LINK`.
     pub async fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
         let target = target.to_owned();
-        self.run(link, move |inner, link| inner.symlink(&target, link))
-            .await
+        self.run(link, async move |inner, link| {
+            inner.symlink(&target, link).await
+        })
+        .await
     }
 
     /// The text of symlink `path` as stored (relative: links made through the view are stored
     /// relative to their directory). A link whose text is absolute or leads outside the view
     /// fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
     pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
-        self.run(path, |inner, path| inner.read_link(path)).await
+        self.run(path, async move |inner, path| inner.read_link(path).await)
+            .await
     }
 
     /// Creates hard link `new` to the file `existing` (same mount only). Needs `LINK` at `new`
@@ -340,18 +351,18 @@ impl UserFs {
         new: &VirtualPath,
     ) -> Result<(), VfsError> {
         let new = new.clone();
-        self.run(existing, move |inner, existing| {
-            inner.hard_link(existing, &new)
+        self.run(existing, async move |inner, existing| {
+            inner.hard_link(existing, &new).await
         })
         .await
     }
 
     /// Capacity and free space where `path` lives (the quota when the user has one).
     pub async fn space(&self, path: &VirtualPath) -> Result<SpaceInfo, VfsError> {
-        self.run(path, |inner, path| {
+        self.run(path, async move |inner, path| {
             inner.check_names(path)?;
             let (mount, _) = inner.mounts.locate(path);
-            let capacity = wait(inner.mounts.storage(mount).capacity())?;
+            let capacity = inner.mounts.storage(mount).capacity().await?;
             Ok(space::narrow(capacity, inner.quota_for(mount)))
         })
         .await
@@ -365,25 +376,36 @@ impl UserFs {
         algorithm: HashAlgorithm,
         range: Option<(u64, u64)>,
     ) -> Result<Vec<u8>, VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let reader = inner.open_regular_file(&resolved)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
+                .await?;
+            let reader = inner.open_regular_file(&resolved).await?;
             let (offset, length) = range.unwrap_or((0, u64::MAX));
-            hash::hash_file(&reader, algorithm, offset, length).map_err(VfsError::from_io)
+            hash::hash_file(&reader, algorithm, offset, length)
+                .await
+                .map_err(VfsError::from_io)
         })
         .await
     }
 
-    /// Runs `operation` on the blocking pool; errors without a path get `path`.
+    /// Runs `operation`; errors without a path get `path`.
+    ///
+    /// The policy code is async over the backend. A blocking backend (the local disk) gets the
+    /// whole operation — a path resolution is several system calls — in one hand-off to the
+    /// blocking pool, where its futures complete at once (`storage::wait`). A backend that
+    /// really waits (object storage, issue 16) must be awaited on the runtime instead: add that
+    /// branch, on `Capabilities::blocking`, with the backend, since it needs the futures to be
+    /// `Send` across the await points, which only a real second backend can prove.
     async fn run<T, F>(&self, path: &VirtualPath, operation: F) -> Result<T, VfsError>
     where
         T: Send + 'static,
-        F: FnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
+        F: AsyncFnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
     {
         let inner = self.inner.clone();
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
-            operation(&inner, &path).map_err(|error| error.or_path(&path))
+            wait(operation(&inner, &path)).map_err(|error| error.or_path(&path))
         })
         .await
         .map_err(|_| joined())?
@@ -414,7 +436,7 @@ fn open_dirs(
 impl Inner {
     /// Refuses reserved names, checks `needed` on the path as asked, resolves it, and checks
     /// `needed` again on the canonical path.
-    fn resolve(
+    async fn resolve(
         &self,
         path: &VirtualPath,
         follow: Follow,
@@ -422,20 +444,20 @@ impl Inner {
     ) -> Result<Resolved, VfsError> {
         self.check_names(path)?;
         self.require(path, needed)?;
-        let resolved = self.mounts.resolve(path, follow)?;
+        let resolved = self.mounts.resolve(path, follow).await?;
         self.require(&resolved.path, needed)
             .map_err(|error| error.at(path))?;
         Ok(resolved)
     }
 
     /// Like `resolve`, for operations that change an existing, non-structural object.
-    fn resolve_existing(
+    async fn resolve_existing(
         &self,
         path: &VirtualPath,
         follow: Follow,
         needed: Permissions,
     ) -> Result<Resolved, VfsError> {
-        let resolved = self.resolve(path, follow, needed)?;
+        let resolved = self.resolve(path, follow, needed).await?;
         self.refuse_structural(&resolved)?;
         if matches!(resolved.node, Node::Missing) {
             return Err(VfsError::new(VfsErrorKind::NotFound));
@@ -486,41 +508,48 @@ impl Inner {
         }
     }
 
-    fn open_regular_file(&self, resolved: &Resolved) -> Result<Reader, VfsError> {
+    async fn open_regular_file(&self, resolved: &Resolved) -> Result<Reader, VfsError> {
         match &resolved.node {
             Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::MountRoot(_) | Node::Synthetic => Err(VfsError::new(VfsErrorKind::IsADirectory)),
             Node::Entry(_) => {
                 let storage = self.mounts.storage(resolved.mount);
-                wait(storage.open_read(&resolved.rel)).map(|(reader, _)| reader)
+                storage
+                    .open_read(&resolved.rel)
+                    .await
+                    .map(|(reader, _)| reader)
             }
         }
     }
 
-    fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
-        let resolved = self.resolve(path, Follow::Yes, Permissions::LIST)?;
+    async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
+        let resolved = self.resolve(path, Follow::Yes, Permissions::LIST).await?;
         let storage = self.mounts.storage(resolved.mount);
         let stream = match &resolved.node {
             Node::Missing => return Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::Entry(stat) if !stat.is_dir() => {
                 return Err(VfsError::new(VfsErrorKind::NotADirectory))
             }
-            Node::Entry(_) | Node::MountRoot(_) => Some(wait(storage.list(&resolved.rel))?),
+            Node::Entry(_) | Node::MountRoot(_) => Some(storage.list(&resolved.rel).await?),
             // A directory that exists only for a mount below may or may not exist on disk.
-            Node::Synthetic => wait(storage.list(&resolved.rel)).ok(),
+            Node::Synthetic => storage.list(&resolved.rel).await.ok(),
         };
         let mut mount_entries = Vec::new();
         for (name, node) in self.mounts.children(&resolved.path) {
             let child = resolved.path.join_name(&name)?;
-            let stat = self.mounts.node_stat(&child, &node)?;
+            let stat = self.mounts.node_stat(&child, &node).await?;
             mount_entries.push(DirEntry { name, stat });
         }
         Ok(DirLister::new(path.clone(), mount_entries, stream))
     }
 
-    fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<FileWriter, VfsError> {
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<FileWriter, VfsError> {
         self.check_upload_name(path.file_name())?;
-        let resolved = self.resolve(path, Follow::Yes, Permissions::UPLOAD)?;
+        let resolved = self.resolve(path, Follow::Yes, Permissions::UPLOAD).await?;
         self.check_upload_name(resolved.name())?;
         let existing = match &resolved.node {
             Node::Missing => None,
@@ -579,10 +608,10 @@ impl Inner {
             discard_note,
             umask: self.umask,
         };
-        FileWriter::open(target, mode)
+        FileWriter::open(target, mode).await
     }
 
-    fn rename(
+    async fn rename(
         &self,
         from: &VirtualPath,
         to: &VirtualPath,
@@ -590,10 +619,11 @@ impl Inner {
     ) -> Result<(), VfsError> {
         self.check_names(to).map_err(|error| error.at(to))?;
         self.require(to, Permissions::UPLOAD)?;
-        let source = self.resolve(from, Follow::No, Permissions::RENAME)?;
+        let source = self.resolve(from, Follow::No, Permissions::RENAME).await?;
         let target = self
             .mounts
             .resolve(to, Follow::No)
+            .await
             .map_err(|error| error.or_path(to))?;
         self.require(&target.path, Permissions::UPLOAD)
             .map_err(|error| error.at(to))?;
@@ -625,12 +655,16 @@ impl Inner {
         }
         let storage = self.mounts.storage(source.mount);
         if overwrite {
-            wait(storage.rename(&source.rel, &target.rel, Publish::Replace))?;
+            storage
+                .rename(&source.rel, &target.rel, Publish::Replace)
+                .await?;
         } else {
             if source.name().is_none() || target.name().is_none() {
                 return Err(VfsError::new(VfsErrorKind::PermissionDenied));
             }
-            wait(storage.rename(&source.rel, &target.rel, Publish::Exclusive))?;
+            storage
+                .rename(&source.rel, &target.rel, Publish::Exclusive)
+                .await?;
         }
         if let (Some(quota), Some(replaced)) = (self.quota_for(source.mount), replaced) {
             // Renaming one name of a file onto another name of it changes nothing on disk.
@@ -642,19 +676,18 @@ impl Inner {
         Ok(())
     }
 
-    fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        let resolved = self.resolve_existing(path, Follow::No, Permissions::DELETE)?;
+    async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        let resolved = self
+            .resolve_existing(path, Follow::No, Permissions::DELETE)
+            .await?;
         let Some(stat) = resolved.entry() else {
             return Err(VfsError::new(VfsErrorKind::NotFound));
         };
         if stat.is_dir() {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         }
-        wait(
-            self.mounts
-                .storage(resolved.mount)
-                .remove_file(&resolved.rel),
-        )?;
+        let storage = self.mounts.storage(resolved.mount);
+        storage.remove_file(&resolved.rel).await?;
         if let (Some(quota), true) = (self.quota_for(resolved.mount), stat.is_file()) {
             quota.release_bytes(stat.size);
             quota.release_files(1);
@@ -662,9 +695,9 @@ impl Inner {
         Ok(())
     }
 
-    fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
+    async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
         let needed = Permissions::SET_ATTRIBUTES | Permissions::OVERWRITE;
-        let resolved = self.resolve_existing(path, Follow::Yes, needed)?;
+        let resolved = self.resolve_existing(path, Follow::Yes, needed).await?;
         let Some(stat) = resolved.entry() else {
             return Err(VfsError::new(VfsErrorKind::NotFound));
         };
@@ -680,7 +713,7 @@ impl Inner {
         if let (Some(quota), true) = (quota, length > stat.size) {
             quota.reserve_bytes(length - stat.size, 0)?;
         }
-        let result = wait(storage.set_len(&resolved.rel, length));
+        let result = storage.set_len(&resolved.rel, length).await;
         if let Some(quota) = quota {
             let before = if length > stat.size {
                 length
@@ -690,7 +723,9 @@ impl Inner {
             // After a failure the file may have changed or not: ask it.
             let after = match &result {
                 Ok(()) => length,
-                Err(_) => wait(storage.metadata(&resolved.rel))
+                Err(_) => storage
+                    .metadata(&resolved.rel)
+                    .await
                     .ok()
                     .flatten()
                     .map_or(before, |stat| stat.size),

@@ -20,7 +20,7 @@ use super::error::{VfsError, VfsErrorKind};
 use super::metadata::{FileKind, FileStat};
 use super::names::is_reserved;
 use super::path::VirtualPath;
-use super::storage::{wait, Backend, Storage as _};
+use super::storage::{Backend, Storage as _};
 
 /// Linux's `MAXSYMLINKS`: more links than this in one resolution is a loop.
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -188,8 +188,12 @@ impl MountTable {
         children
     }
 
-    /// Resolves `path`, following symlinks in virtual space (see the module docs). Blocking.
-    pub(crate) fn resolve(&self, path: &VirtualPath, follow: Follow) -> Result<Resolved, VfsError> {
+    /// Resolves `path`, following symlinks in virtual space (see the module docs).
+    pub(crate) async fn resolve(
+        &self,
+        path: &VirtualPath,
+        follow: Follow,
+    ) -> Result<Resolved, VfsError> {
         let mut current = VirtualPath::root();
         let mut pending: VecDeque<(String, usize)> =
             path.components().map(|name| (name.to_owned(), 0)).collect();
@@ -223,7 +227,7 @@ impl MountTable {
                 continue;
             }
             let (mount, rel) = self.locate(&current);
-            let stat = match wait(self.storage(mount).metadata(&rel))? {
+            let stat = match self.storage(mount).metadata(&rel).await? {
                 Some(stat) => stat,
                 None if is_last => {
                     looked_up = Some(Node::Missing);
@@ -240,7 +244,7 @@ impl MountTable {
                             "too many levels of symbolic links",
                         ));
                     }
-                    let target = self.link_text(mount, &rel)?;
+                    let target = self.link_text(mount, &rel).await?;
                     if target.starts_with('/') {
                         return Err(escape());
                     }
@@ -257,7 +261,7 @@ impl MountTable {
         }
         let node = match looked_up {
             Some(node) => node,
-            None => self.lookup_no_follow(&current)?,
+            None => self.lookup_no_follow(&current).await?,
         };
         let (mount, rel) = self.locate(&current);
         Ok(Resolved {
@@ -270,50 +274,56 @@ impl MountTable {
 
     /// The text of the symlink at `rel` in mount `mount` (UTF-8 only: other targets cannot be
     /// expressed as virtual paths).
-    pub(crate) fn link_text(
+    pub(crate) async fn link_text(
         &self,
         mount: usize,
         rel: &std::path::Path,
     ) -> Result<String, VfsError> {
-        wait(self.storage(mount).read_link(rel))
+        self.storage(mount).read_link(rel).await
     }
 
     /// What is at `path` itself, without following a final symlink.
-    fn lookup_no_follow(&self, path: &VirtualPath) -> Result<Node, VfsError> {
+    async fn lookup_no_follow(&self, path: &VirtualPath) -> Result<Node, VfsError> {
         if let Some(node) = self.structural(path) {
             return Ok(node);
         }
         let (mount, rel) = self.locate(path);
-        match wait(self.storage(mount).metadata(&rel))? {
+        match self.storage(mount).metadata(&rel).await? {
             Some(stat) => Ok(Node::Entry(stat)),
             None => Ok(Node::Missing),
         }
     }
 
     /// The metadata of a resolved node; structural directories report their mount's root (or
-    /// the real directory behind a synthetic one, when there is one). Blocking.
-    pub(crate) fn stat(&self, resolved: &Resolved) -> Result<FileStat, VfsError> {
-        self.node_stat(&resolved.path, &resolved.node)
+    /// the real directory behind a synthetic one, when there is one).
+    pub(crate) async fn stat(&self, resolved: &Resolved) -> Result<FileStat, VfsError> {
+        self.node_stat(&resolved.path, &resolved.node).await
     }
 
-    /// The metadata of `node` found at `path` (see [`MountTable::stat`]). Blocking.
-    pub(crate) fn node_stat(&self, path: &VirtualPath, node: &Node) -> Result<FileStat, VfsError> {
+    /// The metadata of `node` found at `path` (see [`MountTable::stat`]).
+    pub(crate) async fn node_stat(
+        &self,
+        path: &VirtualPath,
+        node: &Node,
+    ) -> Result<FileStat, VfsError> {
         match node {
             Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::Entry(stat) => Ok(stat.clone()),
-            Node::MountRoot(index) => self.dir_stat(*index),
+            Node::MountRoot(index) => self.dir_stat(*index).await,
             Node::Synthetic => {
                 let (mount, rel) = self.locate(path);
-                match wait(self.storage(mount).metadata(&rel)) {
+                match self.storage(mount).metadata(&rel).await {
                     Ok(Some(stat)) if stat.is_dir() => Ok(stat),
-                    _ => self.dir_stat(mount),
+                    _ => self.dir_stat(mount).await,
                 }
             }
         }
     }
 
-    fn dir_stat(&self, index: usize) -> Result<FileStat, VfsError> {
-        wait(self.storage(index).metadata(std::path::Path::new(".")))?
+    async fn dir_stat(&self, index: usize) -> Result<FileStat, VfsError> {
+        self.storage(index)
+            .metadata(std::path::Path::new("."))
+            .await?
             .ok_or_else(|| VfsError::new(VfsErrorKind::NotFound))
     }
 

@@ -143,8 +143,11 @@ struct Accounting {
 }
 
 impl FileWriter {
-    /// Opens a writer (blocking; `UserFs` runs it off the runtime).
-    pub(crate) fn open(target: WriteTarget<'_>, mode: WriteMode) -> Result<FileWriter, VfsError> {
+    /// Opens a writer (`UserFs` runs it off the runtime for a blocking backend).
+    pub(crate) async fn open(
+        target: WriteTarget<'_>,
+        mode: WriteMode,
+    ) -> Result<FileWriter, VfsError> {
         let WriteTarget {
             storage,
             parent,
@@ -184,11 +187,13 @@ impl FileWriter {
                 mode: new_file_mode,
             },
         };
-        let (staged, stat) =
-            wait(storage.begin_upload(&parent, &name, stage)).map_err(give_back)?;
+        let (staged, stat) = storage
+            .begin_upload(&parent, &name, stage)
+            .await
+            .map_err(give_back)?;
         if let Some(old) = existing.as_ref().filter(|_| atomic && replaces) {
             // Keep the replaced file's permission bits, as an in-place overwrite would.
-            let _ = wait_io(staged.set_mode(old.mode & 0o777));
+            let _ = staged.set_mode(old.mode & 0o777).await;
         }
         let created_in_place = !atomic && existing.is_none();
         let position = match mode {
