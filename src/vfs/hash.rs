@@ -3,12 +3,11 @@
 //! The whole computation runs in one blocking task that reads large blocks with `pread`, so a
 //! multi-gigabyte file costs one task, bounded memory, and no round trips through the runtime.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use super::storage::{RangeReader as _, Reader};
 
 /// Bytes read per `pread` while hashing.
 const HASH_BLOCK_BYTES: usize = 256 * 1024;
@@ -62,29 +61,27 @@ impl Hasher {
     }
 }
 
-/// Hashes `length` bytes of `file` from `offset` (fewer if the file ends first). Blocking.
-pub(crate) fn hash_file(
-    file: &File,
+/// Hashes `length` bytes of `reader` from `offset` (fewer if the file ends first).
+pub(crate) async fn hash_file(
+    reader: &Reader,
     algorithm: HashAlgorithm,
     offset: u64,
     length: u64,
 ) -> std::io::Result<Vec<u8>> {
     let mut hasher = Hasher::new(algorithm);
-    let mut buffer = vec![0u8; HASH_BLOCK_BYTES];
     let mut position = offset;
     let end = offset.saturating_add(length);
     while position < end {
         let want = usize::try_from(end - position)
             .unwrap_or(usize::MAX)
-            .min(buffer.len());
-        let read = match file.read_at(&mut buffer[..want], position) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        hasher.update(&buffer[..read]);
-        position += read as u64;
+            .min(HASH_BLOCK_BYTES);
+        // Short only at the end of the file (`RangeReader::read_at`).
+        let block = reader.read_at(position, want).await?;
+        if block.is_empty() {
+            break;
+        }
+        hasher.update(&block);
+        position += block.len() as u64;
     }
     Ok(hasher.finish())
 }
@@ -96,7 +93,9 @@ mod tests {
     fn digest(algorithm: HashAlgorithm, data: &[u8], offset: u64, length: u64) -> String {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
-        hex::encode(hash_file(&file, algorithm, offset, length).unwrap())
+        let reader = Reader::local(file);
+        let hash = super::super::storage::wait_io(hash_file(&reader, algorithm, offset, length));
+        hex::encode(hash.unwrap())
     }
 
     #[test]

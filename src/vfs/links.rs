@@ -14,15 +14,16 @@ use super::error::{VfsError, VfsErrorKind};
 use super::path::{self, PathError, VirtualPath};
 use super::permissions::Permissions;
 use super::resolve::{self, Follow, MountTable, Node};
+use super::storage::{Need, Storage as _};
 use super::Inner;
 
 impl Inner {
-    pub(super) fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
+    pub(super) async fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
         if target.len() > path::MAX_PATH_BYTES {
             return Err(VfsError::from(PathError::TooLong));
         }
         self.check_upload_name(link.file_name())?;
-        let resolved = self.resolve(link, Follow::No, Permissions::LINK)?;
+        let resolved = self.resolve(link, Follow::No, Permissions::LINK).await?;
         if !matches!(resolved.node, Node::Missing) {
             return Err(VfsError::new(VfsErrorKind::AlreadyExists));
         }
@@ -33,14 +34,13 @@ impl Inner {
             return Err(VfsError::new(VfsErrorKind::CrossDevice));
         }
         let text = resolve::relative_link_text(&link_dir, &target_path);
-        self.mounts
-            .dir(resolved.mount)
-            .symlink(text, &resolved.rel)
-            .map_err(VfsError::from_io)
+        let storage = self.mounts.storage(resolved.mount);
+        storage.capabilities().require(Need::Symlinks)?;
+        storage.symlink(&text, &resolved.rel).await
     }
 
-    pub(super) fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
-        let resolved = self.resolve(path, Follow::No, Permissions::LIST)?;
+    pub(super) async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
+        let resolved = self.resolve(path, Follow::No, Permissions::LIST).await?;
         match resolved.entry() {
             None if matches!(resolved.node, Node::Missing) => {
                 return Err(VfsError::new(VfsErrorKind::NotFound))
@@ -53,7 +53,7 @@ impl Inner {
                 ))
             }
         }
-        let text = self.mounts.link_text(resolved.mount, &resolved.rel)?;
+        let text = self.mounts.link_text(resolved.mount, &resolved.rel).await?;
         if text.starts_with('/') {
             return Err(VfsError::with_detail(
                 VfsErrorKind::PermissionDenied,
@@ -67,17 +67,20 @@ impl Inner {
         Ok(text)
     }
 
-    pub(super) fn hard_link(
+    pub(super) async fn hard_link(
         &self,
         existing: &VirtualPath,
         new: &VirtualPath,
     ) -> Result<(), VfsError> {
         self.check_names(new).map_err(|error| error.at(new))?;
         self.require(new, Permissions::LINK)?;
-        let source = self.resolve_existing(existing, Follow::No, Permissions::DOWNLOAD)?;
+        let source = self
+            .resolve_existing(existing, Follow::No, Permissions::DOWNLOAD)
+            .await?;
         let target = self
             .mounts
             .resolve(new, Follow::No)
+            .await
             .map_err(|error| error.or_path(new))?;
         self.require(&target.path, Permissions::LINK)
             .map_err(|error| error.at(new))?;
@@ -110,6 +113,8 @@ impl Inner {
         self.check_upload_name(new.file_name())
             .and_then(|()| self.check_upload_name(target.name()))
             .map_err(|error| error.at(new))?;
+        let storage = self.mounts.storage(source.mount);
+        storage.capabilities().require(Need::HardLinks)?;
         let quota = self
             .quota_for(source.mount)
             .filter(|_| source_stat.is_file());
@@ -120,12 +125,11 @@ impl Inner {
                 return Err(error);
             }
         }
-        let dir = self.mounts.dir(source.mount);
-        let linked = dir.hard_link(&source.rel, dir, &target.rel);
+        let linked = storage.hard_link(&source.rel, &target.rel).await;
         if let (Err(_), Some(quota)) = (&linked, quota) {
             quota.release_files(1);
             quota.release_bytes(source_stat.size);
         }
-        linked.map_err(|error| VfsError::from_io(error).at(new))
+        linked.map_err(|error| error.at(new))
     }
 }

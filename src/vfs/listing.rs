@@ -1,20 +1,20 @@
 //! `DirLister`: a directory listing streamed in batches.
 //!
-//! A directory can hold millions of entries; the lister keeps the OS directory stream open and
-//! reads `max` entries per blocking call, so memory is bounded by the batch, not the directory.
+//! A directory can hold millions of entries; the lister keeps the backend's paged listing open
+//! (`storage::Lister`: the OS directory stream for a local directory) and reads up to `max`
+//! entries per blocking call, so memory is bounded by the batch, not the directory.
 //! Mount points below the directory are listed first (they may not exist on disk at all), and
 //! real entries they shadow, temporary upload files, `.`/`..` and names that are not UTF-8
 //! (which no client could address) are skipped.
 
 use std::collections::HashSet;
 
-use cap_std::fs::ReadDir;
-
 use super::error::VfsError;
-use super::metadata::{DirEntry, FileStat};
+use super::metadata::DirEntry;
 use super::names::is_reserved;
 use super::path::VirtualPath;
 use super::reader::joined;
+use super::storage::{wait, DirPages, Lister as _};
 
 /// Largest batch one `next_batch` call returns, whatever the caller asks for.
 pub const MAX_LIST_BATCH: usize = 4096;
@@ -27,15 +27,15 @@ pub struct DirLister {
     mounts: Vec<DirEntry>,
     /// Names the mount entries shadow.
     shadowed: HashSet<String>,
-    /// The OS stream; `None` once exhausted (or when no real directory exists).
-    stream: Option<ReadDir>,
+    /// The backend's listing; `None` once exhausted (or when no real directory exists).
+    stream: Option<DirPages>,
 }
 
 impl DirLister {
     pub(crate) fn new(
         path: VirtualPath,
         mounts: Vec<DirEntry>,
-        stream: Option<ReadDir>,
+        stream: Option<DirPages>,
     ) -> DirLister {
         let shadowed = mounts.iter().map(|entry| entry.name.clone()).collect();
         DirLister {
@@ -74,34 +74,28 @@ impl DirLister {
 }
 
 type Batch = (
-    Option<ReadDir>,
+    Option<DirPages>,
     HashSet<String>,
     Result<Vec<DirEntry>, VfsError>,
 );
 
 /// Reads until `max` visible entries or the end; the stream comes back unless exhausted.
-fn read_batch(mut stream: ReadDir, shadowed: HashSet<String>, max: usize) -> Batch {
+/// Pages are asked for only what is still missing, so hidden entries never make a batch
+/// larger than `max`, and a page of only hidden entries does not end the listing.
+fn read_batch(mut stream: DirPages, shadowed: HashSet<String>, max: usize) -> Batch {
     let mut batch = Vec::with_capacity(max.min(256));
     while batch.len() < max {
-        let entry = match stream.next() {
-            None => return (None, shadowed, Ok(batch)),
-            Some(Ok(entry)) => entry,
-            Some(Err(error)) => return (None, shadowed, Err(VfsError::from_io(error))),
+        let page = match wait(stream.next_page(max - batch.len())) {
+            Ok(page) => page,
+            Err(error) => return (None, shadowed, Err(error)),
         };
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if name == "." || name == ".." || is_reserved(&name) || shadowed.contains(&name) {
-            continue;
+        if page.is_empty() {
+            return (None, shadowed, Ok(batch));
         }
-        // `lstat` semantics; an entry removed since `readdir` saw it is simply not listed.
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
-        batch.push(DirEntry {
-            name,
-            stat: FileStat::from_cap(&metadata),
-        });
+        batch.extend(
+            page.into_iter()
+                .filter(|entry| !is_reserved(&entry.name) && !shadowed.contains(&entry.name)),
+        );
     }
     (Some(stream), shadowed, Ok(batch))
 }

@@ -3,8 +3,9 @@
 //! `UserFs` is the only way front ends touch user data. Every operation takes a `VirtualPath`,
 //! resolves it inside the user's root (following symlinks in virtual space, see `resolve`),
 //! checks the user's permissions on both the path as asked and the canonical path it resolves
-//! to (so a symlink never grants more than either end allows), then acts through a
-//! `cap_std::fs::Dir` handle of the mount, which the OS keeps from leaving that directory.
+//! to (so a symlink never grants more than either end allows), then acts through the mount's
+//! storage backend (`storage`: bytes and entries only; for a local directory a
+//! `cap_std::fs::Dir` handle, which the OS keeps from leaving that directory).
 //! Ambient authority (opening a host path) is used only in [`UserFs::open`] and in the
 //! server's sweep for leftover uploads ([`sweep_leftovers`]), which opens configured homes.
 //!
@@ -18,10 +19,8 @@ pub mod spec;
 
 mod bandwidth;
 mod discarded;
-mod disk;
 mod error;
 mod hash;
-mod leftovers;
 mod links;
 mod listing;
 mod metadata;
@@ -30,27 +29,21 @@ mod names;
 mod quota;
 mod reader;
 mod resolve;
-mod shared_dirs;
 mod space;
+mod storage;
 mod upload;
 mod upload_quota;
-mod walk;
 mod write_mode;
 
 #[cfg(test)]
 mod tests;
 
-use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cap_fs_ext::{DirExt as _, SystemTimeSpec};
-use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _};
-
 pub use error::{kind_of_io_error, VfsError, VfsErrorKind};
 pub use hash::HashAlgorithm;
-pub use leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use listing::{DirLister, MAX_LIST_BATCH};
 pub use metadata::{DirEntry, FileKind, FileStat};
 pub use modes::CommitAttributes;
@@ -60,16 +53,17 @@ pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
 pub use spec::{Bandwidth, FsSpec, Mount, Quota, FALLBACK_UMASK};
+pub use storage::leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
 use bandwidth::Throttles;
-use disk::Access;
 use modes::{changed_mode, created_mode, NEW_DIR_MODE};
 use names::{is_reserved, DeniedPatterns};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
-use shared_dirs::SharedDirs;
+use storage::shared_dirs::SharedDirs;
+use storage::{wait, Backend, LocalStorage, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
 
 /// One user's confined file system view; cheap to clone, shareable between tasks.
@@ -121,20 +115,20 @@ impl UserFs {
             }
         }
         let dirs = quotas.dirs();
-        let (root_dir, mount_dirs) =
+        let (root_storage, mount_dirs) =
             tokio::task::spawn_blocking(move || open_dirs(&dirs, &root, mounts))
                 .await
                 .map_err(|_| joined())??;
         let quota = if quota.is_unlimited() {
             None
         } else {
-            Some(quotas.account(&user, quota, &root_dir).await?)
+            Some(quotas.account(&user, quota, &root_storage).await?)
         };
         let user_name = user.clone();
         Ok(UserFs {
             inner: Arc::new(Inner {
                 user,
-                mounts: MountTable::new(root_dir, mount_dirs),
+                mounts: MountTable::new(root_storage, mount_dirs),
                 permissions,
                 denied: DeniedPatterns::new(&denied_upload_patterns),
                 quota,
@@ -169,34 +163,37 @@ impl UserFs {
 
     /// Metadata, following symlinks (inside the view only). Needs `LIST`.
     pub async fn stat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST)?;
-            inner.mounts.stat(&resolved)
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST).await?;
+            inner.mounts.stat(&resolved).await
         })
         .await
     }
 
     /// Metadata of the path itself (a symlink is reported as one). Needs `LIST`.
     pub async fn lstat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::LIST)?;
-            inner.mounts.stat(&resolved)
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::LIST).await?;
+            inner.mounts.stat(&resolved).await
         })
         .await
     }
 
     /// Starts a streamed listing of directory `path`. Needs `LIST`.
     pub async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
-        self.run(path, |inner, path| inner.list_dir(path)).await
+        self.run(path, async move |inner, path| inner.list_dir(path).await)
+            .await
     }
 
     /// Opens a regular file for reading, positioned at `offset`. Needs `DOWNLOAD`.
     pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<FileReader, VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let file = inner.open_regular_file(&resolved, Access::Read)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
+                .await?;
+            let reader = inner.open_regular_file(&resolved).await?;
             Ok(FileReader::new(
-                file,
+                reader,
                 path.clone(),
                 offset,
                 inner.throttles.download.clone(),
@@ -212,8 +209,10 @@ impl UserFs {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<FileWriter, VfsError> {
-        self.run(path, move |inner, path| inner.open_write(path, mode))
-            .await
+        self.run(path, async move |inner, path| {
+            inner.open_write(path, mode).await
+        })
+        .await
     }
 
     /// Renames `from` to `to`. With `overwrite`, an existing `to` is replaced atomically
@@ -227,13 +226,16 @@ impl UserFs {
         overwrite: bool,
     ) -> Result<(), VfsError> {
         let to = to.clone();
-        self.run(from, move |inner, from| inner.rename(from, &to, overwrite))
-            .await
+        self.run(from, async move |inner, from| {
+            inner.rename(from, &to, overwrite).await
+        })
+        .await
     }
 
     /// Removes a file or symlink. Needs `DELETE`.
     pub async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, |inner, path| inner.remove_file(path)).await
+        self.run(path, async move |inner, path| inner.remove_file(path).await)
+            .await
     }
 
     /// Creates a directory, mode 0777 less the umask. Needs `MKDIR`.
@@ -249,34 +251,22 @@ impl UserFs {
         path: &VirtualPath,
         mode: u32,
     ) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR).await?;
             if !matches!(resolved.node, Node::Missing) {
                 return Err(VfsError::new(VfsErrorKind::AlreadyExists));
             }
             let mode = created_mode(mode, inner.umask);
-            let dir = inner.mounts.dir(resolved.mount);
-            let mut builder = cap_std::fs::DirBuilder::new();
-            builder.mode(mode);
-            dir.create_dir_with(&resolved.rel, &builder)
-                .map_err(VfsError::from_io)?;
-            // The process umask may have taken more bits than ours; the mode is exactly ours.
-            let created = disk::open_dir(dir, &resolved.rel)?;
-            let metadata = created.dir_metadata().map_err(VfsError::from_io)?;
-            if metadata.permissions().mode() & 0o7777 != mode {
-                created
-                    .set_permissions(".", cap_std::fs::Permissions::from_mode(mode))
-                    .map_err(VfsError::from_io)?;
-            }
-            Ok(())
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.create_dir(&resolved.rel, mode).await
         })
         .await
     }
 
     /// Removes an empty directory. Needs `RMDIR`.
     pub async fn remove_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, |inner, path| {
-            let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR).await?;
             inner.refuse_structural(&resolved)?;
             match resolved.entry() {
                 None => return Err(VfsError::new(VfsErrorKind::NotFound)),
@@ -285,30 +275,9 @@ impl UserFs {
                 }
                 Some(_) => {}
             }
-            let dir = inner.mounts.dir(resolved.mount);
-            let error = match dir.remove_dir(&resolved.rel) {
-                Ok(()) => return Ok(()),
-                Err(error) => VfsError::from_io(error),
-            };
-            // Some file systems report a non-empty directory as EEXIST.
-            if !matches!(
-                error.kind,
-                VfsErrorKind::DirectoryNotEmpty | VfsErrorKind::AlreadyExists
-            ) {
-                return Err(error);
-            }
-            // The client saw it empty; what remains may be uploads a crash left behind, which
-            // go unless one of them belongs to a running upload.
-            let emptied = disk::open_dir(dir, &resolved.rel)
-                .map(|opened| leftovers::clear_for_rmdir(&opened))
-                .unwrap_or(false);
-            if emptied {
-                return dir.remove_dir(&resolved.rel).map_err(VfsError::from_io);
-            }
-            Err(VfsError {
-                kind: VfsErrorKind::DirectoryNotEmpty,
-                ..error
-            })
+            // The backend leaves out what only it put there (uploads a crash left behind).
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.remove_dir(&resolved.rel).await
         })
         .await
     }
@@ -321,15 +290,12 @@ impl UserFs {
         mtime: SystemTime,
         atime: Option<SystemTime>,
     ) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved =
-                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
-            let spec = |time| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(time));
-            inner
-                .mounts
-                .dir(resolved.mount)
-                .set_times(&resolved.rel, atime.map(spec), Some(spec(mtime)))
-                .map_err(VfsError::from_io)
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
+                .await?;
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.set_times(&resolved.rel, mtime, atime).await
         })
         .await
     }
@@ -337,15 +303,13 @@ impl UserFs {
     /// Sets permission bits as asked (an explicit request: no umask), following symlinks;
     /// masked to `0o777` (never setuid, setgid or sticky). Needs `SET_ATTRIBUTES`.
     pub async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved =
-                inner.resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)?;
-            let permissions = cap_std::fs::Permissions::from_mode(changed_mode(mode));
-            inner
-                .mounts
-                .dir(resolved.mount)
-                .set_permissions(&resolved.rel, permissions)
-                .map_err(VfsError::from_io)
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
+                .await?;
+            let storage = inner.mounts.storage(resolved.mount);
+            storage.capabilities().require(Need::Modes)?;
+            storage.set_mode(&resolved.rel, changed_mode(mode)).await
         })
         .await
     }
@@ -353,8 +317,10 @@ impl UserFs {
     /// Truncates or extends a regular file; growth counts toward the quota. Needs
     /// `SET_ATTRIBUTES` and `OVERWRITE` (it changes content).
     pub async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
-        self.run(path, move |inner, path| inner.set_len(path, length))
-            .await
+        self.run(path, async move |inner, path| {
+            inner.set_len(path, length).await
+        })
+        .await
     }
 
     /// Creates symlink `link` pointing at `target`: client text, absolute (a virtual path) or
@@ -363,15 +329,18 @@ impl UserFs {
     /// targets in another mount with `CrossDevice`. Needs `LINK`.
     pub async fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
         let target = target.to_owned();
-        self.run(link, move |inner, link| inner.symlink(&target, link))
-            .await
+        self.run(link, async move |inner, link| {
+            inner.symlink(&target, link).await
+        })
+        .await
     }
 
     /// The text of symlink `path` as stored (relative: links made through the view are stored
     /// relative to their directory). A link whose text is absolute or leads outside the view
     /// fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
     pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
-        self.run(path, |inner, path| inner.read_link(path)).await
+        self.run(path, async move |inner, path| inner.read_link(path).await)
+            .await
     }
 
     /// Creates hard link `new` to the file `existing` (same mount only). Needs `LINK` at `new`
@@ -382,18 +351,19 @@ impl UserFs {
         new: &VirtualPath,
     ) -> Result<(), VfsError> {
         let new = new.clone();
-        self.run(existing, move |inner, existing| {
-            inner.hard_link(existing, &new)
+        self.run(existing, async move |inner, existing| {
+            inner.hard_link(existing, &new).await
         })
         .await
     }
 
     /// Capacity and free space where `path` lives (the quota when the user has one).
     pub async fn space(&self, path: &VirtualPath) -> Result<SpaceInfo, VfsError> {
-        self.run(path, |inner, path| {
+        self.run(path, async move |inner, path| {
             inner.check_names(path)?;
             let (mount, _) = inner.mounts.locate(path);
-            space::space(inner.mounts.dir(mount), inner.quota_for(mount))
+            let capacity = inner.mounts.storage(mount).capacity().await?;
+            Ok(space::narrow(capacity, inner.quota_for(mount)))
         })
         .await
     }
@@ -406,25 +376,36 @@ impl UserFs {
         algorithm: HashAlgorithm,
         range: Option<(u64, u64)>,
     ) -> Result<Vec<u8>, VfsError> {
-        self.run(path, move |inner, path| {
-            let resolved = inner.resolve(path, Follow::Yes, Permissions::DOWNLOAD)?;
-            let file = inner.open_regular_file(&resolved, Access::Read)?;
+        self.run(path, async move |inner, path| {
+            let resolved = inner
+                .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
+                .await?;
+            let reader = inner.open_regular_file(&resolved).await?;
             let (offset, length) = range.unwrap_or((0, u64::MAX));
-            hash::hash_file(&file, algorithm, offset, length).map_err(VfsError::from_io)
+            hash::hash_file(&reader, algorithm, offset, length)
+                .await
+                .map_err(VfsError::from_io)
         })
         .await
     }
 
-    /// Runs `operation` on the blocking pool; errors without a path get `path`.
+    /// Runs `operation`; errors without a path get `path`.
+    ///
+    /// The policy code is async over the backend. A blocking backend (the local disk) gets the
+    /// whole operation — a path resolution is several system calls — in one hand-off to the
+    /// blocking pool, where its futures complete at once (`storage::wait`). A backend that
+    /// really waits (object storage, issue 16) must be awaited on the runtime instead: add that
+    /// branch, on `Capabilities::blocking`, with the backend, since it needs the futures to be
+    /// `Send` across the await points, which only a real second backend can prove.
     async fn run<T, F>(&self, path: &VirtualPath, operation: F) -> Result<T, VfsError>
     where
         T: Send + 'static,
-        F: FnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
+        F: AsyncFnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
     {
         let inner = self.inner.clone();
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
-            operation(&inner, &path).map_err(|error| error.or_path(&path))
+            wait(operation(&inner, &path)).map_err(|error| error.or_path(&path))
         })
         .await
         .map_err(|_| joined())?
@@ -437,31 +418,25 @@ fn open_dirs(
     dirs: &SharedDirs,
     root: &Path,
     mounts: Vec<Mount>,
-) -> Result<(Arc<Dir>, Vec<MountDir>), VfsError> {
-    let at_root = |error| VfsError::from_io(error).at(&VirtualPath::root());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(root)
-        .map_err(at_root)?;
-    let root_dir = dirs.open(root).map_err(at_root)?;
+) -> Result<(Backend, Vec<MountDir>), VfsError> {
+    let root_storage = LocalStorage::open_home(dirs, root)
+        .map_err(|error| VfsError::from_io(error).at(&VirtualPath::root()))?;
     let mut mount_dirs = Vec::with_capacity(mounts.len());
     for mount in mounts {
-        let dir = dirs
-            .open(&mount.dir)
+        let storage = LocalStorage::open(dirs, &mount.dir)
             .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
         mount_dirs.push(MountDir {
             virtual_path: mount.virtual_path,
-            dir,
+            storage: Backend::Local(storage),
         });
     }
-    Ok((root_dir, mount_dirs))
+    Ok((Backend::Local(root_storage), mount_dirs))
 }
 
 impl Inner {
     /// Refuses reserved names, checks `needed` on the path as asked, resolves it, and checks
     /// `needed` again on the canonical path.
-    fn resolve(
+    async fn resolve(
         &self,
         path: &VirtualPath,
         follow: Follow,
@@ -469,20 +444,20 @@ impl Inner {
     ) -> Result<Resolved, VfsError> {
         self.check_names(path)?;
         self.require(path, needed)?;
-        let resolved = self.mounts.resolve(path, follow)?;
+        let resolved = self.mounts.resolve(path, follow).await?;
         self.require(&resolved.path, needed)
             .map_err(|error| error.at(path))?;
         Ok(resolved)
     }
 
     /// Like `resolve`, for operations that change an existing, non-structural object.
-    fn resolve_existing(
+    async fn resolve_existing(
         &self,
         path: &VirtualPath,
         follow: Follow,
         needed: Permissions,
     ) -> Result<Resolved, VfsError> {
-        let resolved = self.resolve(path, follow, needed)?;
+        let resolved = self.resolve(path, follow, needed).await?;
         self.refuse_structural(&resolved)?;
         if matches!(resolved.node, Node::Missing) {
             return Err(VfsError::new(VfsErrorKind::NotFound));
@@ -533,51 +508,48 @@ impl Inner {
         }
     }
 
-    fn open_regular_file(
-        &self,
-        resolved: &Resolved,
-        access: Access,
-    ) -> Result<std::fs::File, VfsError> {
+    async fn open_regular_file(&self, resolved: &Resolved) -> Result<Reader, VfsError> {
         match &resolved.node {
             Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::MountRoot(_) | Node::Synthetic => Err(VfsError::new(VfsErrorKind::IsADirectory)),
             Node::Entry(_) => {
-                let dir = self.mounts.dir(resolved.mount);
-                disk::open_regular(dir, &resolved.rel, access).map(|(file, _)| file)
+                let storage = self.mounts.storage(resolved.mount);
+                storage
+                    .open_read(&resolved.rel)
+                    .await
+                    .map(|(reader, _)| reader)
             }
         }
     }
 
-    fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
-        let resolved = self.resolve(path, Follow::Yes, Permissions::LIST)?;
-        let dir = self.mounts.dir(resolved.mount);
+    async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
+        let resolved = self.resolve(path, Follow::Yes, Permissions::LIST).await?;
+        let storage = self.mounts.storage(resolved.mount);
         let stream = match &resolved.node {
             Node::Missing => return Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::Entry(stat) if !stat.is_dir() => {
                 return Err(VfsError::new(VfsErrorKind::NotADirectory))
             }
-            Node::Entry(_) | Node::MountRoot(_) => Some(
-                disk::open_dir(dir, &resolved.rel)?
-                    .entries()
-                    .map_err(VfsError::from_io)?,
-            ),
+            Node::Entry(_) | Node::MountRoot(_) => Some(storage.list(&resolved.rel).await?),
             // A directory that exists only for a mount below may or may not exist on disk.
-            Node::Synthetic => disk::open_dir(dir, &resolved.rel)
-                .ok()
-                .and_then(|dir| dir.entries().ok()),
+            Node::Synthetic => storage.list(&resolved.rel).await.ok(),
         };
         let mut mount_entries = Vec::new();
         for (name, node) in self.mounts.children(&resolved.path) {
             let child = resolved.path.join_name(&name)?;
-            let stat = self.mounts.node_stat(&child, &node)?;
+            let stat = self.mounts.node_stat(&child, &node).await?;
             mount_entries.push(DirEntry { name, stat });
         }
         Ok(DirLister::new(path.clone(), mount_entries, stream))
     }
 
-    fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<FileWriter, VfsError> {
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<FileWriter, VfsError> {
         self.check_upload_name(path.file_name())?;
-        let resolved = self.resolve(path, Follow::Yes, Permissions::UPLOAD)?;
+        let resolved = self.resolve(path, Follow::Yes, Permissions::UPLOAD).await?;
         self.check_upload_name(resolved.name())?;
         let existing = match &resolved.node {
             Node::Missing => None,
@@ -606,6 +578,10 @@ impl Inner {
         let Some(name) = resolved.name() else {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         };
+        let storage = self.mounts.storage(resolved.mount);
+        if !mode.is_atomic() {
+            storage.capabilities().require(Need::InPlaceWrites)?;
+        }
         let resumes = matches!(
             mode,
             WriteMode::Append | WriteMode::At(_) | WriteMode::InPlace
@@ -621,9 +597,9 @@ impl Inner {
             }
             _ => None,
         };
-        let parent = disk::open_dir(self.mounts.dir(resolved.mount), &resolved.parent_rel())?;
         let target = WriteTarget {
-            parent,
+            storage,
+            parent: resolved.parent_rel(),
             name: name.to_owned(),
             path: resolved.path.clone(),
             existing,
@@ -632,10 +608,10 @@ impl Inner {
             discard_note,
             umask: self.umask,
         };
-        FileWriter::open(target, mode)
+        FileWriter::open(target, mode).await
     }
 
-    fn rename(
+    async fn rename(
         &self,
         from: &VirtualPath,
         to: &VirtualPath,
@@ -643,10 +619,11 @@ impl Inner {
     ) -> Result<(), VfsError> {
         self.check_names(to).map_err(|error| error.at(to))?;
         self.require(to, Permissions::UPLOAD)?;
-        let source = self.resolve(from, Follow::No, Permissions::RENAME)?;
+        let source = self.resolve(from, Follow::No, Permissions::RENAME).await?;
         let target = self
             .mounts
             .resolve(to, Follow::No)
+            .await
             .map_err(|error| error.or_path(to))?;
         self.require(&target.path, Permissions::UPLOAD)
             .map_err(|error| error.at(to))?;
@@ -676,20 +653,18 @@ impl Inner {
             self.require(&target.path, Permissions::OVERWRITE)
                 .map_err(|error| error.at(to))?;
         }
-        let dir = self.mounts.dir(source.mount);
+        let storage = self.mounts.storage(source.mount);
         if overwrite {
-            dir.rename(&source.rel, dir, &target.rel)
-                .map_err(VfsError::from_io)?;
+            storage
+                .rename(&source.rel, &target.rel, Publish::Replace)
+                .await?;
         } else {
-            let (Some(source_name), Some(target_name)) = (source.name(), target.name()) else {
+            if source.name().is_none() || target.name().is_none() {
                 return Err(VfsError::new(VfsErrorKind::PermissionDenied));
-            };
-            disk::rename_no_replace(
-                &disk::open_dir(dir, &source.parent_rel())?,
-                Path::new(source_name),
-                &disk::open_dir(dir, &target.parent_rel())?,
-                Path::new(target_name),
-            )?;
+            }
+            storage
+                .rename(&source.rel, &target.rel, Publish::Exclusive)
+                .await?;
         }
         if let (Some(quota), Some(replaced)) = (self.quota_for(source.mount), replaced) {
             // Renaming one name of a file onto another name of it changes nothing on disk.
@@ -701,18 +676,18 @@ impl Inner {
         Ok(())
     }
 
-    fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        let resolved = self.resolve_existing(path, Follow::No, Permissions::DELETE)?;
+    async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
+        let resolved = self
+            .resolve_existing(path, Follow::No, Permissions::DELETE)
+            .await?;
         let Some(stat) = resolved.entry() else {
             return Err(VfsError::new(VfsErrorKind::NotFound));
         };
         if stat.is_dir() {
             return Err(VfsError::new(VfsErrorKind::IsADirectory));
         }
-        self.mounts
-            .dir(resolved.mount)
-            .remove_file(&resolved.rel)
-            .map_err(VfsError::from_io)?;
+        let storage = self.mounts.storage(resolved.mount);
+        storage.remove_file(&resolved.rel).await?;
         if let (Some(quota), true) = (self.quota_for(resolved.mount), stat.is_file()) {
             quota.release_bytes(stat.size);
             quota.release_files(1);
@@ -720,23 +695,41 @@ impl Inner {
         Ok(())
     }
 
-    fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
+    async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
         let needed = Permissions::SET_ATTRIBUTES | Permissions::OVERWRITE;
-        let resolved = self.resolve_existing(path, Follow::Yes, needed)?;
-        let dir = self.mounts.dir(resolved.mount);
-        let (file, stat) = disk::open_regular(dir, &resolved.rel, Access::Write)?;
+        let resolved = self.resolve_existing(path, Follow::Yes, needed).await?;
+        let Some(stat) = resolved.entry() else {
+            return Err(VfsError::new(VfsErrorKind::NotFound));
+        };
+        if !stat.is_file() {
+            return Err(match stat.kind {
+                FileKind::Dir => VfsError::new(VfsErrorKind::IsADirectory),
+                _ => VfsError::with_detail(VfsErrorKind::PermissionDenied, "not a regular file"),
+            });
+        }
+        let storage = self.mounts.storage(resolved.mount);
+        storage.capabilities().require(Need::InPlaceWrites)?;
         let quota = self.quota_for(resolved.mount);
         if let (Some(quota), true) = (quota, length > stat.size) {
             quota.reserve_bytes(length - stat.size, 0)?;
         }
-        let result = file.set_len(length).map_err(VfsError::from_io);
+        let result = storage.set_len(&resolved.rel, length).await;
         if let Some(quota) = quota {
             let before = if length > stat.size {
                 length
             } else {
                 stat.size
             };
-            let after = file.metadata().map_or(before, |metadata| metadata.len());
+            // After a failure the file may have changed or not: ask it.
+            let after = match &result {
+                Ok(()) => length,
+                Err(_) => storage
+                    .metadata(&resolved.rel)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(before, |stat| stat.size),
+            };
             quota.correct_bytes(before, after);
         }
         result

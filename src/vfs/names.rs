@@ -37,7 +37,6 @@ pub(crate) struct TempName {
 
 impl TempName {
     /// The file name.
-    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         &self.name
     }

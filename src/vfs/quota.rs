@@ -13,20 +13,17 @@
 //! belongs to nobody's quota (`leftovers` removes it, or moves it aside).
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::Dir;
 use tokio::sync::OnceCell;
 
 use super::bandwidth::BandwidthRegistry;
 use super::discarded::DiscardedUploads;
 use super::error::{VfsError, VfsErrorKind};
-use super::names::is_temp_name;
-use super::shared_dirs::SharedDirs;
 use super::spec::Quota;
-use super::walk::walk;
+use super::storage::shared_dirs::SharedDirs;
+use super::storage::{wait, Backend, Storage as _};
 
 /// Most directory entries the initial usage walk visits; beyond it the usage is a lower bound
 /// (a pathological tree must not stall logins for minutes).
@@ -97,7 +94,7 @@ impl QuotaRegistry {
         &self,
         user: &str,
         limits: Quota,
-        root: &Dir,
+        root: &Backend,
     ) -> Result<QuotaAccount, VfsError> {
         let usage = {
             let mut users = self
@@ -109,8 +106,9 @@ impl QuotaRegistry {
         usage
             .scanned
             .get_or_try_init(|| async {
-                let root = root.try_clone().map_err(VfsError::from_io)?;
-                let (bytes, files) = tokio::task::spawn_blocking(move || scan(&root))
+                let root = root.clone();
+                let scan = move || wait(root.usage(MAX_QUOTA_SCAN_ENTRIES));
+                let (bytes, files) = tokio::task::spawn_blocking(scan)
                     .await
                     .map_err(|_| VfsError::with_detail(VfsErrorKind::Io, "quota scan failed"))??;
                 usage.bytes.store(bytes, Ordering::SeqCst);
@@ -203,33 +201,13 @@ fn release(counter: &AtomicU64, amount: u64) {
     });
 }
 
-/// `(bytes, files)` of the regular files under `root`, temporary upload files left out (see
-/// `walk`); after `MAX_QUOTA_SCAN_ENTRIES` entries, what was counted so far.
-fn scan(root: &Dir) -> Result<(u64, u64), VfsError> {
-    let (mut bytes, mut files, mut visited) = (0u64, 0u64, 0u64);
-    walk(root, |_, _, entry, file_type| {
-        visited += 1;
-        if visited > MAX_QUOTA_SCAN_ENTRIES {
-            return ControlFlow::Break(());
-        }
-        let temporary = entry.file_name().to_str().is_some_and(is_temp_name);
-        if file_type.is_file() && !temporary {
-            if let Ok(metadata) = entry.metadata() {
-                bytes = bytes.saturating_add(metadata.len());
-                files += 1;
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    Ok((bytes, files))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn open(path: &std::path::Path) -> Dir {
-        Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap()
+    fn open(path: &std::path::Path) -> Backend {
+        let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority()).unwrap();
+        Backend::Local(super::super::storage::LocalStorage::new(Arc::new(dir)))
     }
 
     #[tokio::test]

@@ -6,8 +6,6 @@
 //! while the network sends the previous block. A user's download rate limit is applied per
 //! block handed out (the read-ahead may run ahead of it by one block, which costs no bandwidth).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +15,7 @@ use super::bandwidth::{throttle, TokenBucket};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
 use super::path::VirtualPath;
+use super::storage::{wait_io, RangeReader as _, Reader};
 
 /// Bytes per sequential block.
 pub const READ_BLOCK_BYTES: usize = 256 * 1024;
@@ -33,7 +32,7 @@ pub struct FileReader {
 
 #[derive(Debug)]
 struct Shared {
-    file: File,
+    reader: Reader,
     path: VirtualPath,
     /// The user's download bucket; `None` when unlimited.
     throttle: Option<Arc<TokenBucket>>,
@@ -41,14 +40,14 @@ struct Shared {
 
 impl FileReader {
     pub(crate) fn new(
-        file: File,
+        reader: Reader,
         path: VirtualPath,
         offset: u64,
         throttle: Option<Arc<TokenBucket>>,
     ) -> FileReader {
         FileReader {
             shared: Arc::new(Shared {
-                file,
+                reader,
                 path,
                 throttle,
             }),
@@ -103,7 +102,7 @@ impl FileReader {
     pub async fn stat(&self) -> Result<FileStat, VfsError> {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            FileStat::of_file(&shared.file).map_err(|error| io_error(error, &shared.path))
+            wait_io(shared.reader.stat()).map_err(|error| io_error(error, &shared.path))
         })
         .await
         .map_err(|_| joined())?
@@ -121,31 +120,16 @@ fn read_task(
     length: usize,
 ) -> JoinHandle<Result<Bytes, VfsError>> {
     let shared = shared.clone();
+    // Per block: one hand-off to the blocking pool, one `RangeReader::read_at` (a `pread`
+    // loop for a local file), as before the storage seam.
     tokio::task::spawn_blocking(move || {
-        read_full(&shared.file, offset, length).map_err(|error| io_error(error, &shared.path))
+        wait_io(shared.reader.read_at(offset, length))
+            .map_err(|error| io_error(error, &shared.path))
     })
 }
 
 async fn join(task: JoinHandle<Result<Bytes, VfsError>>) -> Result<Bytes, VfsError> {
     task.await.map_err(|_| joined())?
-}
-
-/// `pread` until `length` bytes or end of file; regular files rarely return short reads, but a
-/// short read must not be mistaken for the end.
-fn read_full(file: &File, offset: u64, length: usize) -> std::io::Result<Bytes> {
-    // Zeroed allocation is cheap here (calloc of fresh pages) and keeps the code safe.
-    let mut buffer = vec![0u8; length];
-    let mut filled = 0;
-    while filled < length {
-        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    buffer.truncate(filled);
-    Ok(Bytes::from(buffer))
 }
 
 fn io_error(error: std::io::Error, path: &VirtualPath) -> VfsError {
@@ -164,7 +148,7 @@ mod tests {
     fn reader_over(data: &[u8], offset: u64) -> FileReader {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
-        FileReader::new(file, VirtualPath::root(), offset, None)
+        FileReader::new(Reader::local(file), VirtualPath::root(), offset, None)
     }
 
     #[tokio::test]

@@ -7,23 +7,20 @@
 //! then checked on that canonical path, so a symlink can never grant more than its target's
 //! rules allow, and mount points shadow whatever lies under them on disk.
 //!
-//! The second layer is the OS: every disk operation is relative to a `cap_std::fs::Dir` opened at
-//! the mount's root, which refuses to leave that directory whatever the path or a concurrently
+//! The second layer is the mount's storage backend (`storage`): every operation is relative to
+//! the mount's root, and the local backend's `cap_std::fs::Dir` handle opened there refuses to leave that directory whatever the path or a concurrently
 //! planted symlink says (openat2 `RESOLVE_BENEATH`, or cap-std's checked walk). A race that swaps
 //! a directory for a symlink after this walk can at worst reach another path inside the same
 //! mount, never outside it.
 
 use std::collections::VecDeque;
-use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use cap_std::fs::Dir;
 
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::{FileKind, FileStat};
 use super::names::is_reserved;
 use super::path::VirtualPath;
+use super::storage::{Backend, Storage as _};
 
 /// Linux's `MAXSYMLINKS`: more links than this in one resolution is a loop.
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -98,9 +95,8 @@ impl Resolved {
 pub(crate) struct MountDir {
     /// Where it appears; `/` for the user's root.
     pub(crate) virtual_path: VirtualPath,
-    /// The handle every operation inside it is relative to (shared by sessions, see
-    /// `shared_dirs`).
-    pub(crate) dir: Arc<Dir>,
+    /// The backend holding its bytes and entries.
+    pub(crate) storage: Backend,
 }
 
 /// The user's root plus mounts; index 0 is always the root.
@@ -111,18 +107,24 @@ pub(crate) struct MountTable {
 
 impl MountTable {
     /// Builds the table; `mounts` must not contain `/` (the caller validates).
-    pub(crate) fn new(root: Arc<Dir>, mounts: Vec<MountDir>) -> MountTable {
+    pub(crate) fn new(root: Backend, mounts: Vec<MountDir>) -> MountTable {
         let mut table = vec![MountDir {
             virtual_path: VirtualPath::root(),
-            dir: root,
+            storage: root,
         }];
         table.extend(mounts);
         MountTable { mounts: table }
     }
 
-    /// The directory handle of mount `index`.
-    pub(crate) fn dir(&self, index: usize) -> &Dir {
-        &self.mounts[index].dir
+    /// Every mount's storage, to change in tests.
+    #[cfg(test)]
+    pub(crate) fn storages_mut(&mut self) -> impl Iterator<Item = &mut Backend> {
+        self.mounts.iter_mut().map(|mount| &mut mount.storage)
+    }
+
+    /// The storage of mount `index`.
+    pub(crate) fn storage(&self, index: usize) -> &Backend {
+        &self.mounts[index].storage
     }
 
     /// The mount whose virtual path is the longest prefix of `path`, and the rest of `path`.
@@ -186,8 +188,12 @@ impl MountTable {
         children
     }
 
-    /// Resolves `path`, following symlinks in virtual space (see the module docs). Blocking.
-    pub(crate) fn resolve(&self, path: &VirtualPath, follow: Follow) -> Result<Resolved, VfsError> {
+    /// Resolves `path`, following symlinks in virtual space (see the module docs).
+    pub(crate) async fn resolve(
+        &self,
+        path: &VirtualPath,
+        follow: Follow,
+    ) -> Result<Resolved, VfsError> {
         let mut current = VirtualPath::root();
         let mut pending: VecDeque<(String, usize)> =
             path.components().map(|name| (name.to_owned(), 0)).collect();
@@ -221,15 +227,14 @@ impl MountTable {
                 continue;
             }
             let (mount, rel) = self.locate(&current);
-            let metadata = match self.dir(mount).symlink_metadata(&rel) {
-                Ok(metadata) => metadata,
-                Err(error) if error.kind() == io::ErrorKind::NotFound && is_last => {
+            let stat = match self.storage(mount).metadata(&rel).await? {
+                Some(stat) => stat,
+                None if is_last => {
                     looked_up = Some(Node::Missing);
                     continue;
                 }
-                Err(error) => return Err(VfsError::from_io(error)),
+                None => return Err(VfsError::new(VfsErrorKind::NotFound)),
             };
-            let stat = FileStat::from_cap(&metadata);
             match stat.kind {
                 FileKind::Symlink => {
                     hops += 1;
@@ -239,7 +244,7 @@ impl MountTable {
                             "too many levels of symbolic links",
                         ));
                     }
-                    let target = self.link_text(mount, &rel)?;
+                    let target = self.link_text(mount, &rel).await?;
                     if target.starts_with('/') {
                         return Err(escape());
                     }
@@ -256,7 +261,7 @@ impl MountTable {
         }
         let node = match looked_up {
             Some(node) => node,
-            None => self.lookup_no_follow(&current)?,
+            None => self.lookup_no_follow(&current).await?,
         };
         let (mount, rel) = self.locate(&current);
         Ok(Resolved {
@@ -267,63 +272,59 @@ impl MountTable {
         })
     }
 
-    /// The text of the symlink at `rel` in mount `mount`; non-UTF-8 targets cannot be expressed
-    /// as virtual paths, so they are refused.
-    pub(crate) fn link_text(
+    /// The text of the symlink at `rel` in mount `mount` (UTF-8 only: other targets cannot be
+    /// expressed as virtual paths).
+    pub(crate) async fn link_text(
         &self,
         mount: usize,
         rel: &std::path::Path,
     ) -> Result<String, VfsError> {
-        let target = self
-            .dir(mount)
-            .read_link_contents(rel)
-            .map_err(VfsError::from_io)?;
-        target.into_os_string().into_string().map_err(|_| {
-            VfsError::with_detail(
-                VfsErrorKind::PermissionDenied,
-                "symlink target is not UTF-8",
-            )
-        })
+        self.storage(mount).read_link(rel).await
     }
 
     /// What is at `path` itself, without following a final symlink.
-    fn lookup_no_follow(&self, path: &VirtualPath) -> Result<Node, VfsError> {
+    async fn lookup_no_follow(&self, path: &VirtualPath) -> Result<Node, VfsError> {
         if let Some(node) = self.structural(path) {
             return Ok(node);
         }
         let (mount, rel) = self.locate(path);
-        match self.dir(mount).symlink_metadata(&rel) {
-            Ok(metadata) => Ok(Node::Entry(FileStat::from_cap(&metadata))),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Node::Missing),
-            Err(error) => Err(VfsError::from_io(error)),
+        match self.storage(mount).metadata(&rel).await? {
+            Some(stat) => Ok(Node::Entry(stat)),
+            None => Ok(Node::Missing),
         }
     }
 
     /// The metadata of a resolved node; structural directories report their mount's root (or
-    /// the real directory behind a synthetic one, when there is one). Blocking.
-    pub(crate) fn stat(&self, resolved: &Resolved) -> Result<FileStat, VfsError> {
-        self.node_stat(&resolved.path, &resolved.node)
+    /// the real directory behind a synthetic one, when there is one).
+    pub(crate) async fn stat(&self, resolved: &Resolved) -> Result<FileStat, VfsError> {
+        self.node_stat(&resolved.path, &resolved.node).await
     }
 
-    /// The metadata of `node` found at `path` (see [`MountTable::stat`]). Blocking.
-    pub(crate) fn node_stat(&self, path: &VirtualPath, node: &Node) -> Result<FileStat, VfsError> {
+    /// The metadata of `node` found at `path` (see [`MountTable::stat`]).
+    pub(crate) async fn node_stat(
+        &self,
+        path: &VirtualPath,
+        node: &Node,
+    ) -> Result<FileStat, VfsError> {
         match node {
             Node::Missing => Err(VfsError::new(VfsErrorKind::NotFound)),
             Node::Entry(stat) => Ok(stat.clone()),
-            Node::MountRoot(index) => self.dir_stat(*index),
+            Node::MountRoot(index) => self.dir_stat(*index).await,
             Node::Synthetic => {
                 let (mount, rel) = self.locate(path);
-                match self.dir(mount).symlink_metadata(&rel) {
-                    Ok(metadata) if metadata.is_dir() => Ok(FileStat::from_cap(&metadata)),
-                    _ => self.dir_stat(mount),
+                match self.storage(mount).metadata(&rel).await {
+                    Ok(Some(stat)) if stat.is_dir() => Ok(stat),
+                    _ => self.dir_stat(mount).await,
                 }
             }
         }
     }
 
-    fn dir_stat(&self, index: usize) -> Result<FileStat, VfsError> {
-        let metadata = self.dir(index).dir_metadata().map_err(VfsError::from_io)?;
-        Ok(FileStat::from_cap(&metadata))
+    async fn dir_stat(&self, index: usize) -> Result<FileStat, VfsError> {
+        self.storage(index)
+            .metadata(std::path::Path::new("."))
+            .await?
+            .ok_or_else(|| VfsError::new(VfsErrorKind::NotFound))
     }
 
     /// Interprets the symlink text `target` found at (or given for) a link in `link_dir`.
@@ -438,13 +439,18 @@ mod tests {
 
     fn table_with(mounts: &[&str]) -> (tempfile::TempDir, MountTable) {
         let temp = tempfile::tempdir().unwrap();
-        let open =
-            || Arc::new(Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority()).unwrap());
+        let open = || {
+            let dir = cap_std::fs::Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority())
+                .unwrap();
+            Backend::Local(super::super::storage::LocalStorage::new(
+                std::sync::Arc::new(dir),
+            ))
+        };
         let mounts = mounts
             .iter()
             .map(|mount| MountDir {
                 virtual_path: path(mount),
-                dir: open(),
+                storage: open(),
             })
             .collect();
         let table = MountTable::new(open(), mounts);

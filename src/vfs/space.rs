@@ -3,10 +3,7 @@
 //! When the user has a quota, the quota is the truth (the disk may be far larger than what the
 //! user may fill), capped by what the disk really has left; otherwise the file system answers.
 
-use super::disk;
-use super::error::VfsError;
 use super::quota::QuotaAccount;
-use cap_std::fs::Dir;
 
 /// Capacity and free space, in bytes and files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,22 +22,9 @@ pub struct SpaceInfo {
     pub block_size: u64,
 }
 
-/// Space of the file system holding `dir`, narrowed by `quota` when given. Blocking.
-pub(crate) fn space(dir: &Dir, quota: Option<&QuotaAccount>) -> Result<SpaceInfo, VfsError> {
-    let vfs = disk::statvfs(dir)?;
-    let fragment = if vfs.f_frsize > 0 {
-        vfs.f_frsize
-    } else {
-        vfs.f_bsize
-    };
-    let mut info = SpaceInfo {
-        total_bytes: vfs.f_blocks.saturating_mul(fragment),
-        free_bytes: vfs.f_bfree.saturating_mul(fragment),
-        available_bytes: vfs.f_bavail.saturating_mul(fragment),
-        total_files: vfs.f_files,
-        free_files: vfs.f_favail,
-        block_size: vfs.f_bsize,
-    };
+/// `capacity` (what the backend reports) narrowed by `quota` when given.
+pub(crate) fn narrow(capacity: SpaceInfo, quota: Option<&QuotaAccount>) -> SpaceInfo {
+    let mut info = capacity;
     if let Some(quota) = quota {
         let limits = quota.limits();
         let (used_bytes, used_files) = quota.used();
@@ -53,7 +37,7 @@ pub(crate) fn space(dir: &Dir, quota: Option<&QuotaAccount>) -> Result<SpaceInfo
         if let Some(max) = limits.max_files {
             info.total_files = max;
             // Some file systems (btrfs) report no inode counts at all; then only the quota speaks.
-            let disk_free = if vfs.f_files > 0 {
+            let disk_free = if capacity.total_files > 0 {
                 info.free_files
             } else {
                 u64::MAX
@@ -61,5 +45,57 @@ pub(crate) fn space(dir: &Dir, quota: Option<&QuotaAccount>) -> Result<SpaceInfo
             info.free_files = max.saturating_sub(used_files).min(disk_free);
         }
     }
-    Ok(info)
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::quota::QuotaRegistry;
+    use super::super::spec::Quota;
+    use super::super::storage::{Backend, LocalStorage};
+    use super::*;
+
+    const DISK: SpaceInfo = SpaceInfo {
+        total_bytes: 1_000_000,
+        free_bytes: 600_000,
+        available_bytes: 500_000,
+        total_files: 1000,
+        free_files: 900,
+        block_size: 4096,
+    };
+
+    #[tokio::test]
+    async fn a_quota_narrows_the_backends_capacity() {
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join("f"), vec![0; 100]).unwrap();
+        let dir =
+            cap_std::fs::Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority()).unwrap();
+        let root = Backend::Local(LocalStorage::new(Arc::new(dir)));
+        assert_eq!(narrow(DISK, None), DISK);
+        let limits = Quota {
+            max_bytes: Some(1000),
+            max_files: Some(10),
+        };
+        let account = QuotaRegistry::new()
+            .account("alice", limits, &root)
+            .await
+            .unwrap();
+        let narrowed = narrow(DISK, Some(&account));
+        assert_eq!(narrowed.total_bytes, 1000);
+        assert_eq!((narrowed.free_bytes, narrowed.available_bytes), (900, 900));
+        assert_eq!((narrowed.total_files, narrowed.free_files), (10, 9));
+        assert_eq!(narrowed.block_size, 4096);
+        // A disk with less left than the quota wins; one without inode counts does not.
+        let small = SpaceInfo {
+            available_bytes: 50,
+            total_files: 0,
+            free_files: 0,
+            ..DISK
+        };
+        let narrowed = narrow(small, Some(&account));
+        assert_eq!(narrowed.available_bytes, 50);
+        assert_eq!(narrowed.free_files, 9);
+    }
 }

@@ -37,28 +37,25 @@
 //! `Arc<FileWriter>` and committing through `Arc::try_unwrap` also works, but then every clone
 //! must be gone first.)
 
-use std::fs::File;
-use std::io::Write as _;
-use std::os::unix::fs::{FileExt, PermissionsExt as _};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
-use cap_std::fs::Dir;
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 
 use super::bandwidth::{throttle, TokenBucket};
 use super::discarded::DiscardNote;
-use super::disk::{self, Access};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
 use super::modes::{created_mode, CommitAttributes, NEW_FILE_MODE};
-use super::names::{temp_name, TempName};
 use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
+use super::storage::{
+    wait, wait_io, Backend, Publish, StageMode, Staged, StagedFile as _, Storage as _,
+};
 use super::upload_quota;
 pub use super::write_mode::WriteMode;
 
@@ -69,9 +66,11 @@ pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
 const GATHER_BELOW_BYTES: usize = 64 * 1024;
 
 /// Where and how a writer is opened; built by `UserFs` after path and permission checks.
-pub(crate) struct WriteTarget {
-    /// The target's directory, already opened inside the mount.
-    pub(crate) parent: Dir,
+pub(crate) struct WriteTarget<'a> {
+    /// The mount's storage.
+    pub(crate) storage: &'a Backend,
+    /// The target's directory, relative to the mount's root.
+    pub(crate) parent: PathBuf,
     /// The target's file name in `parent`.
     pub(crate) name: String,
     /// The canonical virtual path, for errors.
@@ -105,12 +104,10 @@ pub struct SharedFileWriter {
 
 #[derive(Debug)]
 struct Core {
-    file: File,
-    parent: Dir,
-    name: String,
-    /// The temporary name, for atomic modes; owned until this is dropped, after the file is
-    /// renamed or removed.
-    temp: Option<TempName>,
+    /// The backend's upload (for atomic modes a temporary file, published at commit).
+    staged: Staged,
+    /// Written under a name nobody sees until commit (`WriteMode::is_atomic`).
+    atomic: bool,
     exclusive: bool,
     append: bool,
     path: VirtualPath,
@@ -146,9 +143,13 @@ struct Accounting {
 }
 
 impl FileWriter {
-    /// Opens a writer (blocking; `UserFs` runs it off the runtime).
-    pub(crate) fn open(target: WriteTarget, mode: WriteMode) -> Result<FileWriter, VfsError> {
+    /// Opens a writer (`UserFs` runs it off the runtime for a blocking backend).
+    pub(crate) async fn open(
+        target: WriteTarget<'_>,
+        mode: WriteMode,
+    ) -> Result<FileWriter, VfsError> {
         let WriteTarget {
+            storage,
             parent,
             name,
             path,
@@ -175,36 +176,26 @@ impl FileWriter {
         };
         let append = mode == WriteMode::Append;
         let new_file_mode = created_mode(NEW_FILE_MODE, umask);
-        let (file, stat, temp) = if mode.is_atomic() {
-            let temp = temp_name();
-            let (file, stat) = disk::open_regular(
-                &parent,
-                Path::new(&temp),
-                Access::CreateNew {
-                    append: false,
-                    mode: new_file_mode,
-                },
-            )
-            .map_err(give_back)?;
-            if let Some(old) = existing.as_ref().filter(|_| replaces) {
-                // Keep the replaced file's permission bits, as an in-place overwrite would.
-                let _ = file.set_permissions(std::fs::Permissions::from_mode(old.mode & 0o777));
-            }
-            (file, stat, Some(temp))
-        } else {
-            let access = match (existing.is_some(), append) {
-                (true, false) => Access::Write,
-                (true, true) => Access::Append,
-                (false, append) => Access::CreateNew {
-                    append,
-                    mode: new_file_mode,
-                },
-            };
-            let (file, stat) =
-                disk::open_regular(&parent, Path::new(&name), access).map_err(give_back)?;
-            (file, stat, None)
+        let atomic = mode.is_atomic();
+        let stage = match (atomic, existing.is_some()) {
+            (true, _) => StageMode::Temporary {
+                mode: new_file_mode,
+            },
+            (false, true) => StageMode::InPlace { append },
+            (false, false) => StageMode::CreateInPlace {
+                append,
+                mode: new_file_mode,
+            },
         };
-        let created_in_place = temp.is_none() && existing.is_none();
+        let (staged, stat) = storage
+            .begin_upload(&parent, &name, stage)
+            .await
+            .map_err(give_back)?;
+        if let Some(old) = existing.as_ref().filter(|_| atomic && replaces) {
+            // Keep the replaced file's permission bits, as an in-place overwrite would.
+            let _ = staged.set_mode(old.mode & 0o777).await;
+        }
+        let created_in_place = !atomic && existing.is_none();
         let position = match mode {
             WriteMode::Append => stat.size,
             WriteMode::At(offset) => offset,
@@ -217,13 +208,11 @@ impl FileWriter {
             } else {
                 0
             },
-            counts_file: temp.is_some(),
+            counts_file: atomic,
         };
         let core = Core {
-            file,
-            parent,
-            name,
-            temp,
+            staged,
+            atomic,
             exclusive: mode == WriteMode::CreateNew,
             append,
             path,
@@ -360,7 +349,7 @@ impl FileWriter {
         self.wait_in_flight().await?;
         let core = self.core.clone();
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            core.write_blocking(offset, &block)
+            core.write_blocking(offset, block)
         }));
         Ok(())
     }
@@ -397,7 +386,7 @@ impl SharedFileWriter {
     /// Whether the file is new content this writer created (an atomic upload, or a file that
     /// did not exist), so that [`SharedFileWriter::commit_with`] applies attributes to it.
     pub fn creates_file(&self) -> bool {
-        self.core.temp.is_some() || self.core.created_in_place
+        self.core.atomic || self.core.created_in_place
     }
 
     /// The virtual path the file will have.
@@ -488,7 +477,7 @@ impl Core {
         match poisoned {
             None => Ok(()),
             Some(kind) => {
-                let detail = if self.temp.is_some() {
+                let detail = if self.atomic {
                     "an earlier write failed, the upload is discarded"
                 } else {
                     "an earlier write to this file failed"
@@ -507,11 +496,9 @@ impl Core {
 
     /// Sets the counted size to the file's real size (after failed or short writes).
     fn reconcile(&self) -> Result<u64, VfsError> {
-        let size = self
-            .file
-            .metadata()
+        let size = wait_io(self.staged.stat())
             .map_err(|error| VfsError::from_io(error).at(&self.path))?
-            .len();
+            .size;
         if let Some(quota) = &self.quota {
             let mut accounting = self.lock_accounting();
             quota.correct_bytes(accounting.tracked, size);
@@ -520,13 +507,11 @@ impl Core {
         Ok(size)
     }
 
-    fn write_blocking(&self, offset: u64, data: &[u8]) -> Result<(), VfsError> {
-        let result = if self.append {
-            (&self.file).write_all(data)
-        } else {
-            self.file.write_all_at(data, offset)
-        };
-        result.map_err(|error| self.poison(VfsError::from_io(error)))
+    /// The per-block upload path: one `StagedFile::write_at` (a `pwrite` loop, or `write`
+    /// for append, on a local file), as before the storage seam.
+    fn write_blocking(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        wait_io(self.staged.write_at(offset, data))
+            .map_err(|error| self.poison(VfsError::from_io(error)))
     }
 
     async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
@@ -553,10 +538,10 @@ impl Core {
         let core = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             if let Some((offset, block)) = earlier {
-                core.write_gathered_blocking(offset, &block)?;
+                core.write_gathered_blocking(offset, block)?;
             }
             match now {
-                Some((offset, data)) => core.write_blocking(offset, &data),
+                Some((offset, data)) => core.write_blocking(offset, data),
                 None => Ok(()),
             }
         })
@@ -568,7 +553,7 @@ impl Core {
 
     /// Temporary files gather small positional writes; files others may see do not.
     fn gathers(&self) -> bool {
-        self.temp.is_some() && !self.append
+        self.atomic && !self.append
     }
 
     /// Adds `data` at `offset` to the gathered block when it continues it and fits; otherwise
@@ -595,14 +580,14 @@ impl Core {
     }
 
     /// Writes a gathered block (a failure poisons the writer, so `commit` fails too).
-    fn write_gathered_blocking(&self, offset: u64, block: &[u8]) -> Result<(), VfsError> {
-        self.write_blocking(offset, block)
+    fn write_gathered_blocking(&self, offset: u64, block: BytesMut) -> Result<(), VfsError> {
+        self.write_blocking(offset, block.freeze())
     }
 
     /// Writes out whatever is gathered (before anything that looks at the file).
     fn flush_gathered_blocking(&self) -> Result<(), VfsError> {
         match self.take_gathered() {
-            Some((offset, block)) => self.write_gathered_blocking(offset, &block),
+            Some((offset, block)) => self.write_gathered_blocking(offset, block),
             None => Ok(()),
         }
     }
@@ -625,8 +610,7 @@ impl Core {
         let core = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             core.flush_gathered_blocking()?;
-            core.file
-                .set_len(length)
+            wait_io(core.staged.set_len(length))
                 .map_err(|error| core.poison(VfsError::from_io(error)))
         })
         .await
@@ -639,9 +623,7 @@ impl Core {
         let core = self.clone();
         tokio::task::spawn_blocking(move || {
             core.flush_gathered_blocking()?;
-            core.file
-                .sync_data()
-                .map_err(|error| VfsError::from_io(error).at(&core.path))
+            wait_io(core.staged.sync()).map_err(|error| VfsError::from_io(error).at(&core.path))
         })
         .await
         .map_err(|_| joined())?
@@ -650,7 +632,7 @@ impl Core {
     async fn stat(self: Arc<Self>) -> Result<FileStat, VfsError> {
         tokio::task::spawn_blocking(move || {
             self.flush_gathered_blocking()?;
-            FileStat::of_file(&self.file).map_err(|error| VfsError::from_io(error).at(&self.path))
+            wait_io(self.staged.stat()).map_err(|error| VfsError::from_io(error).at(&self.path))
         })
         .await
         .map_err(|_| joined())?
@@ -684,7 +666,7 @@ impl Core {
             self.discard_blocking();
             return Err(error);
         }
-        if self.temp.is_some() {
+        if self.atomic {
             if let Err(error) = self.apply_blocking(attributes) {
                 self.discard_blocking();
                 return Err(error);
@@ -700,27 +682,23 @@ impl Core {
                 return Err(error);
             }
         };
-        let Some(temp) = &self.temp else {
+        if !self.atomic {
             self.settled.store(true, Ordering::SeqCst);
             return Ok(size);
-        };
-        let (temp_name, name) = (Path::new(temp), Path::new(&self.name));
-        // What the rename replaces leaves the quota; look just before renaming.
-        let replaced = match self.parent.symlink_metadata(name) {
-            Ok(metadata) if metadata.is_file() => Some(metadata.len()),
-            _ => None,
-        };
-        let renamed = if self.exclusive {
-            disk::rename_no_replace(&self.parent, temp_name, &self.parent, name)
-        } else {
-            self.parent
-                .rename(temp_name, &self.parent, name)
-                .map_err(VfsError::from_io)
-        };
-        if let Err(error) = renamed {
-            self.discard_blocking();
-            return Err(error.at(&self.path));
         }
+        let publish = if self.exclusive {
+            Publish::Exclusive
+        } else {
+            Publish::Replace
+        };
+        // What the publish replaced leaves the quota.
+        let replaced = match wait(self.staged.publish(publish)) {
+            Ok(replaced) => replaced,
+            Err(error) => {
+                self.discard_blocking();
+                return Err(error.at(&self.path));
+            }
+        };
         self.settled.store(true, Ordering::SeqCst);
         if let Some(note) = &self.discard_note {
             note.committed();
@@ -740,16 +718,10 @@ impl Core {
         let failed = |error| VfsError::from_io(error).at(&self.path);
         if let Some(mode) = attributes.mode {
             let mode = created_mode(mode, self.umask);
-            self.file
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(failed)?;
+            wait_io(self.staged.set_mode(mode)).map_err(failed)?;
         }
         if let Some((modified, accessed)) = attributes.times {
-            let mut times = std::fs::FileTimes::new().set_modified(modified);
-            if let Some(accessed) = accessed {
-                times = times.set_accessed(accessed);
-            }
-            self.file.set_times(times).map_err(failed)?;
+            wait_io(self.staged.set_times(modified, accessed)).map_err(failed)?;
         }
         Ok(())
     }
@@ -763,9 +735,12 @@ impl Core {
         if self.settled.swap(true, Ordering::SeqCst) {
             return;
         }
-        match &self.temp {
-            Some(temp) => {
-                let _ = self.parent.remove_file(temp);
+        match self.atomic {
+            true => {
+                let _ = wait(async {
+                    self.staged.discard().await;
+                    Ok(())
+                });
                 if let Some(note) = &self.discard_note {
                     // Whatever the client sent, it may now "resume" against the old file.
                     note.discarded();
@@ -780,7 +755,7 @@ impl Core {
                     }
                 }
             }
-            None => {
+            false => {
                 let _ = self.reconcile();
             }
         }

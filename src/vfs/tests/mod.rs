@@ -131,6 +131,7 @@ pub(super) fn assert_kind<T: std::fmt::Debug>(result: Result<T, VfsError>, kind:
 }
 
 mod access;
+mod capabilities;
 mod confinement;
 mod modes;
 mod mounts;

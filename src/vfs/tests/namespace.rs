@@ -425,3 +425,19 @@ async fn rmdir_clears_crash_debris_but_not_live_uploads() {
     writer.commit().await.unwrap();
     assert_eq!(fixture.read("e/f"), b"x");
 }
+
+#[tokio::test]
+async fn a_backend_page_of_only_hidden_entries_does_not_end_a_listing() {
+    let fixture = Fixture::new();
+    for index in 0..20 {
+        fixture.write(&format!("d/.ferryd-upload-{index:016x}.part"), b"crashed");
+    }
+    fixture.write("d/visible", b"x");
+    let user_fs = fixture.open().await;
+    let mut lister = user_fs.list_dir(&vpath("/d")).await.unwrap();
+    // One entry per batch: most backend pages hold only hidden names.
+    let first = lister.next_batch(1).await.unwrap();
+    let names: Vec<&str> = first.iter().map(|entry| entry.name.as_str()).collect();
+    assert_eq!(names, ["visible"]);
+    assert!(lister.next_batch(1).await.unwrap().is_empty());
+}

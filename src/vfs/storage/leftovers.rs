@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use cap_std::fs::{Dir, MetadataExt as _};
 
 use super::disk::{self, Access};
-use super::error::{VfsError, VfsErrorKind};
-use super::names::{claim, is_temp_name};
 use super::walk::walk;
+use crate::vfs::error::{VfsError, VfsErrorKind};
+use crate::vfs::names::{claim, is_temp_name};
 
 /// What a sweep does with each leftover it finds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,8 +295,8 @@ pub(crate) fn clear_for_rmdir(dir: &Dir) -> bool {
 mod tests {
     use std::os::unix::fs::MetadataExt as _;
 
-    use super::super::names::{is_owned, temp_name};
     use super::*;
+    use crate::vfs::names::{is_owned, temp_name};
 
     /// A leftover: a temporary file whose name was released (its writer is gone).
     fn plant_leftover(dir: &Path, data: &[u8]) -> PathBuf {

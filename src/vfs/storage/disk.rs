@@ -14,8 +14,8 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 use rustix::fs::{OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use super::error::{VfsError, VfsErrorKind};
-use super::metadata::{FileKind, FileStat};
+use crate::vfs::error::{VfsError, VfsErrorKind};
+use crate::vfs::metadata::{FileKind, FileStat};
 
 /// How to open a regular file.
 #[derive(Clone, Copy, Debug)]
