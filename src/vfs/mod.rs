@@ -363,7 +363,7 @@ impl UserFs {
             inner.check_names(path)?;
             let (mount, _) = inner.mounts.locate(path);
             let capacity = inner.mounts.storage(mount).capacity().await?;
-            Ok(space::narrow(capacity, inner.quota_for(mount)))
+            Ok(quota::narrow(capacity, inner.quota_for(mount)))
         })
         .await
     }

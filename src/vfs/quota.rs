@@ -21,6 +21,7 @@ use tokio::sync::OnceCell;
 use super::bandwidth::BandwidthRegistry;
 use super::discarded::DiscardedUploads;
 use super::error::{VfsError, VfsErrorKind};
+use super::space::SpaceInfo;
 use super::spec::Quota;
 use super::storage::shared_dirs::SharedDirs;
 use super::storage::{wait, Backend, Storage as _};
@@ -199,6 +200,32 @@ fn release(counter: &AtomicU64, amount: u64) {
     let _ = counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
         Some(current.saturating_sub(amount))
     });
+}
+
+/// `capacity` (what the backend reports) narrowed by `quota` when given.
+pub(crate) fn narrow(capacity: SpaceInfo, quota: Option<&QuotaAccount>) -> SpaceInfo {
+    let mut info = capacity;
+    if let Some(quota) = quota {
+        let limits = quota.limits();
+        let (used_bytes, used_files) = quota.used();
+        if let Some(max) = limits.max_bytes {
+            let left = max.saturating_sub(used_bytes).min(info.available_bytes);
+            info.total_bytes = max;
+            info.free_bytes = left;
+            info.available_bytes = left;
+        }
+        if let Some(max) = limits.max_files {
+            info.total_files = max;
+            // Some file systems (btrfs) report no inode counts at all; then only the quota speaks.
+            let disk_free = if capacity.total_files > 0 {
+                info.free_files
+            } else {
+                u64::MAX
+            };
+            info.free_files = max.saturating_sub(used_files).min(disk_free);
+        }
+    }
+    info
 }
 
 #[cfg(test)]

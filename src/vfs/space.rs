@@ -1,9 +1,8 @@
 //! `SpaceInfo`: free space as a client should see it (SFTP `statvfs@openssh.com`, FTP `AVBL`).
 //!
 //! When the user has a quota, the quota is the truth (the disk may be far larger than what the
-//! user may fill), capped by what the disk really has left; otherwise the file system answers.
-
-use super::quota::QuotaAccount;
+//! user may fill), capped by what the disk really has left (`quota::narrow`); otherwise the
+//! file system answers.
 
 /// Capacity and free space, in bytes and files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,37 +21,11 @@ pub struct SpaceInfo {
     pub block_size: u64,
 }
 
-/// `capacity` (what the backend reports) narrowed by `quota` when given.
-pub(crate) fn narrow(capacity: SpaceInfo, quota: Option<&QuotaAccount>) -> SpaceInfo {
-    let mut info = capacity;
-    if let Some(quota) = quota {
-        let limits = quota.limits();
-        let (used_bytes, used_files) = quota.used();
-        if let Some(max) = limits.max_bytes {
-            let left = max.saturating_sub(used_bytes).min(info.available_bytes);
-            info.total_bytes = max;
-            info.free_bytes = left;
-            info.available_bytes = left;
-        }
-        if let Some(max) = limits.max_files {
-            info.total_files = max;
-            // Some file systems (btrfs) report no inode counts at all; then only the quota speaks.
-            let disk_free = if capacity.total_files > 0 {
-                info.free_files
-            } else {
-                u64::MAX
-            };
-            info.free_files = max.saturating_sub(used_files).min(disk_free);
-        }
-    }
-    info
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::super::quota::QuotaRegistry;
+    use super::super::quota::{narrow, QuotaRegistry};
     use super::super::spec::Quota;
     use super::super::storage::{Backend, LocalStorage};
     use super::*;

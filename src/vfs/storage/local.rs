@@ -22,11 +22,11 @@ use bytes::Bytes;
 use cap_fs_ext::{DirExt as _, SystemTimeSpec};
 use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _, ReadDir};
 
+use super::contract::{Capabilities, Lister, Publish, RangeReader, StageMode, StagedFile, Storage};
 use super::disk::{self, Access};
 use super::leftovers;
 use super::shared_dirs::SharedDirs;
 use super::walk::walk;
-use super::{Capabilities, Lister, Publish, RangeReader, StageMode, StagedFile, Storage};
 use crate::vfs::error::{VfsError, VfsErrorKind};
 use crate::vfs::metadata::{DirEntry, FileStat};
 use crate::vfs::names::{is_temp_name, temp_name, TempName};
