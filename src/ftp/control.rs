@@ -7,10 +7,12 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
+// tokio's clock, not std's: the timeouts then follow a paused test clock (`ftp/tests/timeouts.rs`).
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{reason, Action, Outcome as AuditOutcome};
@@ -139,7 +141,7 @@ impl Control {
         let services = self.session.shared.services.clone();
         let mut buffer = vec![0u8; READ_BYTES];
         loop {
-            let deadline = tokio::time::Instant::from_std(self.deadline());
+            let deadline = self.deadline();
             let has_transfer = self.transfer.is_some();
             let event = tokio::select! {
                 biased;
@@ -189,14 +191,16 @@ impl Control {
         }
     }
 
-    /// The login deadline until logged in, then the idle deadline.
     fn deadline(&self) -> Instant {
         let server = &self.session.config.server;
-        let idle = self.last_command + server.idle_timeout;
-        match self.session.login {
-            Login::LoggedIn(_) => idle,
-            _ => idle.min(self.started + server.login_timeout),
-        }
+        let logged_in = matches!(self.session.login, Login::LoggedIn(_));
+        silence_deadline(
+            self.started,
+            self.last_command,
+            logged_in,
+            server.idle_timeout,
+            server.login_timeout,
+        )
     }
 
     async fn received(&mut self, bytes: &[u8]) -> Next {
@@ -491,6 +495,25 @@ impl Control {
             user.session.end();
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.close()).await;
+    }
+}
+
+/// When a control connection that sends no command is closed: `idle_timeout` after the last
+/// command (or the connection's start), and until login also `login_timeout` after the start,
+/// whichever is first. Only a whole command line counts as activity, so a client that
+/// trickles bytes without ever ending a line is still cut at the login deadline (Slowloris).
+pub(super) fn silence_deadline(
+    started: Instant,
+    last_command: Instant,
+    logged_in: bool,
+    idle_timeout: Duration,
+    login_timeout: Duration,
+) -> Instant {
+    let idle = last_command + idle_timeout;
+    if logged_in {
+        idle
+    } else {
+        idle.min(started + login_timeout)
     }
 }
 

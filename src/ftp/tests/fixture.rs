@@ -16,7 +16,7 @@ use crate::key_material::certificate;
 use crate::limits::{ConnectionLimits, ConnectionPermit};
 use crate::metrics::Metrics;
 use crate::services::Services;
-use crate::session_core::{Admission, SessionCore};
+use crate::session_core::{Admission, Admitted, SessionCore};
 use crate::vfs::{HashAlgorithm, QuotaRegistry, VirtualPath};
 
 use super::super::context::{
@@ -25,6 +25,7 @@ use super::super::context::{
 use super::super::data::DataChannel;
 use super::super::listing::Facts;
 use super::super::proto::{self, TransferType};
+use super::super::shared::Shared;
 use super::super::tls::SessionTls;
 use super::super::{session, FtpServer};
 
@@ -78,33 +79,44 @@ fn services(config: Config, temp: &tempfile::TempDir, users: UserDb) -> Services
     }
 }
 
+/// The shared state of an FTP server over a temporary data directory, in which `alice` may
+/// log in with [`PASSWORD`]; TLS is not required unless `configure` says so.
+pub fn server(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Arc<Shared>) {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(temp.path().join("alice")).unwrap();
+    let mut config = Config::default();
+    config.ftps.require_tls = false;
+    config.server.data_dir = temp.path().to_owned();
+    configure(&mut config);
+    let mut users = UserDb::new();
+    let mut alice = UserRecord::named("alice").unwrap();
+    alice.password = Some(crate::auth::password::cheap_hash_for_tests(PASSWORD));
+    alice.home = Some(temp.path().join("alice"));
+    users.add(alice).unwrap();
+    let cert = temp.path().join("cert.pem");
+    let key = temp.path().join("key.pem");
+    certificate::generate(&cert, &key, &["localhost".to_owned()]).unwrap();
+    let tls = certificate::load(&cert, &key).unwrap();
+    let server = FtpServer::new(services(config, &temp, users), tls).unwrap();
+    (temp, server.shared)
+}
+
+/// A connection of a client at `peer` to `local`, admitted by the session core.
+pub fn admit(shared: &Shared, peer: SocketAddr, local: SocketAddr) -> Admitted {
+    let core = SessionCore::from_services(&shared.services);
+    let Admission::Admitted(admitted) = core.admit(Protocol::Ftps, peer, local) else {
+        panic!("the fixture's client was refused");
+    };
+    admitted
+}
+
 impl Fixture {
-    /// A plain (not yet TLS) session of a client at 127.0.0.1, not logged in; `alice` may log
-    /// in with [`PASSWORD`]; TLS is not required unless `configure` says so.
+    /// A plain (not yet TLS) session of a client at 127.0.0.1 over [`server`], not logged in.
     pub fn with(configure: impl FnOnce(&mut Config)) -> Fixture {
-        let temp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(temp.path().join("alice")).unwrap();
-        let mut config = Config::default();
-        config.ftps.require_tls = false;
-        config.server.data_dir = temp.path().to_owned();
-        configure(&mut config);
-        let mut users = UserDb::new();
-        let mut alice = UserRecord::named("alice").unwrap();
-        alice.password = Some(crate::auth::password::cheap_hash_for_tests(PASSWORD));
-        alice.home = Some(temp.path().join("alice"));
-        users.add(alice).unwrap();
-        let cert = temp.path().join("cert.pem");
-        let key = temp.path().join("key.pem");
-        certificate::generate(&cert, &key, &["localhost".to_owned()]).unwrap();
-        let tls = certificate::load(&cert, &key).unwrap();
-        let server = FtpServer::new(services(config, &temp, users), tls).unwrap();
-        let shared = server.shared.clone();
+        let (temp, shared) = server(configure);
         let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:21".parse().unwrap();
-        let core = SessionCore::from_services(&shared.services);
-        let Admission::Admitted(admitted) = core.admit(Protocol::Ftps, peer, local) else {
-            panic!("the fixture's client was refused");
-        };
+        let admitted = admit(&shared, peer, local);
         let tls_base = shared.tls_base();
         let tls = SessionTls::new(&tls_base, &shared.registry, peer.ip()).unwrap();
         let session = Context {

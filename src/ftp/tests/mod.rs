@@ -6,4 +6,5 @@ mod files;
 mod fixture;
 mod info;
 mod login;
+mod timeouts;
 mod transfer;
