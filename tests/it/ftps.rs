@@ -407,6 +407,8 @@ async fn users_protocols_and_source_networks_are_enforced_at_login() {
 
 #[tokio::test]
 async fn login_timeout_and_connection_limits_close_with_421() {
+    // The timer's rule is tested on a paused clock (src/ftp/tests/timeouts.rs); this checks
+    // that the 421 reaches a real client.
     let server = TestServer::start_with(|config, _| {
         config.server.login_timeout = std::time::Duration::from_secs(1);
         config.server.max_connections_per_ip = 1;

@@ -78,31 +78,37 @@ async fn idle_sessions_are_closed_on_both_protocols() {
         config.server.idle_timeout = Duration::from_secs(1);
     })
     .await;
-    let mut ftp = FtpClient::plain(server.addresses.ftps_explicit.unwrap()).await;
-    ftp.login().await;
-    let reply = tokio::time::timeout(PATIENCE, ftp.reply()).await.unwrap();
-    assert_eq!(reply.code, 421, "{reply:?}");
-    assert!(ftp.try_reply().await.is_none());
-
-    let (mut connection, client) = sftp_client::connect(server.addresses.sftp.unwrap()).await;
-    assert!(connection
-        .authenticate_password(USER, PASSWORD)
-        .await
-        .unwrap()
-        .success());
-    let _sftp = sftp_client::open_sftp(&connection).await;
-    tokio::time::timeout(PATIENCE, connection)
-        .await
-        .expect("an idle SFTP session stayed open")
-        .ok();
-    // ferryd's own idle timer says why (sftp/idle.rs), so the reason is the client's to show.
-    let reason = client
-        .disconnect
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_default();
-    assert!(reason.contains("idle timeout"), "{reason:?}");
+    // The FTP timer's rule is tested on a paused clock (src/ftp/tests/timeouts.rs); this is
+    // the 421 reaching a real client. Both sessions idle at once, so the test waits only once.
+    let ftp = async {
+        let mut ftp = FtpClient::plain(server.addresses.ftps_explicit.unwrap()).await;
+        ftp.login().await;
+        let reply = tokio::time::timeout(PATIENCE, ftp.reply()).await.unwrap();
+        assert_eq!(reply.code, 421, "{reply:?}");
+        assert!(ftp.try_reply().await.is_none());
+    };
+    let sftp = async {
+        let (mut connection, client) = sftp_client::connect(server.addresses.sftp.unwrap()).await;
+        assert!(connection
+            .authenticate_password(USER, PASSWORD)
+            .await
+            .unwrap()
+            .success());
+        let _sftp = sftp_client::open_sftp(&connection).await;
+        tokio::time::timeout(PATIENCE, connection)
+            .await
+            .expect("an idle SFTP session stayed open")
+            .ok();
+        // ferryd's own idle timer says why (sftp/idle.rs), so the reason is the client's to show.
+        let reason = client
+            .disconnect
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_default();
+        assert!(reason.contains("idle timeout"), "{reason:?}");
+    };
+    tokio::join!(ftp, sftp);
     server.stop().await;
 }
 

@@ -1,5 +1,6 @@
 //! A control session without sockets: a [`Context`] over a temporary home, driven through
-//! `session::dispatch` as the control task would, with the replies it returns.
+//! `session::dispatch` as the control task would, with the replies it returns; [`server`] and
+//! [`admit`] give the same server state to tests that run the control task itself.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
