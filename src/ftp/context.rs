@@ -166,6 +166,35 @@ pub struct Context {
 }
 
 impl Context {
+    /// A new control connection's context: not logged in, no TLS yet, at the root, with the
+    /// config snapshot of this moment (a reload changes later connections only).
+    pub fn new(
+        shared: Arc<Shared>,
+        connection: Connection,
+        tls: SessionTls,
+        tls_base: Arc<ServerConfig>,
+    ) -> Context {
+        Context {
+            config: shared.services.config(),
+            shared,
+            connection,
+            tls,
+            tls_base,
+            tls_state: TlsState::Plain,
+            login: Login::AwaitingUser,
+            failed_logins: 0,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::Ascii,
+            data: DataChannel::None,
+            epsv_all: false,
+            restart_offset: None,
+            pending_rename: None,
+            facts: Facts::ALL,
+            hash_algorithm: HashAlgorithm::Sha256,
+            data_tls_order: Default::default(),
+        }
+    }
+
     /// The logged-in user, if any.
     pub fn user(&self) -> Option<&User> {
         match &self.login {

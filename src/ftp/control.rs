@@ -21,14 +21,13 @@ use crate::audit::{reason, Action, Outcome as AuditOutcome};
 const SHUTDOWN: (&str, &str) = (reason::SHUTDOWN, "the server stopped");
 use crate::config::Protocol;
 use crate::session_core::Admitted;
-use crate::vfs::{HashAlgorithm, VirtualPath};
+use crate::vfs::VirtualPath;
 
 use super::context::{Context, DataProtection, Login, Response, TlsState, Transfer};
 use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
-use super::listing::Facts;
-use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode, TransferType};
+use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode};
 use super::session;
 use super::shared::{Shared, TlsMode};
 use super::tls::SessionTls;
@@ -54,26 +53,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, admitted: Admitted, mode
             return;
         }
     };
-    let config = shared.services.config();
-    let session = Context {
-        shared,
-        config,
-        connection,
-        tls,
-        tls_base,
-        tls_state: TlsState::Plain,
-        login: Login::AwaitingUser,
-        failed_logins: 0,
-        cwd: VirtualPath::root(),
-        transfer_type: TransferType::Ascii,
-        data: DataChannel::None,
-        epsv_all: false,
-        restart_offset: None,
-        pending_rename: None,
-        facts: Facts::ALL,
-        hash_algorithm: HashAlgorithm::Sha256,
-        data_tls_order: Default::default(),
-    };
+    let session = Context::new(shared, connection, tls, tls_base);
     let mut control = Control {
         stream: ControlStream::Plain(tcp),
         decoder: LineDecoder::new(),

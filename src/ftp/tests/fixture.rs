@@ -18,14 +18,10 @@ use crate::limits::{ConnectionLimits, ConnectionPermit};
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::session_core::{Admission, Admitted, SessionCore};
-use crate::vfs::{HashAlgorithm, QuotaRegistry, VirtualPath};
+use crate::vfs::QuotaRegistry;
 
-use super::super::context::{
-    grants_write, Context, DataProtection, Login, Response, TlsState, User,
-};
-use super::super::data::DataChannel;
-use super::super::listing::Facts;
-use super::super::proto::{self, TransferType};
+use super::super::context::{grants_write, Context, DataProtection, Login, Response, User};
+use super::super::proto::{self};
 use super::super::shared::Shared;
 use super::super::tls::SessionTls;
 use super::super::{session, FtpServer};
@@ -120,25 +116,7 @@ impl Fixture {
         let admitted = admit(&shared, peer, local);
         let tls_base = shared.tls_base();
         let tls = SessionTls::new(&tls_base, &shared.registry, peer.ip()).unwrap();
-        let session = Context {
-            config: shared.services.config(),
-            shared,
-            connection: admitted.connection,
-            tls,
-            tls_base,
-            tls_state: TlsState::Plain,
-            login: Login::AwaitingUser,
-            failed_logins: 0,
-            cwd: VirtualPath::root(),
-            transfer_type: TransferType::Ascii,
-            data: DataChannel::None,
-            epsv_all: false,
-            restart_offset: None,
-            pending_rename: None,
-            facts: Facts::ALL,
-            hash_algorithm: HashAlgorithm::Sha256,
-            data_tls_order: Default::default(),
-        };
+        let session = Context::new(shared, admitted.connection, tls, tls_base);
         Fixture {
             temp,
             session,
