@@ -72,17 +72,23 @@ fn stored_hash(users_file: &Path, name: &str) -> String {
     user.password.as_ref().unwrap().as_str().to_owned()
 }
 
-#[test]
-fn first_start_password_command_works_pasted_from_anywhere() {
+/// A ready daemon as in the README: a relative config with relative paths inside, started in
+/// an awkward directory, ferryd not on the PATH.
+fn quick_start_daemon() -> (tempfile::TempDir, Daemon) {
     let dir = awkward_dir();
     std::fs::write(dir.path().join("quickstart.toml"), quick_start_config()).unwrap();
-    // As in the README: a relative config, relative paths inside it, ferryd not on the PATH.
     let mut daemon = Daemon::spawn_in(
         dir.path(),
         Path::new("quickstart.toml"),
         &[("PATH", SYSTEM_PATH)],
     );
     daemon.wait_for_notification("READY=1", Duration::from_secs(60));
+    (dir, daemon)
+}
+
+#[test]
+fn first_start_password_command_works_pasted_from_anywhere() {
+    let (dir, daemon) = quick_start_daemon();
     daemon.wait_for_stdout("user passwd", Duration::from_secs(10));
     let stdout = daemon.stdout();
     let first_password = stdout
@@ -225,14 +231,7 @@ fn check_config_says_how_to_add_the_first_user_as_a_command_that_works_pasted() 
 
 #[test]
 fn a_mistyped_session_id_points_to_a_session_list_that_works_pasted() {
-    let dir = awkward_dir();
-    std::fs::write(dir.path().join("quickstart.toml"), quick_start_config()).unwrap();
-    let mut daemon = Daemon::spawn_in(
-        dir.path(),
-        Path::new("quickstart.toml"),
-        &[("PATH", SYSTEM_PATH)],
-    );
-    daemon.wait_for_notification("READY=1", Duration::from_secs(60));
+    let (dir, daemon) = quick_start_daemon();
     let output = Command::new(binary())
         .args(["--config", "quickstart.toml", "session", "kick", "first"])
         .current_dir(dir.path())
