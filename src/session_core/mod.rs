@@ -7,7 +7,8 @@
 //!
 //! 1. asks [`SessionCore::admit`] when it accepts a socket: the peer becomes canonical, the
 //!    defender and the connection limits (total, per address) decide, and an admitted
-//!    [`Connection`] comes back with its [`ConnectionPermit`](crate::limits::ConnectionPermit), or a [`Refused`] saying why, which
+//!    [`Connection`] comes back with its
+//!    [`ConnectionPermit`](crate::limits::ConnectionPermit), or a [`Refused`] saying why, which
 //!    the front end turns into its own wire reply (FTP `421`, SSH disconnect);
 //! 2. reports each login attempt on the [`Connection`]: [`Connection::log_in`] after the
 //!    authenticator accepted (per-user limit, the user's files, the audit `login` event, which
