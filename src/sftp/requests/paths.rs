@@ -226,7 +226,7 @@ pub(super) async fn rename(
     result.map(|()| ok(id))
 }
 
-/// `SSH_FXP_READLINK`: the target as an absolute virtual path.
+/// `SSH_FXP_READLINK`: the link text as stored (relative links stay relative, as OpenSSH answers).
 pub(super) async fn readlink(
     context: &SessionContext,
     id: u32,
