@@ -95,17 +95,14 @@ async fn idle_sessions_are_closed_on_both_protocols() {
             .unwrap()
             .success());
         let _sftp = sftp_client::open_sftp(&connection).await;
-        tokio::time::timeout(PATIENCE, connection)
-            .await
-            .expect("an idle SFTP session stayed open")
-            .ok();
         // ferryd's own idle timer says why (sftp/idle.rs), so the reason is the client's to show.
-        let reason = client
-            .disconnect
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_default();
+        let reason = sftp_client::disconnect_reason(
+            connection,
+            &client,
+            PATIENCE,
+            "an idle SFTP session stayed open",
+        )
+        .await;
         assert!(reason.contains("idle timeout"), "{reason:?}");
     };
     tokio::join!(ftp, sftp);

@@ -176,16 +176,13 @@ async fn unauthenticated_clients_are_cut_at_the_login_timeout() {
     })
     .await;
     let (connection, client) = sftp_client::connect(server.addr).await;
-    tokio::time::timeout(Duration::from_secs(10), connection)
-        .await
-        .expect("still connected after the login timeout")
-        .ok();
-    let reason = client
-        .disconnect
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_default();
+    let reason = sftp_client::disconnect_reason(
+        connection,
+        &client,
+        Duration::from_secs(10),
+        "still connected after the login timeout",
+    )
+    .await;
     assert!(reason.contains("login timeout"), "{reason}");
     // A client that logs in in time is not affected.
     let (_connection, sftp) = sftp_client::sftp(server.addr).await;

@@ -28,16 +28,13 @@ async fn an_idle_session_is_told_idle_timeout() {
     // That activity moves the deadline is proven on a paused clock (`sftp/idle.rs`); here the
     // session serves, then goes quiet until the server says why it ends it.
     assert_eq!(sftp.canonicalize(".").await.unwrap(), "/");
-    tokio::time::timeout(PATIENCE, connection)
-        .await
-        .expect("an idle SFTP session stayed open")
-        .ok();
-    let reason = client
-        .disconnect
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_default();
+    let reason = sftp_client::disconnect_reason(
+        connection,
+        &client,
+        PATIENCE,
+        "an idle SFTP session stayed open",
+    )
+    .await;
     assert!(reason.contains("idle timeout"), "{reason:?}");
 }
 

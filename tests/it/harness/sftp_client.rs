@@ -91,6 +91,26 @@ impl client::Handler for Client {
 
 pub type Connection = client::Handle<Client>;
 
+/// Waits up to `patience` for the server to end `connection` and returns the reason it sent
+/// (empty when it sent none); panics with `what` if the connection is still open then.
+pub async fn disconnect_reason(
+    connection: Connection,
+    client: &Client,
+    patience: std::time::Duration,
+    what: &str,
+) -> String {
+    tokio::time::timeout(patience, connection)
+        .await
+        .unwrap_or_else(|_| panic!("{what}"))
+        .ok();
+    client
+        .disconnect
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_default()
+}
+
 /// Connects without authenticating.
 pub async fn connect(addr: SocketAddr) -> (Connection, Client) {
     let client = Client::default();
