@@ -225,7 +225,7 @@ pub fn users_file(data: &[u8]) {
     let Ok(users) = crate::auth::users_file::parse(text, path) else {
         return;
     };
-    let rendered = match crate::auth::users_file::render(&users, path) {
+    let rendered = match crate::auth::users_file_render::render(&users, path) {
         Ok(rendered) => rendered,
         Err(error) => panic!("accepted records cannot be written back: {error}"),
     };
@@ -237,7 +237,7 @@ pub fn users_file(data: &[u8]) {
         reparsed == users,
         "records changed in a save/load round trip"
     );
-    let again = crate::auth::users_file::render(&reparsed, path);
+    let again = crate::auth::users_file_render::render(&reparsed, path);
     assert!(
         again.ok().as_deref() == Some(rendered.as_str()),
         "saves are not stable"

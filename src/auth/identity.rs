@@ -42,6 +42,7 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vfs::Place;
     use std::path::PathBuf;
 
     #[test]
@@ -50,7 +51,7 @@ mod tests {
         user.tls_session_reuse_exempt = true;
         let identity = Identity::from_record(&user, Path::new("/data"), AuthMethod::Password);
         assert_eq!(identity.user, "alice");
-        assert_eq!(identity.fs.root, PathBuf::from("/data/alice"));
+        assert_eq!(identity.fs.root, Place::Local(PathBuf::from("/data/alice")));
         assert_eq!(identity.fs.user, "alice");
         assert!(identity.tls_session_reuse_exempt);
         assert_eq!(identity.protocols.len(), 2);

@@ -43,6 +43,7 @@ pub mod public_key;
 pub mod user_db;
 pub mod user_record;
 pub mod users_file;
+pub mod users_file_render;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -60,7 +61,9 @@ pub use identity::Identity;
 pub use password::{HashedPassword, PasswordError};
 pub use public_key::KeyError;
 pub use user_db::{UserDb, UserDbError};
-pub use user_record::{Folder, PathRule, RecordError, UserName, UserRecord};
+pub use user_record::{
+    Folder, FolderSource, ObjectLocation, PathRule, RecordError, UserName, UserRecord,
+};
 pub use users_file::{UserProblem, UsersFileError};
 
 use crate::config::Protocol;

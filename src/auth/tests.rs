@@ -101,7 +101,10 @@ async fn right_password_yields_identity_with_resolved_home() {
         .await
         .unwrap();
     assert_eq!(identity.user, "alice");
-    assert_eq!(identity.fs.root, PathBuf::from("/data/alice"));
+    assert_eq!(
+        identity.fs.root,
+        crate::vfs::Place::Local(PathBuf::from("/data/alice"))
+    );
     assert!(identity.tls_session_reuse_exempt);
     assert_eq!(identity.method, AuthMethod::Password);
     let event = events.last();

@@ -23,6 +23,7 @@ use super::password::{self, HashedPassword, PasswordError};
 use super::public_key::{self, KeyError, KeySelector};
 use super::user_record::UserRecord;
 use super::users_file::{self, UserProblem, UsersFileError};
+use super::users_file_render;
 
 /// Why an edit to the database was refused.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +123,7 @@ impl UserDb {
 
     /// Writes the database atomically with mode 0600 (see the module doc).
     pub fn save(&self, path: &Path) -> Result<(), UsersFileError> {
-        let text = users_file::render(&self.users, path)?;
+        let text = users_file_render::render(&self.users, path)?;
         write_atomically(path, text.as_bytes()).map_err(|source| UsersFileError::Write {
             path: path.to_owned(),
             source,

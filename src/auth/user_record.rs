@@ -17,9 +17,10 @@ use russh::keys::PublicKey;
 use super::client_certificate::{CertificateFingerprint, CertificateLogin, FingerprintError};
 use super::password::{HashedPassword, PasswordError};
 use super::public_key::{self, KeyError};
-use crate::config::Protocol;
+use crate::config::{check_bucket, Protocol};
 use crate::vfs::{
-    Bandwidth, FsSpec, Mount, PathError, PermissionRules, Permissions, Quota, VirtualPath,
+    check_prefix, Bandwidth, FsSpec, Mount, ObjectPlace, PathError, PermissionRules, Permissions,
+    Place, Quota, VirtualPath,
 };
 
 /// Longest user name, in bytes.
@@ -164,6 +165,65 @@ pub enum RecordError {
     /// A directory field is empty or not UTF-8 (the users file could not be written back).
     #[error("{0} must be a non-empty UTF-8 path")]
     BadDirectory(&'static str),
+    /// `storage` is neither `local` nor `s3`.
+    #[error("unknown storage {0:?} (use \"local\" or \"s3\")")]
+    UnknownStorage(String),
+    /// A bucket or prefix S3 would refuse, or one that could reach another user's objects.
+    #[error("{field} {value:?}: {reason}")]
+    BadObjectLocation {
+        /// `bucket`, `prefix`, `folder.bucket` or `folder.prefix`.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A field that belongs to the other kind of storage (`home` with `storage = "s3"`,
+    /// `bucket` without it, …): refused rather than ignored, so nobody believes it applies.
+    #[error("{field} does not apply to storage = {storage:?}")]
+    StorageFieldMismatch {
+        /// The field.
+        field: &'static str,
+        /// The storage the entry uses.
+        storage: &'static str,
+    },
+    /// An S3 folder without `prefix` (a home defaults to the user name; a folder, usually
+    /// shared, must say which objects it shows).
+    #[error("folder.prefix is required for an s3 folder")]
+    FolderWithoutPrefix,
+    /// A local folder without `dir`.
+    #[error("folder.dir is required for a local folder")]
+    FolderWithoutDir,
+}
+
+/// A home or folder in object storage, as the users file names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectLocation {
+    /// The bucket; `None`: `[s3].bucket` of `ferryd.toml`.
+    pub bucket: Option<String>,
+    /// Key prefix; `None` for a home means the user name (folders must name one).
+    pub prefix: Option<String>,
+}
+
+impl ObjectLocation {
+    /// `s3://BUCKET/PREFIX` for people, `(s3.bucket)` standing for the configured default
+    /// bucket and `default_prefix` for a missing prefix.
+    pub fn describe(&self, default_prefix: &str) -> String {
+        format!(
+            "s3://{}/{}",
+            self.bucket.as_deref().unwrap_or("(s3.bucket)"),
+            self.prefix.as_deref().unwrap_or(default_prefix)
+        )
+    }
+}
+
+/// What is behind a virtual folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FolderSource {
+    /// A directory: absolute, or relative to `data_dir`.
+    Dir(PathBuf),
+    /// A prefix in an S3 bucket.
+    Object(ObjectLocation),
 }
 
 /// Permissions for a subtree, overriding the user's root permissions (longest prefix wins).
@@ -180,8 +240,8 @@ pub struct PathRule {
 pub struct Folder {
     /// Where it appears; never `/`.
     pub path: VirtualPath,
-    /// The real directory: absolute, or relative to `data_dir`.
-    pub dir: PathBuf,
+    /// What it shows.
+    pub source: FolderSource,
     /// Adds a read-only rule at `path` unless a [`PathRule`] names that path.
     pub read_only: bool,
 }
@@ -193,8 +253,11 @@ pub struct UserRecord {
     pub name: UserName,
     /// The argon2id hash; `None` for key-only users.
     pub password: Option<HashedPassword>,
-    /// Home directory, absolute or relative to `data_dir`; `None` means `data_dir/<name>`.
+    /// Home directory, absolute or relative to `data_dir`; `None` means `data_dir/<name>`
+    /// (unless `home_object` puts the home in object storage).
     pub home: Option<PathBuf>,
+    /// The home is a prefix in an S3 bucket instead of a directory.
+    pub home_object: Option<ObjectLocation>,
     /// A disabled user cannot log in; sessions already open are not affected.
     pub enabled: bool,
     /// Protocols the user may log in with; never empty.
@@ -236,6 +299,7 @@ impl UserRecord {
             name,
             password: None,
             home: None,
+            home_object: None,
             enabled: true,
             protocols: Protocol::ALL.into_iter().collect(),
             allowed_networks: Vec::new(),
@@ -269,6 +333,15 @@ impl UserRecord {
             if !is_usable_dir(home) {
                 problems.push(RecordError::BadDirectory("home"));
             }
+            if self.home_object.is_some() {
+                problems.push(RecordError::StorageFieldMismatch {
+                    field: "home",
+                    storage: "s3",
+                });
+            }
+        }
+        if let Some(location) = &self.home_object {
+            location_problems(location, "bucket", "prefix", &mut problems);
         }
         let mut fingerprints = HashSet::new();
         for key in &self.keys {
@@ -305,8 +378,17 @@ impl UserRecord {
             } else if !folder_paths.insert(&folder.path) {
                 problems.push(RecordError::DuplicateFolder(folder.path.clone()));
             }
-            if !is_usable_dir(&folder.dir) {
-                problems.push(RecordError::BadDirectory("folder.dir"));
+            match &folder.source {
+                FolderSource::Dir(dir) if !is_usable_dir(dir) => {
+                    problems.push(RecordError::BadDirectory("folder.dir"));
+                }
+                FolderSource::Dir(_) => {}
+                FolderSource::Object(location) => {
+                    if location.prefix.is_none() {
+                        problems.push(RecordError::FolderWithoutPrefix);
+                    }
+                    location_problems(location, "folder.bucket", "folder.prefix", &mut problems);
+                }
             }
         }
         problems
@@ -317,6 +399,14 @@ impl UserRecord {
         match &self.home {
             Some(home) => data_dir.join(home),
             None => data_dir.join(self.name.as_str()),
+        }
+    }
+
+    /// Where the home is, for people: the directory, or `s3://BUCKET/PREFIX`.
+    pub fn home_description(&self, data_dir: &Path) -> String {
+        match &self.home_object {
+            Some(location) => location.describe(self.name.as_str()),
+            None => self.home_dir(data_dir).display().to_string(),
         }
     }
 
@@ -362,15 +452,33 @@ impl UserRecord {
         for rule in &self.rules {
             permissions.set(rule.path.clone(), rule.permissions);
         }
+        let root = match &self.home_object {
+            Some(location) => Place::Object(ObjectPlace {
+                bucket: location.bucket.clone(),
+                prefix: location
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| self.name.as_str().to_owned()),
+            }),
+            None => Place::Local(self.home_dir(data_dir)),
+        };
         FsSpec {
             user: self.name.as_str().to_owned(),
-            root: self.home_dir(data_dir),
+            root,
             mounts: self
                 .folders
                 .iter()
                 .map(|folder| Mount {
                     virtual_path: folder.path.clone(),
-                    dir: data_dir.join(&folder.dir),
+                    place: match &folder.source {
+                        FolderSource::Dir(dir) => Place::Local(data_dir.join(dir)),
+                        // `problems()` refuses an object folder without a prefix; an empty
+                        // one here would be refused again when the folder is opened.
+                        FolderSource::Object(location) => Place::Object(ObjectPlace {
+                            bucket: location.bucket.clone(),
+                            prefix: location.prefix.clone().unwrap_or_default(),
+                        }),
+                    },
                 })
                 .collect(),
             permissions,
@@ -418,6 +526,32 @@ pub fn parse_network(text: &str) -> Result<IpNet, RecordError> {
             value: text.to_owned(),
             reason: error.to_string(),
         })
+}
+
+fn location_problems(
+    location: &ObjectLocation,
+    bucket_field: &'static str,
+    prefix_field: &'static str,
+    problems: &mut Vec<RecordError>,
+) {
+    if let Some(bucket) = &location.bucket {
+        if let Err(reason) = check_bucket(bucket) {
+            problems.push(RecordError::BadObjectLocation {
+                field: bucket_field,
+                value: bucket.clone(),
+                reason,
+            });
+        }
+    }
+    if let Some(prefix) = &location.prefix {
+        if let Err(reason) = check_prefix(prefix) {
+            problems.push(RecordError::BadObjectLocation {
+                field: prefix_field,
+                value: prefix.clone(),
+                reason,
+            });
+        }
+    }
 }
 
 fn is_usable_dir(path: &Path) -> bool {
@@ -491,12 +625,12 @@ mod tests {
         user.folders = vec![
             Folder {
                 path: path("/shared"),
-                dir: PathBuf::from("/srv/shared"),
+                source: FolderSource::Dir(PathBuf::from("/srv/shared")),
                 read_only: true,
             },
             Folder {
                 path: path("/team"),
-                dir: PathBuf::from("team"),
+                source: FolderSource::Dir(PathBuf::from("team")),
                 read_only: true,
             },
         ];
@@ -505,9 +639,15 @@ mod tests {
             permissions: Permissions::LIST | Permissions::UPLOAD,
         }];
         let spec = user.fs_spec(Path::new("/data"));
-        assert_eq!(spec.root, PathBuf::from("/data/alice"));
-        assert_eq!(spec.mounts[0].dir, PathBuf::from("/srv/shared"));
-        assert_eq!(spec.mounts[1].dir, PathBuf::from("/data/team"));
+        assert_eq!(spec.root, Place::Local(PathBuf::from("/data/alice")));
+        assert_eq!(
+            spec.mounts[0].place,
+            Place::Local(PathBuf::from("/srv/shared"))
+        );
+        assert_eq!(
+            spec.mounts[1].place,
+            Place::Local(PathBuf::from("/data/team"))
+        );
         assert_eq!(
             spec.permissions.for_path(&path("/shared/x")),
             Permissions::READ_ONLY
@@ -520,7 +660,7 @@ mod tests {
         user.home = Some(PathBuf::from("/elsewhere"));
         assert_eq!(
             user.fs_spec(Path::new("/data")).root,
-            PathBuf::from("/elsewhere")
+            Place::Local(PathBuf::from("/elsewhere"))
         );
     }
 

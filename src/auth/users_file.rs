@@ -7,6 +7,9 @@
 //! name = "alice"                   # required; [A-Za-z0-9._-], 1..=64 chars, not starting with '-' or '.'
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$…"   # argon2id PHC string; omit for key-only users
 //! home = "alice"                   # relative to data_dir, or absolute; default: the user name
+//! storage = "local"                # or "s3": the home is a prefix in a bucket ([s3] in ferryd.toml)
+//! bucket = "ferryd"                # s3 only; default: s3.bucket of ferryd.toml
+//! prefix = "alice"                 # s3 only; default: the user name
 //! enabled = true                   # default true; false refuses new logins
 //! protocols = ["ftps", "sftp"]     # default both; "ftp" is accepted as a synonym for "ftps"
 //! allowed_networks = ["10.0.0.0/8", "192.0.2.7"]  # CIDR or single address; default: any
@@ -30,7 +33,10 @@
 //!
 //! [[user.folder]]                  # a virtual folder
 //! path = "/shared"                 # absolute virtual path, not "/"
-//! dir = "/srv/shared"              # absolute, or relative to data_dir
+//! dir = "/srv/shared"              # absolute, or relative to data_dir (local folders)
+//! # storage = "s3"                 # instead of dir: objects under bucket/prefix
+//! # bucket = "ferryd"              # default: s3.bucket of ferryd.toml
+//! # prefix = "shared"              # required for an s3 folder
 //! read_only = true                 # default false; adds a read_only rule at `path`
 //!                                  # unless a [[user.rule]] names the same path
 //! ```
@@ -55,23 +61,19 @@ use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::client_certificate::{CertificateFingerprint, CertificateLogin};
 use super::password::HashedPassword;
 use super::public_key;
 use super::user_record::{
-    parse_network, permission_names, unknown_permission, Folder, PathRule, RecordError, UserName,
-    UserRecord,
+    parse_network, unknown_permission, Folder, FolderSource, ObjectLocation, PathRule, RecordError,
+    UserName, UserRecord,
 };
 use crate::config::toml_error::{self, line_column, TomlError};
 use crate::config::Protocol;
 use crate::vfs::{Bandwidth, Permissions, Quota, VirtualPath};
-
-/// Written at the top of every saved file, since saving drops hand-written comments.
-const HEADER: &str = "# ferryd users file. Managed by `ferryd user …`; comments are not kept.\n\
-                      # Format: see docs/configuration.md, section \"The users file\".\n\n";
 
 /// Why the users file could not be read, parsed or written.
 #[derive(Debug, thiserror::Error)]
@@ -204,75 +206,6 @@ pub fn check_records(users: &[UserRecord]) -> Vec<UserProblem> {
     problems
 }
 
-/// Renders records as users-file text. `path` is only used in errors.
-pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileError> {
-    let problems = check_records(users);
-    if !problems.is_empty() {
-        return Err(UsersFileError::Invalid {
-            path: path.to_owned(),
-            problems,
-        });
-    }
-    let mut saved = Vec::with_capacity(users.len());
-    for user in users {
-        let keys = user
-            .keys
-            .iter()
-            .map(public_key::to_openssh_line)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| encode_error(path, error.to_string()))?;
-        saved.push(SavedUser {
-            name: user.name.as_str(),
-            password: user.password.as_ref().map(HashedPassword::as_str),
-            // `problems()` above guarantees these paths are UTF-8.
-            home: user.home.as_deref().and_then(Path::to_str),
-            enabled: user.enabled,
-            protocols: user.protocols.iter().map(|p| p.as_str()).collect(),
-            allowed_networks: user
-                .allowed_networks
-                .iter()
-                .map(|n| n.to_string())
-                .collect(),
-            keys,
-            require_key_and_password: user.require_key_and_password,
-            tls_session_reuse_exempt: user.tls_session_reuse_exempt,
-            tls_client_certificates: user
-                .tls_client_certificates
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            tls_client_certificate_login: user.tls_client_certificate_login,
-            quota_bytes: user.quota.max_bytes,
-            quota_files: user.quota.max_files,
-            bandwidth_upload_bytes_per_sec: user.bandwidth.upload,
-            bandwidth_download_bytes_per_sec: user.bandwidth.download,
-            denied_upload_patterns: &user.denied_upload_patterns,
-            umask: user.umask.map(|umask| format!("{umask:03o}")),
-            permissions: permission_names(user.permissions),
-            rule: user
-                .rules
-                .iter()
-                .map(|rule| SavedRule {
-                    path: rule.path.as_str(),
-                    permissions: permission_names(rule.permissions),
-                })
-                .collect(),
-            folder: user
-                .folders
-                .iter()
-                .map(|folder| SavedFolder {
-                    path: folder.path.as_str(),
-                    dir: folder.dir.to_str().unwrap_or_default(),
-                    read_only: folder.read_only,
-                })
-                .collect(),
-        });
-    }
-    let body = toml::to_string_pretty(&SavedDocument { user: saved })
-        .map_err(|error| encode_error(path, error.to_string()))?;
-    Ok(format!("{HEADER}{body}"))
-}
-
 /// The serde mirror of the file; spans let errors point at lines.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +220,9 @@ struct FileUser {
     name: Spanned<String>,
     password: Option<Spanned<String>>,
     home: Option<Spanned<String>>,
+    storage: Option<Spanned<String>>,
+    bucket: Option<Spanned<String>>,
+    prefix: Option<Spanned<String>>,
     enabled: Option<bool>,
     protocols: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
@@ -326,74 +262,12 @@ struct FileRule {
 #[serde(deny_unknown_fields)]
 struct FileFolder {
     path: Spanned<String>,
-    dir: Spanned<String>,
+    dir: Option<Spanned<String>>,
+    storage: Option<Spanned<String>>,
+    bucket: Option<Spanned<String>>,
+    prefix: Option<Spanned<String>>,
     #[serde(default)]
     read_only: bool,
-}
-
-/// What `render` writes; defaults are omitted so saved files stay short.
-#[derive(Serialize)]
-struct SavedDocument<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    user: Vec<SavedUser<'a>>,
-}
-
-#[derive(Serialize)]
-struct SavedUser<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    home: Option<&'a str>,
-    enabled: bool,
-    protocols: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    allowed_networks: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    keys: Vec<String>,
-    #[serde(skip_serializing_if = "is_false")]
-    require_key_and_password: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    tls_session_reuse_exempt: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tls_client_certificates: Vec<String>,
-    #[serde(skip_serializing_if = "CertificateLogin::is_password")]
-    tls_client_certificate_login: CertificateLogin,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    quota_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    quota_files: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bandwidth_upload_bytes_per_sec: Option<NonZeroU64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bandwidth_download_bytes_per_sec: Option<NonZeroU64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    denied_upload_patterns: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    umask: Option<String>,
-    permissions: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    rule: Vec<SavedRule<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    folder: Vec<SavedFolder<'a>>,
-}
-
-#[derive(Serialize)]
-struct SavedRule<'a> {
-    path: &'a str,
-    permissions: Vec<&'static str>,
-}
-
-#[derive(Serialize)]
-struct SavedFolder<'a> {
-    path: &'a str,
-    dir: &'a str,
-    #[serde(skip_serializing_if = "is_false")]
-    read_only: bool,
-}
-
-fn is_false(value: &bool) -> bool {
-    !*value
 }
 
 type SpannedError = (Range<usize>, RecordError);
@@ -491,13 +365,46 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
         .iter()
         .filter_map(|folder| {
             let folder = folder.get_ref();
+            let path = virtual_path("folder.path", &folder.path, &mut capture);
+            let object = object_location(
+                &folder.storage,
+                [
+                    ("folder.bucket", &folder.bucket),
+                    ("folder.prefix", &folder.prefix),
+                ],
+                &mut capture,
+            );
+            let source = match (object, &folder.dir) {
+                (Some(_), Some(dir)) => {
+                    capture(
+                        dir.span(),
+                        RecordError::StorageFieldMismatch {
+                            field: "folder.dir",
+                            storage: "s3",
+                        },
+                    );
+                    None
+                }
+                (Some(location), None) => Some(FolderSource::Object(location)),
+                (None, Some(dir)) => Some(FolderSource::Dir(PathBuf::from(dir.get_ref()))),
+                (None, None) => {
+                    capture(folder.path.span(), RecordError::FolderWithoutDir);
+                    None
+                }
+            };
             Some(Folder {
-                path: virtual_path("folder.path", &folder.path, &mut capture)?,
-                dir: PathBuf::from(folder.dir.get_ref()),
+                path: path?,
+                source: source?,
                 read_only: folder.read_only,
             })
         })
         .collect();
+
+    let home_object = object_location(
+        &entry.storage,
+        [("bucket", &entry.bucket), ("prefix", &entry.prefix)],
+        &mut capture,
+    );
 
     match name {
         Some(name) if errors.is_empty() => Ok(UserRecord {
@@ -507,6 +414,7 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
                 .home
                 .as_ref()
                 .map(|home| PathBuf::from(home.get_ref())),
+            home_object,
             enabled: entry.enabled.unwrap_or(true),
             protocols,
             allowed_networks,
@@ -534,6 +442,48 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
         }),
         _ => Err(errors),
     }
+}
+
+/// `Some` for `storage = "s3"` (with the bucket and prefix as written), `None` for local
+/// storage; object fields given to a local entry are errors, not ignored.
+fn object_location(
+    storage: &Option<Spanned<String>>,
+    fields: [(&'static str, &Option<Spanned<String>>); 2],
+    capture: &mut impl FnMut(Range<usize>, RecordError),
+) -> Option<ObjectLocation> {
+    let is_object = match storage {
+        None => false,
+        Some(storage) => match storage.get_ref().as_str() {
+            "local" => false,
+            "s3" => true,
+            other => {
+                capture(
+                    storage.span(),
+                    RecordError::UnknownStorage(other.to_owned()),
+                );
+                return None;
+            }
+        },
+    };
+    if !is_object {
+        for (field, value) in fields {
+            if let Some(value) = value {
+                capture(
+                    value.span(),
+                    RecordError::StorageFieldMismatch {
+                        field,
+                        storage: "local",
+                    },
+                );
+            }
+        }
+        return None;
+    }
+    let [(_, bucket), (_, prefix)] = fields;
+    Some(ObjectLocation {
+        bucket: bucket.as_ref().map(|bucket| bucket.get_ref().clone()),
+        prefix: prefix.as_ref().map(|prefix| prefix.get_ref().clone()),
+    })
 }
 
 fn spanned_permissions(
@@ -617,8 +567,39 @@ fn locate(error: &RecordError, entry: &FileUser, record: &UserRecord) -> Option<
         RecordError::BadDirectory(_) => entry
             .folder
             .iter()
-            .find(|folder| folder.get_ref().dir.get_ref().is_empty())
-            .map(|folder| folder.get_ref().dir.span()),
+            .filter_map(|folder| folder.get_ref().dir.as_ref())
+            .find(|dir| dir.get_ref().is_empty())
+            .map(Spanned::span),
+        RecordError::StorageFieldMismatch { field: "home", .. } => {
+            entry.home.as_ref().map(Spanned::span)
+        }
+        RecordError::BadObjectLocation { field, value, .. } => {
+            let user_field = match *field {
+                "bucket" => entry.bucket.as_ref(),
+                "prefix" => entry.prefix.as_ref(),
+                _ => None,
+            };
+            user_field.map(Spanned::span).or_else(|| {
+                entry
+                    .folder
+                    .iter()
+                    .flat_map(|folder| {
+                        let folder = folder.get_ref();
+                        [folder.bucket.as_ref(), folder.prefix.as_ref()]
+                    })
+                    .flatten()
+                    .find(|written| written.get_ref() == value)
+                    .map(Spanned::span)
+            })
+        }
+        RecordError::FolderWithoutPrefix => entry
+            .folder
+            .iter()
+            .find(|folder| {
+                let folder = folder.get_ref();
+                folder.storage.is_some() && folder.prefix.is_none()
+            })
+            .map(Spanned::span),
         _ => None,
     }
 }
@@ -663,13 +644,6 @@ fn syntax_subject(key: Option<&str>, user: Option<&str>) -> String {
 
 fn line_of(text: &str, span: Range<usize>) -> usize {
     line_column(text, span.start).0
-}
-
-fn encode_error(path: &Path, message: String) -> UsersFileError {
-    UsersFileError::Write {
-        path: path.to_owned(),
-        source: io::Error::new(io::ErrorKind::InvalidData, message),
-    }
 }
 
 fn display_problems(path: &Path, problems: &[UserProblem]) -> String {

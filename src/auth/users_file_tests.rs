@@ -5,6 +5,8 @@ use super::*;
 use crate::auth::client_certificate::CertificateLogin;
 use crate::auth::password::cheap_hash_for_tests;
 use crate::auth::public_key::tests::{KEY_A, KEY_B};
+use crate::auth::users_file_render::{render, HEADER};
+use crate::vfs::{ObjectPlace, Place};
 
 fn parse_text(text: &str) -> Result<Vec<UserRecord>, UsersFileError> {
     parse(text, Path::new("users.toml"))
@@ -370,4 +372,125 @@ fn header_points_admins_to_the_published_docs() {
     assert!(!HEADER.contains("module"));
     let docs = include_str!("../../docs/configuration.md");
     assert!(docs.contains("## The users file"));
+}
+
+#[test]
+fn object_storage_homes_and_folders_round_trip_and_become_places() {
+    let text = r#"
+[[user]]
+name = "ci"
+storage = "s3"
+prefix = "tenants/ci"
+
+[[user.folder]]
+path = "/shared"
+storage = "s3"
+bucket = "shared-data"
+prefix = "shared"
+read_only = true
+
+[[user.folder]]
+path = "/local"
+dir = "/srv/local"
+
+[[user]]
+name = "dflt"
+storage = "s3"
+
+[[user]]
+name = "disk"
+storage = "local"
+"#;
+    let users = parse_text(text).unwrap();
+    let spec = users[0].fs_spec(Path::new("/data"));
+    assert_eq!(
+        spec.root,
+        Place::Object(ObjectPlace {
+            bucket: None,
+            prefix: "tenants/ci".to_owned()
+        })
+    );
+    assert_eq!(
+        spec.mounts[0].place,
+        Place::Object(ObjectPlace {
+            bucket: Some("shared-data".to_owned()),
+            prefix: "shared".to_owned()
+        })
+    );
+    assert_eq!(
+        spec.mounts[1].place,
+        Place::Local(PathBuf::from("/srv/local"))
+    );
+    // The prefix of a home defaults to the user name; `storage = "local"` is the default.
+    assert_eq!(
+        users[1].fs_spec(Path::new("/data")).root,
+        Place::Object(ObjectPlace {
+            bucket: None,
+            prefix: "dflt".to_owned()
+        })
+    );
+    assert_eq!(
+        users[2],
+        parse_text("[[user]]\nname = \"disk\"\n").unwrap()[0]
+    );
+    assert_eq!(
+        users[1].home_description(Path::new("/data")),
+        "s3://(s3.bucket)/dflt"
+    );
+
+    let rendered = render(&users, Path::new("users.toml")).unwrap();
+    assert!(rendered.contains("storage = \"s3\""), "{rendered}");
+    assert_eq!(parse_text(&rendered).unwrap(), users);
+}
+
+#[test]
+fn storage_mistakes_are_reported_with_their_lines() {
+    let text = r#"[[user]]
+name = "a"
+storage = "s4"
+
+[[user]]
+name = "b"
+storage = "s3"
+home = "b-home"
+prefix = "../x"
+bucket = "Bad_Bucket"
+
+[[user]]
+name = "c"
+bucket = "ferryd"
+
+[[user]]
+name = "d"
+
+[[user.folder]]
+path = "/both"
+storage = "s3"
+prefix = "p"
+dir = "/srv/x"
+
+[[user.folder]]
+path = "/nothing"
+
+[[user]]
+name = "e"
+
+[[user.folder]]
+path = "/shared"
+storage = "s3"
+"#;
+    let summary = problems_of(&parse_text(text).unwrap_err());
+    expect_problem(&summary, "a", 3, "unknown storage \"s4\"");
+    expect_problem(&summary, "b", 8, "home does not apply to storage = \"s3\"");
+    expect_problem(&summary, "b", 9, "prefix \"../x\"");
+    expect_problem(&summary, "b", 10, "bucket \"Bad_Bucket\"");
+    expect_problem(
+        &summary,
+        "c",
+        14,
+        "bucket does not apply to storage = \"local\"",
+    );
+    expect_problem(&summary, "d", 23, "folder.dir does not apply");
+    expect_problem(&summary, "d", 26, "folder.dir is required");
+    expect_problem(&summary, "e", 31, "folder.prefix is required");
 }

@@ -10,7 +10,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use crate::auth::{
-    password, public_key, CertificateFingerprint, CertificateLogin, UserDb, UserRecord,
+    password, public_key, CertificateFingerprint, CertificateLogin, FolderSource, UserDb,
+    UserRecord,
 };
 use crate::config::{Config, Protocol};
 
@@ -408,7 +409,7 @@ fn save(users: &UserDb, path: &Path) -> Result<(), Failure> {
 
 fn home_of(users: &UserDb, name: &str, config: &Config) -> String {
     users.get(name).map_or_else(String::new, |user| {
-        user.home_dir(&config.server.data_dir).display().to_string()
+        user.home_description(&config.server.data_dir)
     })
 }
 
@@ -431,7 +432,7 @@ fn list(users: &UserDb, config: &Config) {
             user.keys.len(),
             user.tls_client_certificates.len(),
             if user.password.is_some() { "set" } else { "-" },
-            user.home_dir(&config.server.data_dir).display()
+            user.home_description(&config.server.data_dir)
         );
     }
 }
@@ -442,7 +443,7 @@ fn show(user: &UserRecord, config: &Config) {
     println!("enabled:     {}", user.enabled);
     println!(
         "home:        {}",
-        user.home_dir(&config.server.data_dir).display()
+        user.home_description(&config.server.data_dir)
     );
     println!(
         "password:    {}",
@@ -473,10 +474,13 @@ fn show(user: &UserRecord, config: &Config) {
         println!("  {}: {}", rule.path, names.join(", "));
     }
     for folder in &user.folders {
+        let source = match &folder.source {
+            FolderSource::Dir(dir) => dir.display().to_string(),
+            FolderSource::Object(location) => location.describe(""),
+        };
         println!(
-            "folder:      {} -> {}{}",
+            "folder:      {} -> {source}{}",
             folder.path,
-            folder.dir.display(),
             if folder.read_only { " (read-only)" } else { "" }
         );
     }

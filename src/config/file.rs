@@ -18,6 +18,7 @@ pub(super) struct File {
     pub metrics: MetricsSection,
     pub defender: DefenderSection,
     pub sandbox: SandboxSection,
+    pub s3: S3Section,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,6 +213,39 @@ impl Default for SandboxSection {
             seccomp: true,
             extra_read_paths: Vec::new(),
             extra_write_paths: Vec::new(),
+        }
+    }
+}
+
+/// The raw `[s3]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct S3Section {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub path_style: bool,
+    pub credentials_file: String,
+    pub profile: String,
+    pub request_timeout_secs: i64,
+    pub connect_timeout_secs: i64,
+    pub max_retries: i64,
+}
+
+impl Default for S3Section {
+    fn default() -> S3Section {
+        S3Section {
+            endpoint: String::new(),
+            region: "us-east-1".to_owned(),
+            bucket: String::new(),
+            // Self-hosted engines (Garage, MinIO, moto) answer on one host name; AWS accepts
+            // path-style too.
+            path_style: true,
+            credentials_file: String::new(),
+            profile: "default".to_owned(),
+            request_timeout_secs: 30,
+            connect_timeout_secs: 5,
+            max_retries: 3,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod error;
 mod file;
+mod object_storage;
 pub mod protocol;
 pub mod toml_error;
 
@@ -20,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
+
+use object_storage::check_endpoint;
+pub use object_storage::{check_bucket, S3Config, S3Credentials};
 
 pub use error::{ConfigError, Problem};
 pub use protocol::Protocol;
@@ -63,6 +67,8 @@ pub struct Config {
     pub defender: DefenderConfig,
     /// Landlock and seccomp confinement of the running daemon.
     pub sandbox: SandboxConfig,
+    /// `[s3]`: the object store behind `storage = "s3"` homes and folders.
+    pub s3: S3Config,
 }
 
 /// `[server]`: process-wide settings.
@@ -353,6 +359,7 @@ impl<'a> Validator<'a> {
         };
         let defender = self.defender(raw.defender);
         let sandbox = self.sandbox(raw.sandbox);
+        let s3 = self.s3(raw.s3, &state_dir);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -370,6 +377,7 @@ impl<'a> Validator<'a> {
             metrics,
             defender,
             sandbox,
+            s3,
         }
     }
 
@@ -712,6 +720,58 @@ fn sanitize_banner(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+impl Default for S3Config {
+    fn default() -> S3Config {
+        let mut problems = Vec::new();
+        Validator::new("", &mut problems).s3(file::S3Section::default(), Path::new("/"))
+    }
+}
+
+impl Validator<'_> {
+    fn s3(&mut self, raw: file::S3Section, state_dir: &Path) -> S3Config {
+        let endpoint = match raw.endpoint.trim() {
+            "" => None,
+            text => check_endpoint(text)
+                .map_err(|reason| self.problem("s3.endpoint", reason))
+                .ok(),
+        };
+        let bucket = match raw.bucket.trim() {
+            "" => None,
+            text => match check_bucket(text) {
+                Ok(()) => Some(text.to_owned()),
+                Err(reason) => {
+                    self.problem("s3.bucket", format!("{text:?} {reason}"));
+                    None
+                }
+            },
+        };
+        if raw.region.trim().is_empty() {
+            self.problem(
+                "s3.region",
+                "must not be empty (Garage's default is \"garage\")",
+            );
+        }
+        let credentials = match raw.credentials_file.trim() {
+            "" => S3Credentials::Environment,
+            path => S3Credentials::File {
+                path: state_dir.join(path),
+                profile: raw.profile.trim().to_owned(),
+            },
+        };
+        let max_retries = self.count("s3.max_retries", raw.max_retries, 0).min(10);
+        S3Config {
+            endpoint,
+            region: raw.region.trim().to_owned(),
+            bucket,
+            path_style: raw.path_style,
+            credentials,
+            request_timeout: self.seconds("s3.request_timeout_secs", raw.request_timeout_secs),
+            connect_timeout: self.seconds("s3.connect_timeout_secs", raw.connect_timeout_secs),
+            max_retries: u32::try_from(max_retries).unwrap_or(10),
+        }
+    }
 }
 
 #[cfg(test)]

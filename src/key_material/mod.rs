@@ -8,6 +8,7 @@
 
 pub mod certificate;
 pub mod host_keys;
+pub mod s3_credentials;
 
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

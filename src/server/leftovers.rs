@@ -13,15 +13,20 @@ use std::sync::Arc;
 use crate::auth::UserDb;
 use crate::config::{Config, LeftoverUploads};
 use crate::services::Services;
-use crate::vfs::{sweep_leftovers, LeftoverAction, SweepReport};
+use crate::vfs::{sweep_leftovers, LeftoverAction, Place, SweepReport};
 
-/// Every home and folder of the users in `users`, as host paths.
+/// Every local home and folder of the users in `users`, as host paths. Object storage has no
+/// leftovers to sweep: an unfinished upload there is an incomplete multipart upload, which the
+/// bucket's lifecycle rule removes (docs/storage.md).
 pub(super) fn user_dirs(users: &UserDb, data_dir: &std::path::Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for user in users.iter() {
         let spec = user.fs_spec(data_dir);
-        dirs.push(spec.root);
-        dirs.extend(spec.mounts.into_iter().map(|mount| mount.dir));
+        let places = std::iter::once(spec.root).chain(spec.mounts.into_iter().map(|m| m.place));
+        dirs.extend(places.filter_map(|place| match place {
+            Place::Local(dir) => Some(dir),
+            Place::Object(_) => None,
+        }));
     }
     dirs
 }

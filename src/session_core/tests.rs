@@ -89,7 +89,7 @@ impl Bench {
     fn identity(&self, name: &str) -> Identity {
         let record = UserRecord::named(name).unwrap();
         let mut identity = Identity::from_record(&record, self.temp.path(), AuthMethod::Password);
-        identity.fs.root = self.temp.path().join(name);
+        identity.fs.root = self.temp.path().join(name).into();
         identity
     }
 }
@@ -342,7 +342,7 @@ async fn a_login_whose_home_cannot_be_opened_is_refused_and_frees_the_slot() {
     let blocker = bench.temp.path().join("not-a-directory");
     std::fs::write(&blocker, b"x").unwrap();
     let mut identity = bench.identity("dave");
-    identity.fs.root = blocker.join("home");
+    identity.fs.root = blocker.join("home").into();
     let admitted = bench.admitted("192.0.2.50:1");
     let refused = admitted.connection.log_in(&identity).await.err().unwrap();
     assert!(matches!(refused, LoginRefused::HomeUnavailable(_)));

@@ -38,7 +38,6 @@ mod write_mode;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -52,7 +51,7 @@ pub use permissions::{PermissionRules, Permissions};
 pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
 pub use reader::{FileReader, MAX_READ_AT_BYTES, READ_BLOCK_BYTES};
 pub use space::SpaceInfo;
-pub use spec::{Bandwidth, FsSpec, Mount, Quota, FALLBACK_UMASK};
+pub use spec::{check_prefix, Bandwidth, FsSpec, Mount, ObjectPlace, Place, Quota, FALLBACK_UMASK};
 pub use storage::leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
 
@@ -416,21 +415,35 @@ impl UserFs {
 /// sharing handles with other sessions of the same directories.
 fn open_dirs(
     dirs: &SharedDirs,
-    root: &Path,
+    root: &Place,
     mounts: Vec<Mount>,
 ) -> Result<(Backend, Vec<MountDir>), VfsError> {
-    let root_storage = LocalStorage::open_home(dirs, root)
-        .map_err(|error| VfsError::from_io(error).at(&VirtualPath::root()))?;
+    let root_storage = match root {
+        Place::Local(dir) => LocalStorage::open_home(dirs, dir)
+            .map_err(|error| VfsError::from_io(error).at(&VirtualPath::root()))?,
+        Place::Object(_) => return Err(object_storage_unavailable(&VirtualPath::root())),
+    };
     let mut mount_dirs = Vec::with_capacity(mounts.len());
     for mount in mounts {
-        let storage = LocalStorage::open(dirs, &mount.dir)
-            .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?;
+        let storage = match &mount.place {
+            Place::Local(dir) => LocalStorage::open(dirs, dir)
+                .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?,
+            Place::Object(_) => return Err(object_storage_unavailable(&mount.virtual_path)),
+        };
         mount_dirs.push(MountDir {
             virtual_path: mount.virtual_path,
             storage: Backend::Local(storage),
         });
     }
     Ok((Backend::Local(root_storage), mount_dirs))
+}
+
+fn object_storage_unavailable(at: &VirtualPath) -> VfsError {
+    VfsError::with_detail(
+        VfsErrorKind::Unsupported,
+        "object storage is not configured",
+    )
+    .at(at)
 }
 
 impl Inner {

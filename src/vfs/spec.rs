@@ -10,13 +10,47 @@ pub use super::bandwidth::Bandwidth;
 use super::path::VirtualPath;
 use super::permissions::PermissionRules;
 
+/// Where a home or a folder keeps its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A directory on a local file system (absolute).
+    Local(PathBuf),
+    /// A prefix in an S3 bucket (see `docs/storage.md`).
+    Object(ObjectPlace),
+}
+
+impl From<PathBuf> for Place {
+    fn from(dir: PathBuf) -> Place {
+        Place::Local(dir)
+    }
+}
+
+impl Place {
+    /// The local directory, if this place is one.
+    pub fn local_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Place::Local(dir) => Some(dir),
+            Place::Object(_) => None,
+        }
+    }
+}
+
+/// A prefix in an S3 bucket: the objects under `prefix/` are the files of a home or folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectPlace {
+    /// The bucket; `None` is `[s3].bucket` of `ferryd.toml`.
+    pub bucket: Option<String>,
+    /// Key prefix without leading or trailing `/` (checked by [`check_prefix`]).
+    pub prefix: String,
+}
+
 /// Another directory shown at a virtual path (e.g. a shared read-only `/shared`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
     /// Where the folder appears in the user's view; never `/`.
     pub virtual_path: VirtualPath,
-    /// The real directory behind it (absolute).
-    pub dir: PathBuf,
+    /// What is behind it.
+    pub place: Place,
 }
 
 /// Storage limits for one user; `None` means unlimited.
@@ -40,8 +74,8 @@ impl Quota {
 pub struct FsSpec {
     /// The user name, for quota accounting and logs.
     pub user: String,
-    /// The user's home directory (absolute); it is the virtual `/`.
-    pub root: PathBuf,
+    /// The user's home (a local directory, absolute, or an object prefix); the virtual `/`.
+    pub root: Place,
     /// Extra folders mounted into the view.
     pub mounts: Vec<Mount>,
     /// What the user may do where.
@@ -66,5 +100,47 @@ impl FsSpec {
     pub fn with_default_umask(mut self, default: u32) -> FsSpec {
         self.umask.get_or_insert(default & 0o777);
         self
+    }
+}
+
+/// Refuses an S3 key prefix that is empty, starts or ends with `/`, has an empty, `.` or
+/// `..` component, or a control character: a prefix is a directory of the bucket, and one that
+/// could climb or alias another (`a//b` vs `a/b`) would break the isolation between users.
+pub fn check_prefix(prefix: &str) -> Result<(), &'static str> {
+    if prefix.is_empty() {
+        return Err("must not be empty");
+    }
+    if prefix.len() > 512 {
+        return Err("must be at most 512 bytes");
+    }
+    if prefix.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    if prefix
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(
+            "must be names separated by single '/', without '.', '..' or a '/' at either end",
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_that_climb_alias_or_are_empty_are_refused() {
+        for good in ["alice", "tenants/alice", "a.b/c-d", "ünïcode"] {
+            assert_eq!(check_prefix(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "", "/alice", "alice/", "a//b", "a/../b", "..", ".", "a/./b", "a\nb",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_prefix(&"x".repeat(513)).is_err());
     }
 }

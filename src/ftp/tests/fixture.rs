@@ -139,7 +139,7 @@ impl Fixture {
         let record = UserRecord::named("alice").unwrap();
         let mut identity =
             Identity::from_record(&record, fixture.temp.path(), AuthMethod::Password);
-        identity.fs.root = fixture.home();
+        identity.fs.root = fixture.home().into();
         if let Some(permissions) = permissions {
             identity.fs.permissions = permissions;
         }

@@ -115,7 +115,7 @@ impl Fixture {
         std::fs::write(temp.path().join("outside/secret"), b"top secret").unwrap();
         let mut spec = FsSpec {
             user: "alice".to_owned(),
-            root: temp.path().join("alice"),
+            root: temp.path().join("alice").into(),
             mounts: Vec::new(),
             permissions: PermissionRules::default(),
             quota: Quota::default(),

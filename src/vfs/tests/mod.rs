@@ -37,7 +37,7 @@ impl Fixture {
     pub(super) fn spec(&self) -> FsSpec {
         FsSpec {
             user: "alice".to_owned(),
-            root: self.root(),
+            root: self.root().into(),
             mounts: Vec::new(),
             permissions: PermissionRules::default(),
             quota: Quota::default(),

@@ -19,15 +19,15 @@ fn mounted(fixture: &Fixture) -> FsSpec {
     spec.mounts = vec![
         Mount {
             virtual_path: vpath("/shared"),
-            dir: shared,
+            place: shared.into(),
         },
         Mount {
             virtual_path: vpath("/drop"),
-            dir: drop_dir,
+            place: drop_dir.into(),
         },
         Mount {
             virtual_path: vpath("/x/y/deep"),
-            dir: deep,
+            place: deep.into(),
         },
     ];
     let mut rules = PermissionRules::new(Permissions::ALL);
@@ -211,7 +211,7 @@ async fn invalid_mount_tables_are_refused() {
         VfsErrorKind::InvalidPath,
     );
     let mut spec = mounted(&fixture);
-    spec.mounts[0].dir = fixture.temp.path().join("missing");
+    spec.mounts[0].place = fixture.temp.path().join("missing").into();
     assert_kind(
         UserFs::open(spec, &fixture.quotas).await,
         VfsErrorKind::NotFound,

@@ -383,7 +383,7 @@ async fn space_reports_the_file_system() {
 async fn open_creates_a_missing_root() {
     let fixture = Fixture::new();
     let mut spec = fixture.spec();
-    spec.root = fixture.temp.path().join("new/home");
+    spec.root = fixture.temp.path().join("new/home").into();
     let user_fs = fixture.open_with(spec).await;
     assert_eq!(user_fs.user(), "alice");
     assert!(list_names(&user_fs, "/").await.is_empty());
