@@ -69,6 +69,7 @@ use storage::shared_dirs::SharedDirs;
 use storage::{Backend, LocalStorage, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
 
+/// The in-memory test backend, for the front ends' tests too.
 #[cfg(test)]
 pub(crate) use storage::memory::MemoryStorage;
 

@@ -599,6 +599,10 @@ impl Core {
         if data.is_empty() {
             return Ok(());
         }
+        if let Some(order) = &self.order {
+            let checked = order.lock().await.check(offset, data.len());
+            checked.map_err(|error| self.poison(error))?;
+        }
         self.reserve(offset, data.len() as u64)?;
         let (earlier, now) = if self.gathers() && data.len() < GATHER_BELOW_BYTES {
             match self.gather(offset, &data) {

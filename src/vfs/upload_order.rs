@@ -46,7 +46,27 @@ impl Sequencer {
     /// now (then [`Sequencer::sent`]), `Ok(None)` when it is held, an error when it cannot be
     /// taken at all.
     pub(crate) fn accept(&mut self, offset: u64, data: Bytes) -> Result<Option<Bytes>, VfsError> {
-        let end = offset.saturating_add(data.len() as u64);
+        self.check(offset, data.len())?;
+        if offset == self.next {
+            return Ok(Some(data));
+        }
+        if self.held.len() >= REORDER_WINDOW_WRITES {
+            return Err(refused(format!(
+                "object storage accepts writes in order; {REORDER_WINDOW_WRITES} writes \
+                 already wait for the gap at offset {} to fill",
+                self.next
+            )));
+        }
+        self.held.insert(offset, data);
+        Ok(None)
+    }
+
+    /// Refuses, before the data is taken anywhere, a write of `length` bytes at `offset` that
+    /// goes back, overlaps held data or reaches beyond the window (the writer gathers small
+    /// writes before they reach [`Sequencer::accept`], and the client must hear of the
+    /// refusal in the reply to the write that caused it).
+    pub(crate) fn check(&self, offset: u64, length: usize) -> Result<(), VfsError> {
+        let end = offset.saturating_add(length as u64);
         if offset < self.next {
             return Err(refused(format!(
                 "object storage accepts writes in order; this write at offset {offset} goes \
@@ -70,9 +90,6 @@ impl Sequencer {
                  overlaps data waiting to be sent"
             )));
         }
-        if offset == self.next {
-            return Ok(Some(data));
-        }
         let ahead = end - self.next;
         if ahead > REORDER_WINDOW_BYTES {
             return Err(refused(format!(
@@ -82,15 +99,7 @@ impl Sequencer {
                 self.next
             )));
         }
-        if self.held.len() >= REORDER_WINDOW_WRITES {
-            return Err(refused(format!(
-                "object storage accepts writes in order; {REORDER_WINDOW_WRITES} writes \
-                 already wait for the gap at offset {} to fill",
-                self.next
-            )));
-        }
-        self.held.insert(offset, data);
-        Ok(None)
+        Ok(())
     }
 
     /// Records that `length` bytes at the next expected offset reached the backend.

@@ -156,3 +156,23 @@ async fn a_gap_at_commit_discards_the_upload() {
     settle(&memory, 2).await;
     assert!(memory.file("g").is_none());
 }
+
+#[tokio::test]
+async fn a_small_write_beyond_the_window_is_refused_by_its_own_call() {
+    let fixture = Fixture::new();
+    let (user_fs, memory) = on_memory(&fixture, fixture.spec()).await;
+    let writer = shared_writer(&user_fs, "/f").await;
+    writer
+        .write_at(0, Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    // Small writes are gathered before they reach the window; the check is not deferred.
+    let far = writer
+        .write_at(REORDER_WINDOW_BYTES + 5, Bytes::from_static(b"x"))
+        .await;
+    assert!(detail(far.unwrap_err()).contains("reorder window"));
+    let rewrite = writer.write_at(0, Bytes::from_static(b"again")).await;
+    assert_kind(rewrite, VfsErrorKind::Unsupported);
+    assert!(writer.commit().await.is_err());
+    assert!(memory.file("f").is_none());
+}
