@@ -11,7 +11,8 @@
 //!
 //! Mount points and the directories leading to them belong to the configuration: they can be
 //! listed and stat'ed, never renamed, removed or changed. All blocking work runs on tokio's
-//! blocking pool; the API is async. Nothing here knows FTP or SFTP.
+//! blocking pool, and a backend that really waits is awaited on the runtime (`operation`); the
+//! API is async. Nothing here knows FTP or SFTP.
 
 pub mod path;
 pub mod permissions;

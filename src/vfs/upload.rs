@@ -5,7 +5,13 @@
 //! nobody ever sees a half-written file under the final name and an aborted overwrite leaves the
 //! old content intact. Resumes and random writes (`Append`, `At`, `InPlace`) work on the file
 //! itself. Dropping a writer without committing is an abort: the temporary file is removed
-//! (synchronously, best effort) and its quota returned.
+//! and its quota returned (on a local disk synchronously, best effort; on a backend that waits,
+//! the quota at once and the backend's discard as a task on the runtime: `upload/finish.rs`).
+//!
+//! Where the backend's calls run follows the backend (`Capabilities::blocking`): a local file's
+//! in one blocking-pool hand-off per block or per commit, as always; object storage's awaited
+//! on the runtime. A backend without random writes gets the reorder window of `upload_order`
+//! between the writer and its staged upload.
 //!
 //! Sequential writes are buffered into 256 KiB blocks and written behind: one block is on its
 //! way to the disk while the next one fills, and an error surfaces on the following call.

@@ -18,7 +18,9 @@
 //! system calls inside its futures and never waits on anything else, so every future
 //! completes on its first poll; the VFS drives such futures with [`wait`] inside the one
 //! blocking-pool hand-off it makes per operation (as it did before the seam existed). A
-//! non-blocking backend (S3) must be awaited on the runtime instead.
+//! non-blocking backend (S3) is awaited on the runtime instead; the VFS chooses per operation
+//! from the backend it reaches (`vfs::operation`), and [`drive`] covers an operation on the
+//! blocking pool whose resolution crosses into a non-blocking mount.
 
 mod contract;
 mod disk;
