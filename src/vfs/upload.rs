@@ -62,10 +62,10 @@ use super::quota::QuotaAccount;
 use super::reader::joined;
 use super::storage::{drive, wait_io, Backend, StageMode, Staged, StagedFile as _, Storage as _};
 use super::upload_order::Sequencer;
-
-mod finish;
 use super::upload_quota;
 pub use super::write_mode::WriteMode;
+
+mod finish;
 
 /// Bytes gathered before a sequential write goes to the disk.
 pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
