@@ -133,7 +133,7 @@ fn client_text(error: &VfsError) -> String {
         Some(path) => format!("{path}: {}", error.kind.description()),
         None => capitalized(error.kind.description()),
     };
-    if let Some(detail) = error.detail {
+    if let Some(detail) = &error.detail {
         text.push_str(" (");
         text.push_str(detail);
         text.push(')');

@@ -55,7 +55,7 @@ impl From<VfsError> for Failure {
         let mut message = error.kind.description().to_owned();
         if let Some(detail) = error.detail {
             message.push_str(": ");
-            message.push_str(detail);
+            message.push_str(&detail);
         }
         Failure {
             code,

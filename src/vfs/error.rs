@@ -5,6 +5,7 @@
 //! text names only virtual paths and fixed phrases, so it is safe to show a client; the OS error
 //! with its detail travels in `source` for logs.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 
@@ -102,8 +103,9 @@ pub struct VfsError {
     pub kind: VfsErrorKind,
     /// The virtual path the operation was about, when known.
     pub path: Option<VirtualPath>,
-    /// A fixed phrase refining the kind (e.g. "reserved name"); never a server path.
-    pub detail: Option<&'static str>,
+    /// A phrase refining the kind (e.g. "reserved name"): fixed, or composed from fixed text
+    /// and numbers ([`VfsError::with_message`]); never a server path.
+    pub detail: Option<Cow<'static, str>>,
     /// The OS error behind it, for logs only (it may describe the server's file system).
     pub source: Option<io::Error>,
 }
@@ -122,7 +124,16 @@ impl VfsError {
     /// An error of `kind` refined by a fixed phrase.
     pub fn with_detail(kind: VfsErrorKind, detail: &'static str) -> VfsError {
         VfsError {
-            detail: Some(detail),
+            detail: Some(Cow::Borrowed(detail)),
+            ..VfsError::new(kind)
+        }
+    }
+
+    /// An error of `kind` refined by a composed phrase, for reasons that carry numbers (the
+    /// upload reorder window). The caller keeps it client-safe: no server path, no OS text.
+    pub fn with_message(kind: VfsErrorKind, detail: String) -> VfsError {
+        VfsError {
+            detail: Some(Cow::Owned(detail)),
             ..VfsError::new(kind)
         }
     }
@@ -152,7 +163,7 @@ impl VfsError {
 
     /// Sets the fixed phrase that refines the kind.
     pub fn with_phrase(mut self, detail: &'static str) -> VfsError {
-        self.detail = Some(detail);
+        self.detail = Some(Cow::Borrowed(detail));
         self
     }
 
@@ -169,8 +180,9 @@ fn path_suffix(path: &Option<VirtualPath>) -> String {
         .unwrap_or_default()
 }
 
-fn detail_suffix(detail: &Option<&'static str>) -> String {
+fn detail_suffix(detail: &Option<Cow<'static, str>>) -> String {
     detail
+        .as_ref()
         .map(|detail| format!(" ({detail})"))
         .unwrap_or_default()
 }

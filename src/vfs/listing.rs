@@ -2,7 +2,9 @@
 //!
 //! A directory can hold millions of entries; the lister keeps the backend's paged listing open
 //! (`storage::Lister`: the OS directory stream for a local directory) and reads up to `max`
-//! entries per blocking call, so memory is bounded by the batch, not the directory.
+//! entries per blocking call, so memory is bounded by the batch, not the directory. A backend
+//! whose futures really wait (object storage: one `list_with_delimiter` page per call) is
+//! awaited on the runtime instead.
 //! Mount points below the directory are listed first (they may not exist on disk at all), and
 //! real entries they shadow, temporary upload files, `.`/`..` and names that are not UTF-8
 //! (which no client could address) are skipped.
@@ -15,6 +17,14 @@ use super::names::is_reserved;
 use super::path::VirtualPath;
 use super::reader::joined;
 use super::storage::{wait, DirPages, Lister as _};
+
+/// A batch read on the blocking pool: the stream (unless exhausted) and the shadowed names
+/// come back with it.
+type Batch = (
+    Option<DirPages>,
+    HashSet<String>,
+    Result<Vec<DirEntry>, VfsError>,
+);
 
 /// Largest batch one `next_batch` call returns, whatever the caller asks for.
 pub const MAX_LIST_BATCH: usize = 4096;
@@ -29,6 +39,8 @@ pub struct DirLister {
     shadowed: HashSet<String>,
     /// The backend's listing; `None` once exhausted (or when no real directory exists).
     stream: Option<DirPages>,
+    /// The backend blocks (`Capabilities::blocking`): pages are read on the blocking pool.
+    blocking: bool,
 }
 
 impl DirLister {
@@ -36,6 +48,7 @@ impl DirLister {
         path: VirtualPath,
         mounts: Vec<DirEntry>,
         stream: Option<DirPages>,
+        blocking: bool,
     ) -> DirLister {
         let shadowed = mounts.iter().map(|entry| entry.name.clone()).collect();
         DirLister {
@@ -43,6 +56,7 @@ impl DirLister {
             mounts,
             shadowed,
             stream,
+            blocking,
         }
     }
 
@@ -54,14 +68,28 @@ impl DirLister {
             let take = max.min(self.mounts.len());
             return Ok(self.mounts.drain(..take).collect());
         }
-        let Some(stream) = self.stream.take() else {
+        let Some(mut stream) = self.stream.take() else {
             return Ok(Vec::new());
         };
+        if !self.blocking {
+            let batch = read_batch(&mut stream, &self.shadowed, max).await;
+            return match batch {
+                Ok((batch, more)) => {
+                    self.stream = more.then_some(stream);
+                    Ok(batch)
+                }
+                Err(error) => Err(error.or_path(&self.path)),
+            };
+        }
         let shadowed = std::mem::take(&mut self.shadowed);
-        let (stream, shadowed, batch) =
-            tokio::task::spawn_blocking(move || read_batch(stream, shadowed, max))
-                .await
-                .map_err(|_| joined())?;
+        let (stream, shadowed, batch): Batch = tokio::task::spawn_blocking(move || {
+            match wait(read_batch(&mut stream, &shadowed, max)) {
+                Ok((batch, more)) => (more.then_some(stream), shadowed, Ok(batch)),
+                Err(error) => (None, shadowed, Err(error)),
+            }
+        })
+        .await
+        .map_err(|_| joined())?;
         self.shadowed = shadowed;
         self.stream = stream;
         batch.map_err(|error| error.or_path(&self.path))
@@ -71,31 +99,33 @@ impl DirLister {
     pub fn path(&self) -> &VirtualPath {
         &self.path
     }
+
+    /// Whether pages are read on the blocking pool.
+    #[cfg(test)]
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.blocking
+    }
 }
 
-type Batch = (
-    Option<DirPages>,
-    HashSet<String>,
-    Result<Vec<DirEntry>, VfsError>,
-);
-
-/// Reads until `max` visible entries or the end; the stream comes back unless exhausted.
+/// Reads until `max` visible entries or the end; `true` with the batch when more may follow.
 /// Pages are asked for only what is still missing, so hidden entries never make a batch
-/// larger than `max`, and a page of only hidden entries does not end the listing.
-fn read_batch(mut stream: DirPages, shadowed: HashSet<String>, max: usize) -> Batch {
+/// larger than `max`, and a page of only hidden entries does not end the listing. A blocking
+/// backend's pages complete at once, so `wait` drives this whole function in one poll.
+async fn read_batch(
+    stream: &mut DirPages,
+    shadowed: &HashSet<String>,
+    max: usize,
+) -> Result<(Vec<DirEntry>, bool), VfsError> {
     let mut batch = Vec::with_capacity(max.min(256));
     while batch.len() < max {
-        let page = match wait(stream.next_page(max - batch.len())) {
-            Ok(page) => page,
-            Err(error) => return (None, shadowed, Err(error)),
-        };
+        let page = stream.next_page(max - batch.len()).await?;
         if page.is_empty() {
-            return (None, shadowed, Ok(batch));
+            return Ok((batch, false));
         }
         batch.extend(
             page.into_iter()
                 .filter(|entry| !is_reserved(&entry.name) && !shadowed.contains(&entry.name)),
         );
     }
-    (Some(stream), shadowed, Ok(batch))
+    Ok((batch, true))
 }

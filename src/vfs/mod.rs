@@ -11,7 +11,8 @@
 //!
 //! Mount points and the directories leading to them belong to the configuration: they can be
 //! listed and stat'ed, never renamed, removed or changed. All blocking work runs on tokio's
-//! blocking pool; the API is async. Nothing here knows FTP or SFTP.
+//! blocking pool, and a backend that really waits is awaited on the runtime (`operation`); the
+//! API is async. Nothing here knows FTP or SFTP.
 
 pub mod path;
 pub mod permissions;
@@ -26,12 +27,14 @@ mod listing;
 mod metadata;
 mod modes;
 mod names;
+mod operation;
 mod quota;
 mod reader;
 mod resolve;
 mod space;
 mod storage;
 mod upload;
+mod upload_order;
 mod upload_quota;
 mod write_mode;
 
@@ -54,6 +57,7 @@ pub use space::SpaceInfo;
 pub use spec::{check_prefix, Bandwidth, FsSpec, Mount, ObjectPlace, Place, Quota, FALLBACK_UMASK};
 pub use storage::leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
+pub use upload_order::{REORDER_WINDOW_BYTES, REORDER_WINDOW_WRITES};
 
 use bandwidth::Throttles;
 use modes::{changed_mode, created_mode, NEW_DIR_MODE};
@@ -62,8 +66,12 @@ use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
 use storage::shared_dirs::SharedDirs;
-use storage::{wait, Backend, LocalStorage, Need, Publish, Reader, Storage as _};
+use storage::{Backend, LocalStorage, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
+
+/// The in-memory test backend, for the front ends' tests too.
+#[cfg(test)]
+pub(crate) use storage::memory::MemoryStorage;
 
 /// One user's confined file system view; cheap to clone, shareable between tasks.
 #[derive(Clone, Debug)]
@@ -91,6 +99,31 @@ impl UserFs {
     /// Opens the user's root (creating it, mode 0750, if missing) and mounts, and joins the
     /// user's shared quota accounting.
     pub async fn open(spec: FsSpec, quotas: &QuotaRegistry) -> Result<UserFs, VfsError> {
+        UserFs::open_with_backends(spec, quotas, Vec::new()).await
+    }
+
+    /// [`UserFs::open`] with some mounts on the in-memory backend (`/` for the root; a mount
+    /// the spec lacks is added), which really waits: tests of the non-blocking branch.
+    #[cfg(test)]
+    pub(crate) async fn open_with_memory(
+        spec: FsSpec,
+        quotas: &QuotaRegistry,
+        memory: Vec<(VirtualPath, MemoryStorage)>,
+    ) -> Result<UserFs, VfsError> {
+        let backends = memory
+            .into_iter()
+            .map(|(path, storage)| (path, Backend::Memory(storage)))
+            .collect();
+        UserFs::open_with_backends(spec, quotas, backends).await
+    }
+
+    /// [`UserFs::open`], with the storage of some mounts given rather than opened from the
+    /// spec; the spec's directories are opened all the same.
+    async fn open_with_backends(
+        spec: FsSpec,
+        quotas: &QuotaRegistry,
+        backends: Vec<(VirtualPath, Backend)>,
+    ) -> Result<UserFs, VfsError> {
         let FsSpec {
             user,
             root,
@@ -114,10 +147,23 @@ impl UserFs {
             }
         }
         let dirs = quotas.dirs();
-        let (root_storage, mount_dirs) =
+        let (mut root_storage, mut mount_dirs) =
             tokio::task::spawn_blocking(move || open_dirs(&dirs, &root, mounts))
                 .await
                 .map_err(|_| joined())??;
+        for (virtual_path, storage) in backends {
+            match mount_dirs
+                .iter_mut()
+                .find(|mount| mount.virtual_path == virtual_path)
+            {
+                _ if virtual_path.is_root() => root_storage = storage,
+                Some(mount) => mount.storage = storage,
+                None => mount_dirs.push(MountDir {
+                    virtual_path,
+                    storage,
+                }),
+            }
+        }
         let quota = if quota.is_unlimited() {
             None
         } else {
@@ -162,7 +208,7 @@ impl UserFs {
 
     /// Metadata, following symlinks (inside the view only). Needs `LIST`.
     pub async fn stat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner.resolve(path, Follow::Yes, Permissions::LIST).await?;
             inner.mounts.stat(&resolved).await
         })
@@ -171,7 +217,7 @@ impl UserFs {
 
     /// Metadata of the path itself (a symlink is reported as one). Needs `LIST`.
     pub async fn lstat(&self, path: &VirtualPath) -> Result<FileStat, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner.resolve(path, Follow::No, Permissions::LIST).await?;
             inner.mounts.stat(&resolved).await
         })
@@ -180,19 +226,23 @@ impl UserFs {
 
     /// Starts a streamed listing of directory `path`. Needs `LIST`.
     pub async fn list_dir(&self, path: &VirtualPath) -> Result<DirLister, VfsError> {
-        self.run(path, async move |inner, path| inner.list_dir(path).await)
-            .await
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
+            inner.list_dir(path).await
+        })
+        .await
     }
 
     /// Opens a regular file for reading, positioned at `offset`. Needs `DOWNLOAD`.
     pub async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<FileReader, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner
                 .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
                 .await?;
             let reader = inner.open_regular_file(&resolved).await?;
+            let blocking = inner.mounts.storage(resolved.mount).capabilities().blocking;
             Ok(FileReader::new(
                 reader,
+                blocking,
                 path.clone(),
                 offset,
                 inner.throttles.download.clone(),
@@ -208,7 +258,7 @@ impl UserFs {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> Result<FileWriter, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             inner.open_write(path, mode).await
         })
         .await
@@ -225,7 +275,7 @@ impl UserFs {
         overwrite: bool,
     ) -> Result<(), VfsError> {
         let to = to.clone();
-        self.run(from, async move |inner, from| {
+        self.run(from, async move |inner: &Inner, from: &VirtualPath| {
             inner.rename(from, &to, overwrite).await
         })
         .await
@@ -233,8 +283,10 @@ impl UserFs {
 
     /// Removes a file or symlink. Needs `DELETE`.
     pub async fn remove_file(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| inner.remove_file(path).await)
-            .await
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
+            inner.remove_file(path).await
+        })
+        .await
     }
 
     /// Creates a directory, mode 0777 less the umask. Needs `MKDIR`.
@@ -250,7 +302,7 @@ impl UserFs {
         path: &VirtualPath,
         mode: u32,
     ) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner.resolve(path, Follow::No, Permissions::MKDIR).await?;
             if !matches!(resolved.node, Node::Missing) {
                 return Err(VfsError::new(VfsErrorKind::AlreadyExists));
@@ -264,7 +316,7 @@ impl UserFs {
 
     /// Removes an empty directory. Needs `RMDIR`.
     pub async fn remove_dir(&self, path: &VirtualPath) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner.resolve(path, Follow::No, Permissions::RMDIR).await?;
             inner.refuse_structural(&resolved)?;
             match resolved.entry() {
@@ -289,7 +341,7 @@ impl UserFs {
         mtime: SystemTime,
         atime: Option<SystemTime>,
     ) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner
                 .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
                 .await?;
@@ -302,7 +354,7 @@ impl UserFs {
     /// Sets permission bits as asked (an explicit request: no umask), following symlinks;
     /// masked to `0o777` (never setuid, setgid or sticky). Needs `SET_ATTRIBUTES`.
     pub async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner
                 .resolve_existing(path, Follow::Yes, Permissions::SET_ATTRIBUTES)
                 .await?;
@@ -316,7 +368,7 @@ impl UserFs {
     /// Truncates or extends a regular file; growth counts toward the quota. Needs
     /// `SET_ATTRIBUTES` and `OVERWRITE` (it changes content).
     pub async fn set_len(&self, path: &VirtualPath, length: u64) -> Result<(), VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             inner.set_len(path, length).await
         })
         .await
@@ -328,7 +380,7 @@ impl UserFs {
     /// targets in another mount with `CrossDevice`. Needs `LINK`.
     pub async fn symlink(&self, target: &str, link: &VirtualPath) -> Result<(), VfsError> {
         let target = target.to_owned();
-        self.run(link, async move |inner, link| {
+        self.run(link, async move |inner: &Inner, link: &VirtualPath| {
             inner.symlink(&target, link).await
         })
         .await
@@ -338,8 +390,10 @@ impl UserFs {
     /// relative to their directory). A link whose text is absolute or leads outside the view
     /// fails with `PermissionDenied` (its text is never shown). Needs `LIST`.
     pub async fn read_link(&self, path: &VirtualPath) -> Result<String, VfsError> {
-        self.run(path, async move |inner, path| inner.read_link(path).await)
-            .await
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
+            inner.read_link(path).await
+        })
+        .await
     }
 
     /// Creates hard link `new` to the file `existing` (same mount only). Needs `LINK` at `new`
@@ -350,15 +404,18 @@ impl UserFs {
         new: &VirtualPath,
     ) -> Result<(), VfsError> {
         let new = new.clone();
-        self.run(existing, async move |inner, existing| {
-            inner.hard_link(existing, &new).await
-        })
+        self.run(
+            existing,
+            async move |inner: &Inner, existing: &VirtualPath| {
+                inner.hard_link(existing, &new).await
+            },
+        )
         .await
     }
 
     /// Capacity and free space where `path` lives (the quota when the user has one).
     pub async fn space(&self, path: &VirtualPath) -> Result<SpaceInfo, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             inner.check_names(path)?;
             let (mount, _) = inner.mounts.locate(path);
             let capacity = inner.mounts.storage(mount).capacity().await?;
@@ -375,7 +432,7 @@ impl UserFs {
         algorithm: HashAlgorithm,
         range: Option<(u64, u64)>,
     ) -> Result<Vec<u8>, VfsError> {
-        self.run(path, async move |inner, path| {
+        self.run(path, async move |inner: &Inner, path: &VirtualPath| {
             let resolved = inner
                 .resolve(path, Follow::Yes, Permissions::DOWNLOAD)
                 .await?;
@@ -386,28 +443,6 @@ impl UserFs {
                 .map_err(VfsError::from_io)
         })
         .await
-    }
-
-    /// Runs `operation`; errors without a path get `path`.
-    ///
-    /// The policy code is async over the backend. A blocking backend (the local disk) gets the
-    /// whole operation — a path resolution is several system calls — in one hand-off to the
-    /// blocking pool, where its futures complete at once (`storage::wait`). A backend that
-    /// really waits (object storage, issue 16) must be awaited on the runtime instead: add that
-    /// branch, on `Capabilities::blocking`, with the backend, since it needs the futures to be
-    /// `Send` across the await points, which only a real second backend can prove.
-    async fn run<T, F>(&self, path: &VirtualPath, operation: F) -> Result<T, VfsError>
-    where
-        T: Send + 'static,
-        F: AsyncFnOnce(&Inner, &VirtualPath) -> Result<T, VfsError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            wait(operation(&inner, &path)).map_err(|error| error.or_path(&path))
-        })
-        .await
-        .map_err(|_| joined())?
     }
 }
 
@@ -553,7 +588,13 @@ impl Inner {
             let stat = self.mounts.node_stat(&child, &node).await?;
             mount_entries.push(DirEntry { name, stat });
         }
-        Ok(DirLister::new(path.clone(), mount_entries, stream))
+        let blocking = storage.capabilities().blocking;
+        Ok(DirLister::new(
+            path.clone(),
+            mount_entries,
+            stream,
+            blocking,
+        ))
     }
 
     async fn open_write(

@@ -1,10 +1,11 @@
 //! Storage quotas: per-user usage shared by all of that user's sessions.
 //!
 //! The server creates one [`QuotaRegistry`] and hands it to every `UserFs::open`. The first
-//! session of a user with a quota walks the user's root once (off the runtime, bounded) to learn
-//! the current usage; from then on every write, commit, truncation and removal adjusts two
-//! atomics, so concurrent sessions see each other's uploads immediately and a write that would
-//! exceed the limit is refused *before* it touches the disk.
+//! session of a user with a quota walks the user's root once (bounded; on the blocking pool for
+//! a local disk, awaited for object storage) to learn the current usage; from then on every
+//! write, commit, truncation and removal adjusts two atomics, so concurrent sessions see each
+//! other's uploads immediately and a write that would exceed the limit is refused *before* it
+//! touches the disk.
 //!
 //! Accounting model: bytes are the sum of regular files' sizes (each hard-link name counts, as
 //! the walk counts names), files are the number of regular-file names. Mounts are not counted.
@@ -107,11 +108,16 @@ impl QuotaRegistry {
         usage
             .scanned
             .get_or_try_init(|| async {
-                let root = root.clone();
-                let scan = move || wait(root.usage(MAX_QUOTA_SCAN_ENTRIES));
-                let (bytes, files) = tokio::task::spawn_blocking(scan)
-                    .await
-                    .map_err(|_| VfsError::with_detail(VfsErrorKind::Io, "quota scan failed"))??;
+                let (bytes, files) = if root.capabilities().blocking {
+                    let root = root.clone();
+                    let scan = move || wait(root.usage(MAX_QUOTA_SCAN_ENTRIES));
+                    tokio::task::spawn_blocking(scan).await.map_err(|_| {
+                        VfsError::with_detail(VfsErrorKind::Io, "quota scan failed")
+                    })??
+                } else {
+                    // A paged listing of the whole prefix, awaited on the runtime.
+                    root.usage(MAX_QUOTA_SCAN_ENTRIES).await?
+                };
                 usage.bytes.store(bytes, Ordering::SeqCst);
                 usage.files.store(files, Ordering::SeqCst);
                 Ok::<(), VfsError>(())

@@ -3,7 +3,9 @@
 //! Every read is a `pread` in a blocking task, so the sequential cursor and positional reads
 //! never disturb each other and one handle can serve concurrent SFTP requests. Sequential reads
 //! move 256 KiB per blocking call and keep one block of read-ahead in flight, so the disk works
-//! while the network sends the previous block. A user's download rate limit is applied per
+//! while the network sends the previous block. On a backend whose futures really wait (object
+//! storage: a ranged `GET` per read) the reads are awaited on the runtime instead, positional
+//! ones in the caller's task and the read-ahead in a task of its own. A user's download rate limit is applied per
 //! block handed out (the read-ahead may run ahead of it by one block, which costs no bandwidth).
 
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub struct FileReader {
 #[derive(Debug)]
 struct Shared {
     reader: Reader,
+    /// The backend blocks (`Capabilities::blocking`): reads go to the blocking pool.
+    blocking: bool,
     path: VirtualPath,
     /// The user's download bucket; `None` when unlimited.
     throttle: Option<Arc<TokenBucket>>,
@@ -41,6 +45,7 @@ struct Shared {
 impl FileReader {
     pub(crate) fn new(
         reader: Reader,
+        blocking: bool,
         path: VirtualPath,
         offset: u64,
         throttle: Option<Arc<TokenBucket>>,
@@ -48,6 +53,7 @@ impl FileReader {
         FileReader {
             shared: Arc::new(Shared {
                 reader,
+                blocking,
                 path,
                 throttle,
             }),
@@ -82,7 +88,11 @@ impl FileReader {
     /// result means end of file. Usable concurrently through `&self`.
     pub async fn read_at(&self, offset: u64, length: usize) -> Result<Bytes, VfsError> {
         let length = length.min(MAX_READ_AT_BYTES);
-        let data = join(read_task(&self.shared, offset, length)).await?;
+        let data = if self.shared.blocking {
+            join(read_task(&self.shared, offset, length)).await?
+        } else {
+            self.shared.read_now(offset, length).await?
+        };
         throttle(self.shared.throttle.as_ref(), data.len()).await;
         Ok(data)
     }
@@ -100,6 +110,10 @@ impl FileReader {
 
     /// Current metadata of the open file (`fstat`).
     pub async fn stat(&self) -> Result<FileStat, VfsError> {
+        if !self.shared.blocking {
+            let stat = self.shared.reader.stat().await;
+            return stat.map_err(|error| io_error(error, &self.shared.path));
+        }
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
             wait_io(shared.reader.stat()).map_err(|error| io_error(error, &shared.path))
@@ -112,6 +126,12 @@ impl FileReader {
     pub fn path(&self) -> &VirtualPath {
         &self.shared.path
     }
+
+    /// Whether reads go to the blocking pool.
+    #[cfg(test)]
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.shared.blocking
+    }
 }
 
 fn read_task(
@@ -120,12 +140,23 @@ fn read_task(
     length: usize,
 ) -> JoinHandle<Result<Bytes, VfsError>> {
     let shared = shared.clone();
+    if !shared.blocking {
+        return tokio::spawn(async move { shared.read_now(offset, length).await });
+    }
     // Per block: one hand-off to the blocking pool, one `RangeReader::read_at` (a `pread`
     // loop for a local file), as before the storage seam.
     tokio::task::spawn_blocking(move || {
         wait_io(shared.reader.read_at(offset, length))
             .map_err(|error| io_error(error, &shared.path))
     })
+}
+
+impl Shared {
+    /// A read awaited on the runtime (non-blocking backends only).
+    async fn read_now(&self, offset: u64, length: usize) -> Result<Bytes, VfsError> {
+        let data = self.reader.read_at(offset, length).await;
+        data.map_err(|error| io_error(error, &self.path))
+    }
 }
 
 async fn join(task: JoinHandle<Result<Bytes, VfsError>>) -> Result<Bytes, VfsError> {
@@ -148,7 +179,7 @@ mod tests {
     fn reader_over(data: &[u8], offset: u64) -> FileReader {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
-        FileReader::new(Reader::local(file), VirtualPath::root(), offset, None)
+        FileReader::new(Reader::local(file), true, VirtualPath::root(), offset, None)
     }
 
     #[tokio::test]

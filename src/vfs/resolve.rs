@@ -129,6 +129,21 @@ impl MountTable {
 
     /// The mount whose virtual path is the longest prefix of `path`, and the rest of `path`.
     pub(crate) fn locate(&self, path: &VirtualPath) -> (usize, PathBuf) {
+        let mount = self.mount_of(path);
+        let rest = path
+            .strip_prefix(&self.mounts[mount].virtual_path)
+            .unwrap_or("");
+        let rel = if rest.is_empty() {
+            PathBuf::from(".")
+        } else {
+            PathBuf::from(rest)
+        };
+        (mount, rel)
+    }
+
+    /// The mount whose virtual path is the longest prefix of `path` (without allocating: it
+    /// is asked once per operation, to choose where the operation runs).
+    pub(crate) fn mount_of(&self, path: &VirtualPath) -> usize {
         let mut best = (0, 0);
         for (index, mount) in self.mounts.iter().enumerate() {
             let depth = mount.virtual_path.depth();
@@ -136,15 +151,7 @@ impl MountTable {
                 best = (index, depth);
             }
         }
-        let rest = path
-            .strip_prefix(&self.mounts[best.0].virtual_path)
-            .unwrap_or("");
-        let rel = if rest.is_empty() {
-            PathBuf::from(".")
-        } else {
-            PathBuf::from(rest)
-        };
-        (best.0, rel)
+        best.0
     }
 
     /// The depth of mount `index`'s virtual path: `..` in its symlinks may not go above it.

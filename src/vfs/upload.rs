@@ -5,7 +5,13 @@
 //! nobody ever sees a half-written file under the final name and an aborted overwrite leaves the
 //! old content intact. Resumes and random writes (`Append`, `At`, `InPlace`) work on the file
 //! itself. Dropping a writer without committing is an abort: the temporary file is removed
-//! (synchronously, best effort) and its quota returned.
+//! and its quota returned (on a local disk synchronously, best effort; on a backend that waits,
+//! the quota at once and the backend's discard as a task on the runtime: `upload/finish.rs`).
+//!
+//! Where the backend's calls run follows the backend (`Capabilities::blocking`): a local file's
+//! in one blocking-pool hand-off per block or per commit, as always; object storage's awaited
+//! on the runtime. A backend without random writes gets the reorder window of `upload_order`
+//! between the writer and its staged upload.
 //!
 //! Sequential writes are buffered into 256 KiB blocks and written behind: one block is on its
 //! way to the disk while the next one fills, and an error surfaces on the following call.
@@ -37,6 +43,7 @@
 //! `Arc<FileWriter>` and committing through `Arc::try_unwrap` also works, but then every clone
 //! must be gone first.)
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,11 +60,12 @@ use super::modes::{created_mode, CommitAttributes, NEW_FILE_MODE};
 use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
-use super::storage::{
-    wait, wait_io, Backend, Publish, StageMode, Staged, StagedFile as _, Storage as _,
-};
+use super::storage::{drive, wait_io, Backend, StageMode, Staged, StagedFile as _, Storage as _};
+use super::upload_order::Sequencer;
 use super::upload_quota;
 pub use super::write_mode::WriteMode;
+
+mod finish;
 
 /// Bytes gathered before a sequential write goes to the disk.
 pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
@@ -104,8 +112,14 @@ pub struct SharedFileWriter {
 
 #[derive(Debug)]
 struct Core {
-    /// The backend's upload (for atomic modes a temporary file, published at commit).
-    staged: Staged,
+    /// The backend's upload (for atomic modes a temporary file, published at commit); shared
+    /// so that a writer dropped on a non-blocking backend can hand its discard to a task.
+    staged: Arc<Staged>,
+    /// The backend's futures complete at once (`Capabilities::blocking`): its calls go to the
+    /// blocking pool. Otherwise they are awaited on the runtime.
+    blocking: bool,
+    /// For a backend without random writes: the reorder window (`upload_order`).
+    order: Option<tokio::sync::Mutex<Sequencer>>,
     /// Written under a name nobody sees until commit (`WriteMode::is_atomic`).
     atomic: bool,
     exclusive: bool,
@@ -201,6 +215,9 @@ impl FileWriter {
             WriteMode::At(offset) => offset,
             _ => 0,
         };
+        let capabilities = storage.capabilities();
+        let order = (!capabilities.random_writes && !append)
+            .then(|| tokio::sync::Mutex::new(Sequencer::new(position)));
         let accounting = Accounting {
             tracked: stat.size,
             credit: if replaces {
@@ -211,7 +228,9 @@ impl FileWriter {
             counts_file: atomic,
         };
         let core = Core {
-            staged,
+            staged: Arc::new(staged),
+            blocking: capabilities.blocking,
+            order,
             atomic,
             exclusive: mode == WriteMode::CreateNew,
             append,
@@ -299,6 +318,12 @@ impl FileWriter {
         self.position
     }
 
+    /// Whether the backend's calls go to the blocking pool.
+    #[cfg(test)]
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.core.blocking
+    }
+
     /// The virtual path the file will have (its canonical path).
     pub fn path(&self) -> &VirtualPath {
         &self.core.path
@@ -348,9 +373,11 @@ impl FileWriter {
     async fn submit(&mut self, offset: u64, block: Bytes) -> Result<(), VfsError> {
         self.wait_in_flight().await?;
         let core = self.core.clone();
-        self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            core.write_blocking(offset, block)
-        }));
+        self.in_flight = Some(if core.direct() {
+            tokio::task::spawn_blocking(move || core.write_blocking(offset, block))
+        } else {
+            tokio::spawn(async move { core.put(offset, block, false).await })
+        });
         Ok(())
     }
 
@@ -495,8 +522,11 @@ impl Core {
     }
 
     /// Sets the counted size to the file's real size (after failed or short writes).
-    fn reconcile(&self) -> Result<u64, VfsError> {
-        let size = wait_io(self.staged.stat())
+    async fn reconcile(&self) -> Result<u64, VfsError> {
+        let size = self
+            .staged
+            .stat()
+            .await
             .map_err(|error| VfsError::from_io(error).at(&self.path))?
             .size;
         if let Some(quota) = &self.quota {
@@ -507,11 +537,60 @@ impl Core {
         Ok(size)
     }
 
+    /// The per-block path of a blocking backend without a reorder window: one hand-off per
+    /// block, exactly as before non-blocking backends existed.
+    fn direct(&self) -> bool {
+        self.blocking && self.order.is_none()
+    }
+
     /// The per-block upload path: one `StagedFile::write_at` (a `pwrite` loop, or `write`
     /// for append, on a local file), as before the storage seam.
     fn write_blocking(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
         wait_io(self.staged.write_at(offset, data))
             .map_err(|error| self.poison(VfsError::from_io(error)))
+    }
+
+    /// Sends `data` at `offset` to the backend: on the blocking pool for a blocking backend
+    /// unless the caller is there already (`inline`), awaited otherwise.
+    async fn store(
+        self: &Arc<Self>,
+        offset: u64,
+        data: Bytes,
+        inline: bool,
+    ) -> Result<(), VfsError> {
+        if self.blocking && !inline {
+            let core = self.clone();
+            return tokio::task::spawn_blocking(move || core.write_blocking(offset, data))
+                .await
+                .map_err(|_| joined())?;
+        }
+        self.staged
+            .write_at(offset, data)
+            .await
+            .map_err(|error| self.poison(VfsError::from_io(error)))
+    }
+
+    /// Sends `data` at `offset`, through the reorder window when the backend needs one.
+    async fn put(self: &Arc<Self>, offset: u64, data: Bytes, inline: bool) -> Result<(), VfsError> {
+        let Some(order) = &self.order else {
+            return self.store(offset, data, inline).await;
+        };
+        // Held across the sends, so that concurrent writers reach the backend in order.
+        let mut sequencer = order.lock().await;
+        let Some(data) = sequencer
+            .accept(offset, data)
+            .map_err(|error| self.poison(error))?
+        else {
+            return Ok(());
+        };
+        let mut ready = Some((offset, data));
+        while let Some((offset, data)) = ready {
+            let length = data.len() as u64;
+            self.store(offset, data, inline).await?;
+            sequencer.sent(length);
+            ready = sequencer.take_ready();
+        }
+        Ok(())
     }
 
     async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
@@ -526,6 +605,10 @@ impl Core {
         if data.is_empty() {
             return Ok(());
         }
+        if let Some(order) = &self.order {
+            let checked = order.lock().await.check(offset, data.len());
+            checked.map_err(|error| self.poison(error))?;
+        }
         self.reserve(offset, data.len() as u64)?;
         let (earlier, now) = if self.gathers() && data.len() < GATHER_BELOW_BYTES {
             match self.gather(offset, &data) {
@@ -535,20 +618,39 @@ impl Core {
         } else {
             (self.take_gathered(), Some((offset, data)))
         };
-        let core = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            if let Some((offset, block)) = earlier {
-                core.write_gathered_blocking(offset, block)?;
-            }
-            match now {
-                Some((offset, data)) => core.write_blocking(offset, data),
-                None => Ok(()),
-            }
-        })
-        .await
-        .map_err(|_| joined())?;
+        let result = if self.direct() {
+            let core = self.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some((offset, block)) = earlier {
+                    core.write_gathered_blocking(offset, block)?;
+                }
+                match now {
+                    Some((offset, data)) => core.write_blocking(offset, data),
+                    None => Ok(()),
+                }
+            })
+            .await
+            .map_err(|_| joined())?
+        } else {
+            self.put_pieces(earlier, now).await
+        };
         drop(gate);
         result
+    }
+
+    /// The gathered block and then the new write, each through `put`, from the runtime.
+    async fn put_pieces(
+        self: &Arc<Self>,
+        earlier: Option<(u64, BytesMut)>,
+        now: Option<(u64, Bytes)>,
+    ) -> Result<(), VfsError> {
+        if let Some((offset, block)) = earlier {
+            self.put(offset, block.freeze(), false).await?;
+        }
+        match now {
+            Some((offset, data)) => self.put(offset, data, false).await,
+            None => Ok(()),
+        }
     }
 
     /// Temporary files gather small positional writes; files others may see do not.
@@ -584,11 +686,32 @@ impl Core {
         self.write_blocking(offset, block.freeze())
     }
 
-    /// Writes out whatever is gathered (before anything that looks at the file).
-    fn flush_gathered_blocking(&self) -> Result<(), VfsError> {
+    /// Writes out whatever is gathered (before anything that looks at the file), from where
+    /// the backend's calls may be made directly (see [`Core::offload`]).
+    async fn flush_gathered(self: &Arc<Self>) -> Result<(), VfsError> {
         match self.take_gathered() {
-            Some((offset, block)) => self.write_gathered_blocking(offset, block),
+            Some((offset, block)) => self.put(offset, block.freeze(), true).await,
             None => Ok(()),
+        }
+    }
+
+    /// Runs `job` where this backend's calls belong: for a blocking backend in one hand-off
+    /// to the blocking pool (driven by `storage::drive`), otherwise as a task on the runtime.
+    /// Either way it runs to its end even if the caller stops waiting, so a commit whose
+    /// caller went away is neither repeated nor undone by `Drop`.
+    async fn offload<T, F, Job>(self: &Arc<Self>, job: F) -> Result<T, VfsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Core>) -> Job + Send + 'static,
+        Job: Future<Output = Result<T, VfsError>> + Send + 'static,
+    {
+        let core = self.clone();
+        if self.blocking {
+            tokio::task::spawn_blocking(move || drive(job(core)))
+                .await
+                .map_err(|_| joined())?
+        } else {
+            tokio::spawn(job(core)).await.map_err(|_| joined())?
         }
     }
 
@@ -607,167 +730,42 @@ impl Core {
                 accounting.tracked = length;
             }
         }
-        let core = self.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            core.flush_gathered_blocking()?;
-            wait_io(core.staged.set_len(length))
-                .map_err(|error| core.poison(VfsError::from_io(error)))
-        })
-        .await
-        .map_err(|_| joined())?;
+        let result = self
+            .offload(move |core| async move { core.set_len_now(length).await })
+            .await;
         drop(gate);
         result
     }
 
-    async fn sync(self: Arc<Self>) -> Result<(), VfsError> {
-        let core = self.clone();
-        tokio::task::spawn_blocking(move || {
-            core.flush_gathered_blocking()?;
-            wait_io(core.staged.sync()).map_err(|error| VfsError::from_io(error).at(&core.path))
-        })
-        .await
-        .map_err(|_| joined())?
-    }
-
-    async fn stat(self: Arc<Self>) -> Result<FileStat, VfsError> {
-        tokio::task::spawn_blocking(move || {
-            self.flush_gathered_blocking()?;
-            wait_io(self.staged.stat()).map_err(|error| VfsError::from_io(error).at(&self.path))
-        })
-        .await
-        .map_err(|_| joined())?
-    }
-
-    async fn commit(self: &Arc<Self>, attributes: CommitAttributes) -> Result<u64, VfsError> {
-        let _gate = self.gate.write().await;
-        if self.is_settled() {
-            return Err(self.finished());
-        }
-        let core = self.clone();
-        tokio::task::spawn_blocking(move || core.commit_blocking(attributes))
-            .await
-            .map_err(|_| joined())?
-    }
-
-    async fn abort(self: &Arc<Self>) {
-        let _gate = self.gate.write().await;
-        if self.is_settled() {
-            return;
-        }
-        let core = self.clone();
-        let _ = tokio::task::spawn_blocking(move || core.discard_blocking()).await;
-    }
-
-    fn commit_blocking(&self, attributes: CommitAttributes) -> Result<u64, VfsError> {
-        let written = self
-            .flush_gathered_blocking()
-            .and_then(|()| self.ensure_healthy());
-        if let Err(error) = written {
-            self.discard_blocking();
-            return Err(error);
-        }
-        if self.atomic {
-            if let Err(error) = self.apply_blocking(attributes) {
-                self.discard_blocking();
-                return Err(error);
-            }
-        } else if self.created_in_place {
-            // The data is in place already; a failure here fails the commit, nothing more.
-            self.apply_blocking(attributes)?;
-        }
-        let size = match self.reconcile() {
-            Ok(size) => size,
-            Err(error) => {
-                self.discard_blocking();
-                return Err(error);
-            }
-        };
-        if !self.atomic {
-            self.settled.store(true, Ordering::SeqCst);
-            return Ok(size);
-        }
-        let publish = if self.exclusive {
-            Publish::Exclusive
-        } else {
-            Publish::Replace
-        };
-        // What the publish replaced leaves the quota.
-        let replaced = match wait(self.staged.publish(publish)) {
-            Ok(replaced) => replaced,
-            Err(error) => {
-                self.discard_blocking();
-                return Err(error.at(&self.path));
-            }
-        };
-        self.settled.store(true, Ordering::SeqCst);
-        if let Some(note) = &self.discard_note {
-            note.committed();
-        }
-        if let (Some(quota), Some(replaced)) = (&self.quota, replaced) {
-            if !self.exclusive {
-                quota.release_bytes(replaced);
-                quota.release_files(1);
-            }
-        }
-        Ok(size)
-    }
-
-    /// Gives the new file its attributes (a temporary file: before the rename). The mode is
-    /// what the client created the file with, so the umask applies.
-    fn apply_blocking(&self, attributes: CommitAttributes) -> Result<(), VfsError> {
-        let failed = |error| VfsError::from_io(error).at(&self.path);
-        if let Some(mode) = attributes.mode {
-            let mode = created_mode(mode, self.umask);
-            wait_io(self.staged.set_mode(mode)).map_err(failed)?;
-        }
-        if let Some((modified, accessed)) = attributes.times {
-            wait_io(self.staged.set_times(modified, accessed)).map_err(failed)?;
+    async fn set_len_now(self: &Arc<Self>, length: u64) -> Result<(), VfsError> {
+        self.flush_gathered().await?;
+        let truncated = self.staged.set_len(length).await;
+        truncated.map_err(|error| self.poison(VfsError::from_io(error)))?;
+        if let Some(order) = &self.order {
+            order.lock().await.truncated(length);
         }
         Ok(())
     }
 
+    async fn sync(self: Arc<Self>) -> Result<(), VfsError> {
+        self.offload(|core| async move {
+            core.flush_gathered().await?;
+            let synced = core.staged.sync().await;
+            synced.map_err(|error| VfsError::from_io(error).at(&core.path))
+        })
+        .await
+    }
+
+    async fn stat(self: Arc<Self>) -> Result<FileStat, VfsError> {
+        self.offload(|core| async move {
+            core.flush_gathered().await?;
+            let stat = core.staged.stat().await;
+            stat.map_err(|error| VfsError::from_io(error).at(&core.path))
+        })
+        .await
+    }
+
     fn is_settled(&self) -> bool {
         self.settled.load(Ordering::SeqCst)
-    }
-
-    /// Drops the temporary file and its quota; for in-place writers, only corrects the quota.
-    fn discard_blocking(&self) {
-        if self.settled.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        match self.atomic {
-            true => {
-                let _ = wait(async {
-                    self.staged.discard().await;
-                    Ok(())
-                });
-                if let Some(note) = &self.discard_note {
-                    // Whatever the client sent, it may now "resume" against the old file.
-                    note.discarded();
-                }
-                if let Some(quota) = &self.quota {
-                    let mut accounting = self.lock_accounting();
-                    quota.release_bytes(accounting.tracked);
-                    accounting.tracked = 0;
-                    if accounting.counts_file {
-                        quota.release_files(1);
-                        accounting.counts_file = false;
-                    }
-                }
-            }
-            false => {
-                let _ = self.reconcile();
-            }
-        }
-    }
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        // A writer dropped without commit or abort (cancelled transfer, lost connection) is an
-        // abort. This runs a couple of quick syscalls on whatever thread drops the last clone.
-        if !self.is_settled() {
-            self.discard_blocking();
-        }
     }
 }

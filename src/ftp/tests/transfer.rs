@@ -2,7 +2,9 @@
 //! STOU, LIST, NLST, MLSD (the bytes themselves move in `data`, over a socket).
 
 use super::fixture::Fixture;
+use crate::ftp::context::Login;
 use crate::ftp::data::DataChannel;
+use crate::vfs::{MemoryStorage, QuotaRegistry, UserFs, VirtualPath};
 
 /// A logged-in session with active mode on and a PORT to the client's own address.
 async fn with_port() -> Fixture {
@@ -126,4 +128,40 @@ async fn mlsd_of_a_file_is_refused() {
     ftp.write("a.txt", b"a");
     assert_eq!(ftp.code("MLSD a.txt").await, 550);
     assert!(matches!(ftp.session.data, DataChannel::None));
+}
+
+#[tokio::test]
+async fn appe_and_rest_stor_on_object_like_storage_are_550_with_the_reason() {
+    let mut ftp = with_port().await;
+    let memory = MemoryStorage::new();
+    memory.put("log", b"old");
+    let Login::LoggedIn(user) = &mut ftp.session.login else {
+        panic!("not logged in");
+    };
+    let folder = (
+        VirtualPath::parse_absolute("/bucket").unwrap(),
+        memory.clone(),
+    );
+    let quotas = QuotaRegistry::new();
+    user.fs = UserFs::open_with_memory(user.identity.fs.clone(), &quotas, vec![folder])
+        .await
+        .unwrap();
+    let appended = ftp.send("APPE bucket/log").await;
+    assert_eq!(appended.code(), 550);
+    assert!(
+        appended
+            .text()
+            .contains("this storage cannot change a file in place"),
+        "{}",
+        appended.text()
+    );
+    assert_eq!(ftp.code("PORT 127,0,0,1,200,1").await, 200);
+    assert_eq!(ftp.code("REST 2").await, 350);
+    let resumed = ftp.send("STOR bucket/log").await;
+    assert_eq!(resumed.code(), 550);
+    assert!(resumed.text().contains("cannot change a file in place"));
+    assert_eq!(memory.file("log").unwrap(), &b"old"[..]);
+    // A whole new upload is what such storage does.
+    assert_eq!(ftp.code("PORT 127,0,0,1,200,1").await, 200);
+    assert_eq!(ftp.code("STOR bucket/new").await, 150);
 }

@@ -12,7 +12,9 @@ use bytes::{Buf as _, Bytes, BytesMut};
 use crate::audit::{Action, Audit, AuditSink, Event};
 use crate::config::Protocol;
 use crate::limits::SessionRegistry;
-use crate::vfs::{FsSpec, PermissionRules, Quota, QuotaRegistry, UserFs};
+use crate::vfs::{
+    FsSpec, MemoryStorage, PermissionRules, Quota, QuotaRegistry, UserFs, VirtualPath,
+};
 
 use super::super::context::{Context, SessionContext};
 use super::super::proto::packet::{
@@ -109,6 +111,21 @@ impl Fixture {
 
     /// As [`Fixture::new`], after `configure` has changed the user's spec or strictness.
     pub async fn with(configure: impl FnOnce(&mut FsSpec, &mut bool)) -> Fixture {
+        Fixture::with_memory(configure, Vec::new()).await
+    }
+
+    /// A local home with a folder at `at` on the in-memory test backend, which waits as
+    /// object storage does (and accepts writes only in order).
+    pub async fn with_memory_folder(at: &str) -> (Fixture, MemoryStorage) {
+        let memory = MemoryStorage::new();
+        let folder = (VirtualPath::parse_absolute(at).unwrap(), memory.clone());
+        (Fixture::with_memory(|_, _| {}, vec![folder]).await, memory)
+    }
+
+    async fn with_memory(
+        configure: impl FnOnce(&mut FsSpec, &mut bool),
+        memory: Vec<(VirtualPath, MemoryStorage)>,
+    ) -> Fixture {
         let temp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(temp.path().join("alice")).unwrap();
         std::fs::create_dir_all(temp.path().join("outside")).unwrap();
@@ -125,7 +142,9 @@ impl Fixture {
         };
         let mut strict_attributes = false;
         configure(&mut spec, &mut strict_attributes);
-        let fs = UserFs::open(spec, &QuotaRegistry::new()).await.unwrap();
+        let fs = UserFs::open_with_memory(spec, &QuotaRegistry::new(), memory)
+            .await
+            .unwrap();
         let events = Arc::new(Events::default());
         let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
         let sessions = SessionRegistry::default();

@@ -7,4 +7,5 @@ mod bad_input;
 mod extensions;
 mod files;
 mod fixture;
+mod object_storage;
 mod paths;

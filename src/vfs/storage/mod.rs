@@ -18,12 +18,16 @@
 //! system calls inside its futures and never waits on anything else, so every future
 //! completes on its first poll; the VFS drives such futures with [`wait`] inside the one
 //! blocking-pool hand-off it makes per operation (as it did before the seam existed). A
-//! non-blocking backend (S3) must be awaited on the runtime instead.
+//! non-blocking backend (S3) is awaited on the runtime instead; the VFS chooses per operation
+//! from the backend it reaches (`vfs::operation`), and [`drive`] covers an operation on the
+//! blocking pool whose resolution crosses into a non-blocking mount.
 
 mod contract;
 mod disk;
 pub(crate) mod leftovers;
 pub(crate) mod local;
+#[cfg(test)]
+pub(crate) mod memory;
 pub(crate) mod shared_dirs;
 mod walk;
 
@@ -49,6 +53,9 @@ pub(crate) use local::LocalStorage;
 pub(crate) enum Backend {
     /// A confined local directory.
     Local(LocalStorage),
+    /// In memory, really waiting: the non-blocking branch's tests (see [`memory`]).
+    #[cfg(test)]
+    Memory(memory::MemoryStorage),
 }
 
 /// A [`Backend`]'s reader.
@@ -56,6 +63,9 @@ pub(crate) enum Backend {
 pub(crate) enum Reader {
     /// See [`local::LocalReader`].
     Local(local::LocalReader),
+    /// See [`memory::MemoryReader`].
+    #[cfg(test)]
+    Memory(memory::MemoryReader),
 }
 
 #[cfg(test)]
@@ -71,6 +81,9 @@ impl Reader {
 pub(crate) enum DirPages {
     /// See [`local::LocalLister`].
     Local(local::LocalLister),
+    /// See [`memory::MemoryLister`].
+    #[cfg(test)]
+    Memory(memory::MemoryLister),
 }
 
 /// A [`Backend`]'s staged upload.
@@ -78,6 +91,9 @@ pub(crate) enum DirPages {
 pub(crate) enum Staged {
     /// See [`local::LocalStaged`].
     Local(local::LocalStaged),
+    /// See [`memory::MemoryStaged`].
+    #[cfg(test)]
+    Memory(memory::MemoryStaged),
 }
 
 /// Drives a future of a blocking backend to completion on the current (blocking-pool)
@@ -94,6 +110,30 @@ pub(crate) fn wait<T>(future: impl Future<Output = Result<T, VfsError>>) -> Resu
             VfsErrorKind::Io,
             "storage backend waited inside a blocking call",
         )),
+    }
+}
+
+/// [`wait`] for a whole VFS operation that runs on a blocking-pool thread and may reach a
+/// non-blocking backend on its way (a local symlink that leads into an object-storage mount,
+/// a local directory listing that shows an object-storage mount's root): the fast path is
+/// `wait`'s single poll, so a blocking backend pays nothing more; a future that is not ready
+/// is then driven to its end on this thread with the runtime's handle, which blocks a
+/// blocking-pool thread (what that pool is for; object storage bounds every request with a
+/// timeout) and never a runtime worker. Call it only on a blocking-pool thread.
+pub(crate) fn drive<T>(future: impl Future<Output = Result<T, VfsError>>) -> Result<T, VfsError> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => result,
+        Poll::Pending => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.block_on(future),
+            Err(_) => Err(VfsError::with_detail(
+                VfsErrorKind::Io,
+                "storage backend waited outside the runtime",
+            )),
+        },
     }
 }
 
@@ -119,24 +159,32 @@ impl Storage for Backend {
     fn capabilities(&self) -> Capabilities {
         match self {
             Backend::Local(local) => local.capabilities(),
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.capabilities(),
         }
     }
 
     async fn metadata(&self, rel: &Path) -> Result<Option<FileStat>, VfsError> {
         match self {
             Backend::Local(local) => local.metadata(rel).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.metadata(rel).await,
         }
     }
 
     async fn read_link(&self, rel: &Path) -> Result<String, VfsError> {
         match self {
             Backend::Local(local) => local.read_link(rel).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.read_link(rel).await,
         }
     }
 
     async fn list(&self, rel: &Path) -> Result<DirPages, VfsError> {
         match self {
             Backend::Local(local) => local.list(rel).await.map(DirPages::Local),
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.list(rel).await.map(DirPages::Memory),
         }
     }
 
@@ -146,30 +194,43 @@ impl Storage for Backend {
                 let (reader, stat) = local.open_read(rel).await?;
                 Ok((Reader::Local(reader), stat))
             }
+            #[cfg(test)]
+            Backend::Memory(memory) => {
+                let (reader, stat) = memory.open_read(rel).await?;
+                Ok((Reader::Memory(reader), stat))
+            }
         }
     }
 
     async fn create_dir(&self, rel: &Path, mode: u32) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.create_dir(rel, mode).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.create_dir(rel, mode).await,
         }
     }
 
     async fn remove_dir(&self, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.remove_dir(rel).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.remove_dir(rel).await,
         }
     }
 
     async fn remove_file(&self, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.remove_file(rel).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.remove_file(rel).await,
         }
     }
 
     async fn rename(&self, from: &Path, to: &Path, publish: Publish) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.rename(from, to, publish).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.rename(from, to, publish).await,
         }
     }
 
@@ -181,42 +242,56 @@ impl Storage for Backend {
     ) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_times(rel, mtime, atime).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.set_times(rel, mtime, atime).await,
         }
     }
 
     async fn set_mode(&self, rel: &Path, mode: u32) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_mode(rel, mode).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.set_mode(rel, mode).await,
         }
     }
 
     async fn set_len(&self, rel: &Path, length: u64) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_len(rel, length).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.set_len(rel, length).await,
         }
     }
 
     async fn symlink(&self, target: &str, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.symlink(target, rel).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.symlink(target, rel).await,
         }
     }
 
     async fn hard_link(&self, existing: &Path, new: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.hard_link(existing, new).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.hard_link(existing, new).await,
         }
     }
 
     async fn capacity(&self) -> Result<SpaceInfo, VfsError> {
         match self {
             Backend::Local(local) => local.capacity().await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.capacity().await,
         }
     }
 
     async fn usage(&self, max_entries: u64) -> Result<(u64, u64), VfsError> {
         match self {
             Backend::Local(local) => local.usage(max_entries).await,
+            #[cfg(test)]
+            Backend::Memory(memory) => memory.usage(max_entries).await,
         }
     }
 
@@ -231,6 +306,11 @@ impl Storage for Backend {
                 let (staged, stat) = local.begin_upload(parent, name, mode).await?;
                 Ok((Staged::Local(staged), stat))
             }
+            #[cfg(test)]
+            Backend::Memory(memory) => {
+                let (staged, stat) = memory.begin_upload(parent, name, mode).await?;
+                Ok((Staged::Memory(staged), stat))
+            }
         }
     }
 }
@@ -239,12 +319,16 @@ impl RangeReader for Reader {
     async fn read_at(&self, offset: u64, length: usize) -> std::io::Result<Bytes> {
         match self {
             Reader::Local(reader) => reader.read_at(offset, length).await,
+            #[cfg(test)]
+            Reader::Memory(memory) => memory.read_at(offset, length).await,
         }
     }
 
     async fn stat(&self) -> std::io::Result<FileStat> {
         match self {
             Reader::Local(reader) => reader.stat().await,
+            #[cfg(test)]
+            Reader::Memory(memory) => memory.stat().await,
         }
     }
 }
@@ -253,6 +337,8 @@ impl Lister for DirPages {
     async fn next_page(&mut self, max: usize) -> Result<Vec<DirEntry>, VfsError> {
         match self {
             DirPages::Local(lister) => lister.next_page(max).await,
+            #[cfg(test)]
+            DirPages::Memory(memory) => memory.next_page(max).await,
         }
     }
 }
@@ -261,48 +347,64 @@ impl StagedFile for Staged {
     async fn write_at(&self, offset: u64, data: Bytes) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.write_at(offset, data).await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.write_at(offset, data).await,
         }
     }
 
     async fn set_len(&self, length: u64) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_len(length).await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.set_len(length).await,
         }
     }
 
     async fn sync(&self) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.sync().await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.sync().await,
         }
     }
 
     async fn stat(&self) -> std::io::Result<FileStat> {
         match self {
             Staged::Local(staged) => staged.stat().await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.stat().await,
         }
     }
 
     async fn set_mode(&self, mode: u32) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_mode(mode).await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.set_mode(mode).await,
         }
     }
 
     async fn set_times(&self, mtime: SystemTime, atime: Option<SystemTime>) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_times(mtime, atime).await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.set_times(mtime, atime).await,
         }
     }
 
     async fn publish(&self, publish: Publish) -> Result<Option<u64>, VfsError> {
         match self {
             Staged::Local(staged) => staged.publish(publish).await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.publish(publish).await,
         }
     }
 
     async fn discard(&self) {
         match self {
             Staged::Local(staged) => staged.discard().await,
+            #[cfg(test)]
+            Staged::Memory(memory) => memory.discard().await,
         }
     }
 }
@@ -357,5 +459,22 @@ mod tests {
         assert_eq!(error.kind, VfsErrorKind::Io);
         assert!(wait_io(std::future::pending::<std::io::Result<()>>()).is_err());
         assert_eq!(wait(async { Ok::<_, VfsError>(7) }).unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn drive_finishes_a_waiting_future_on_the_blocking_pool() {
+        let waiting = || async {
+            tokio::task::yield_now().await;
+            Ok::<_, VfsError>(7)
+        };
+        let driven = tokio::task::spawn_blocking(move || drive(waiting()));
+        assert_eq!(driven.await.unwrap().unwrap(), 7);
+        assert!(wait(waiting()).is_err());
+    }
+
+    #[test]
+    fn drive_without_a_runtime_reports_the_wait() {
+        let error = drive(std::future::pending::<Result<(), VfsError>>()).unwrap_err();
+        assert_eq!(error.kind, VfsErrorKind::Io);
     }
 }

@@ -136,7 +136,9 @@ mod confinement;
 mod modes;
 mod mounts;
 mod namespace;
+mod nonblocking;
 mod quotas;
+mod reorder;
 mod uploads;
 
 /// Front ends keep these in tasks and share them; that must stay possible.
