@@ -7,9 +7,9 @@
 //! refuses anything that would leave its root (`..`, an absolute path, a symlink leading out),
 //! so a bug above cannot become an escape below.
 //!
-//! Backends: [`local::LocalStorage`] (a confined `cap_std` directory) today; object storage
-//! (S3 through `object_store`) is the planned second one, and every item here says how it
-//! would meet the contract. The VFS holds a [`Backend`] enum rather than a `dyn Storage`: the
+//! Backends: [`local::LocalStorage`] (a confined `cap_std` directory) and [`s3::S3Storage`]
+//! (keys under a prefix of an S3 bucket, through `object_store`); every item of the contract
+//! says how each meets it. The VFS holds a [`Backend`] enum rather than a `dyn Storage`: the
 //! trait uses native `async fn`s with associated types, which `dyn` cannot carry without
 //! boxing a future per call, and the data path (`RangeReader::read_at`,
 //! `StagedFile::write_at`) must not allocate per block (docs/decisions/0008).
@@ -24,6 +24,9 @@ mod contract;
 mod disk;
 pub(crate) mod leftovers;
 pub(crate) mod local;
+// Wired by the config step of issue 16; until then only the tests build an `S3Storage`.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod s3;
 pub(crate) mod shared_dirs;
 mod walk;
 
@@ -44,11 +47,15 @@ pub(crate) use contract::{
 };
 pub(crate) use local::LocalStorage;
 
-/// The backends the VFS can hold; the object storage issue adds a variant.
+/// The backends the VFS can hold.
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
     /// A confined local directory.
     Local(LocalStorage),
+    /// Objects under a prefix of an S3 bucket.
+    // Built by the config step of issue 16; until then only by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    S3(s3::S3Storage),
 }
 
 /// A [`Backend`]'s reader.
@@ -56,6 +63,8 @@ pub(crate) enum Backend {
 pub(crate) enum Reader {
     /// See [`local::LocalReader`].
     Local(local::LocalReader),
+    /// See [`s3::S3Reader`] (boxed: it is larger than a file descriptor; one box per open).
+    S3(Box<s3::S3Reader>),
 }
 
 #[cfg(test)]
@@ -71,6 +80,8 @@ impl Reader {
 pub(crate) enum DirPages {
     /// See [`local::LocalLister`].
     Local(local::LocalLister),
+    /// See [`s3::S3Lister`].
+    S3(s3::S3Lister),
 }
 
 /// A [`Backend`]'s staged upload.
@@ -78,6 +89,8 @@ pub(crate) enum DirPages {
 pub(crate) enum Staged {
     /// See [`local::LocalStaged`].
     Local(local::LocalStaged),
+    /// See [`s3::S3Staged`].
+    S3(s3::S3Staged),
 }
 
 /// Drives a future of a blocking backend to completion on the current (blocking-pool)
@@ -119,24 +132,28 @@ impl Storage for Backend {
     fn capabilities(&self) -> Capabilities {
         match self {
             Backend::Local(local) => local.capabilities(),
+            Backend::S3(s3) => s3.capabilities(),
         }
     }
 
     async fn metadata(&self, rel: &Path) -> Result<Option<FileStat>, VfsError> {
         match self {
             Backend::Local(local) => local.metadata(rel).await,
+            Backend::S3(s3) => s3.metadata(rel).await,
         }
     }
 
     async fn read_link(&self, rel: &Path) -> Result<String, VfsError> {
         match self {
             Backend::Local(local) => local.read_link(rel).await,
+            Backend::S3(s3) => s3.read_link(rel).await,
         }
     }
 
     async fn list(&self, rel: &Path) -> Result<DirPages, VfsError> {
         match self {
             Backend::Local(local) => local.list(rel).await.map(DirPages::Local),
+            Backend::S3(s3) => s3.list(rel).await.map(DirPages::S3),
         }
     }
 
@@ -146,30 +163,38 @@ impl Storage for Backend {
                 let (reader, stat) = local.open_read(rel).await?;
                 Ok((Reader::Local(reader), stat))
             }
+            Backend::S3(s3) => {
+                let (reader, stat) = s3.open_read(rel).await?;
+                Ok((Reader::S3(Box::new(reader)), stat))
+            }
         }
     }
 
     async fn create_dir(&self, rel: &Path, mode: u32) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.create_dir(rel, mode).await,
+            Backend::S3(s3) => s3.create_dir(rel, mode).await,
         }
     }
 
     async fn remove_dir(&self, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.remove_dir(rel).await,
+            Backend::S3(s3) => s3.remove_dir(rel).await,
         }
     }
 
     async fn remove_file(&self, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.remove_file(rel).await,
+            Backend::S3(s3) => s3.remove_file(rel).await,
         }
     }
 
     async fn rename(&self, from: &Path, to: &Path, publish: Publish) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.rename(from, to, publish).await,
+            Backend::S3(s3) => s3.rename(from, to, publish).await,
         }
     }
 
@@ -181,42 +206,49 @@ impl Storage for Backend {
     ) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_times(rel, mtime, atime).await,
+            Backend::S3(s3) => s3.set_times(rel, mtime, atime).await,
         }
     }
 
     async fn set_mode(&self, rel: &Path, mode: u32) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_mode(rel, mode).await,
+            Backend::S3(s3) => s3.set_mode(rel, mode).await,
         }
     }
 
     async fn set_len(&self, rel: &Path, length: u64) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.set_len(rel, length).await,
+            Backend::S3(s3) => s3.set_len(rel, length).await,
         }
     }
 
     async fn symlink(&self, target: &str, rel: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.symlink(target, rel).await,
+            Backend::S3(s3) => s3.symlink(target, rel).await,
         }
     }
 
     async fn hard_link(&self, existing: &Path, new: &Path) -> Result<(), VfsError> {
         match self {
             Backend::Local(local) => local.hard_link(existing, new).await,
+            Backend::S3(s3) => s3.hard_link(existing, new).await,
         }
     }
 
     async fn capacity(&self) -> Result<SpaceInfo, VfsError> {
         match self {
             Backend::Local(local) => local.capacity().await,
+            Backend::S3(s3) => s3.capacity().await,
         }
     }
 
     async fn usage(&self, max_entries: u64) -> Result<(u64, u64), VfsError> {
         match self {
             Backend::Local(local) => local.usage(max_entries).await,
+            Backend::S3(s3) => s3.usage(max_entries).await,
         }
     }
 
@@ -231,6 +263,10 @@ impl Storage for Backend {
                 let (staged, stat) = local.begin_upload(parent, name, mode).await?;
                 Ok((Staged::Local(staged), stat))
             }
+            Backend::S3(s3) => {
+                let (staged, stat) = s3.begin_upload(parent, name, mode).await?;
+                Ok((Staged::S3(staged), stat))
+            }
         }
     }
 }
@@ -239,12 +275,14 @@ impl RangeReader for Reader {
     async fn read_at(&self, offset: u64, length: usize) -> std::io::Result<Bytes> {
         match self {
             Reader::Local(reader) => reader.read_at(offset, length).await,
+            Reader::S3(reader) => reader.read_at(offset, length).await,
         }
     }
 
     async fn stat(&self) -> std::io::Result<FileStat> {
         match self {
             Reader::Local(reader) => reader.stat().await,
+            Reader::S3(reader) => reader.stat().await,
         }
     }
 }
@@ -253,6 +291,7 @@ impl Lister for DirPages {
     async fn next_page(&mut self, max: usize) -> Result<Vec<DirEntry>, VfsError> {
         match self {
             DirPages::Local(lister) => lister.next_page(max).await,
+            DirPages::S3(lister) => lister.next_page(max).await,
         }
     }
 }
@@ -261,48 +300,56 @@ impl StagedFile for Staged {
     async fn write_at(&self, offset: u64, data: Bytes) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.write_at(offset, data).await,
+            Staged::S3(staged) => staged.write_at(offset, data).await,
         }
     }
 
     async fn set_len(&self, length: u64) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_len(length).await,
+            Staged::S3(staged) => staged.set_len(length).await,
         }
     }
 
     async fn sync(&self) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.sync().await,
+            Staged::S3(staged) => staged.sync().await,
         }
     }
 
     async fn stat(&self) -> std::io::Result<FileStat> {
         match self {
             Staged::Local(staged) => staged.stat().await,
+            Staged::S3(staged) => staged.stat().await,
         }
     }
 
     async fn set_mode(&self, mode: u32) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_mode(mode).await,
+            Staged::S3(staged) => staged.set_mode(mode).await,
         }
     }
 
     async fn set_times(&self, mtime: SystemTime, atime: Option<SystemTime>) -> std::io::Result<()> {
         match self {
             Staged::Local(staged) => staged.set_times(mtime, atime).await,
+            Staged::S3(staged) => staged.set_times(mtime, atime).await,
         }
     }
 
     async fn publish(&self, publish: Publish) -> Result<Option<u64>, VfsError> {
         match self {
             Staged::Local(staged) => staged.publish(publish).await,
+            Staged::S3(staged) => staged.publish(publish).await,
         }
     }
 
     async fn discard(&self) {
         match self {
             Staged::Local(staged) => staged.discard().await,
+            Staged::S3(staged) => staged.discard().await,
         }
     }
 }

@@ -21,8 +21,9 @@ fn object_like() -> Capabilities {
 fn restricted(mut user_fs: UserFs) -> UserFs {
     let inner = Arc::get_mut(&mut user_fs.inner).unwrap();
     for storage in inner.mounts.storages_mut() {
-        let Backend::Local(local) = storage;
-        local.restrict(object_like());
+        if let Backend::Local(local) = storage {
+            local.restrict(object_like());
+        }
     }
     user_fs
 }
