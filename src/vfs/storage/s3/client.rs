@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, S3CopyIfNotExists};
 use object_store::path::Path as Key;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions,
@@ -96,7 +96,11 @@ impl S3Bucket {
             .with_secret_access_key(&settings.secret_access_key)
             .with_virtual_hosted_style_request(!settings.path_style)
             .with_client_options(options)
-            .with_retry(retry);
+            .with_retry(retry)
+            // A copy that must not replace: one part copied server-side into a multipart
+            // upload completed with `If-None-Match: *` (used only where the probe says the
+            // store honours it).
+            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
         if let Some(token) = &settings.session_token {
             builder = builder.with_token(token);
         }

@@ -111,6 +111,18 @@ impl S3Storage {
         Ok((anything, exists))
     }
 
+    /// A server-side copy of `from` to `to`; exclusive where the store honours conditional
+    /// requests (a copy completed with `If-None-Match: *`), else the caller's `HEAD` was the
+    /// only check. Copies are limited to 5 GiB by S3's `CopyObject`/`UploadPartCopy`.
+    async fn copy_object(&self, from: &Key, to: &Key, publish: Publish) -> Result<(), VfsError> {
+        let copied = if publish == Publish::Exclusive && self.create_only_honoured {
+            self.store().copy_if_not_exists(from, to).await
+        } else {
+            self.store().copy(from, to).await
+        };
+        copied.map_err(vfs_error)
+    }
+
     /// The kind of what is at `rel`, or `None`.
     async fn kind(&self, rel: &Path) -> Result<Option<FileKind>, VfsError> {
         Ok(self.metadata(rel).await?.map(|stat| stat.kind))
@@ -266,7 +278,8 @@ impl Storage for S3Storage {
 
     /// A file: server-side copy, then delete of the source; not atomic (a reader may see
     /// both names for a moment, and a failure between the two leaves both). `Exclusive`
-    /// checks the target with a `HEAD` first (another writer can still race it). An empty
+    /// checks the target with a `HEAD` first, and copies conditionally where the store
+    /// honours it (elsewhere another writer can still race the check). An empty
     /// directory: its marker moves. A non-empty directory: `Unsupported`.
     async fn rename(&self, from: &Path, to: &Path, publish: Publish) -> Result<(), VfsError> {
         let (from_key, to_key) = (self.keys.key(from)?, self.keys.key(to)?);
@@ -283,10 +296,7 @@ impl Storage for S3Storage {
                 _ => {}
             }
             self.require_parent_dir(to).await?;
-            self.store()
-                .copy(&from_key, &to_key)
-                .await
-                .map_err(vfs_error)?;
+            self.copy_object(&from_key, &to_key, publish).await?;
             return self.store().delete(&from_key).await.map_err(vfs_error);
         }
         let (anything, exists) = self.dir_contents(from).await?;

@@ -11,7 +11,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{S3Bucket, S3Settings, S3Storage};
@@ -85,8 +86,8 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
-/// A raw, unsigned HTTP request (moto accepts them); returns the status code.
-fn raw_request(port: u16, method: &str, path: &str) -> u16 {
+/// A raw, unsigned HTTP request (moto accepts them); returns the status code and the response.
+fn raw_request(port: u16, method: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the test store");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -94,11 +95,12 @@ fn raw_request(port: u16, method: &str, path: &str) -> u16 {
     stream.write_all(request.as_bytes()).expect("send request");
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response
+    let status = response
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, response)
 }
 
 fn which(binary: &str) -> Option<PathBuf> {
@@ -127,7 +129,7 @@ fn start_moto() -> Option<TestStore> {
     watch(&child);
     wait_for_port(port, &mut child, "moto_server");
     let bucket = "ferryd-tests";
-    let status = raw_request(port, "PUT", &format!("/{bucket}"));
+    let (status, _) = raw_request(port, "PUT", &format!("/{bucket}"));
     assert_eq!(status, 200, "moto did not create the bucket");
     // The child is killed by the watchdog; forgetting the handle does not stop it.
     drop(child);
@@ -232,6 +234,30 @@ impl TestStore {
         }
     }
 
+    /// The port of the store's S3 endpoint.
+    pub(super) fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the endpoint has a port")
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted under `prefix`; `None` where
+    /// that cannot be asked without signing (Garage).
+    pub(super) fn pending_uploads(&self, prefix: &str) -> Option<usize> {
+        if self.engine != Engine::Moto {
+            return None;
+        }
+        let (status, response) = raw_request(
+            self.port(),
+            "GET",
+            &format!("/{}?uploads&prefix={prefix}/", self.bucket),
+        );
+        assert_eq!(status, 200, "{response}");
+        Some(response.matches("<UploadId>").count())
+    }
+
     /// A client of the bucket, for this test's runtime (a client's connections belong to the
     /// runtime that made them).
     pub(super) fn bucket(&self) -> S3Bucket {
@@ -247,5 +273,78 @@ impl TestStore {
             .expect("probe the test store");
         let prefix = format!("t{:016x}/home", rand::random::<u64>());
         (S3Storage::new(bucket, prefix.clone(), honoured), prefix)
+    }
+}
+
+/// A TCP relay in front of a store that counts the `GET` requests passing through it (the
+/// read-ahead's requests), listening on 127.0.0.1.
+pub(super) struct CountingProxy {
+    pub(super) port: u16,
+    gets: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    pub(super) async fn start(upstream: u16) -> CountingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let gets = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&gets);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                tokio::spawn(relay(client, upstream, counter));
+            }
+        });
+        CountingProxy { port, gets, task }
+    }
+
+    pub(super) fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay(client: tokio::net::TcpStream, upstream: u16, gets: Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+    });
+    // Requests carry no body when they are GETs, so a request line is at a chunk's start or
+    // after a CRLF; the last bytes of a chunk are kept to see a line split across two.
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let read = match client_read.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        let mut seen = std::mem::take(&mut tail);
+        let start = seen.len();
+        seen.extend_from_slice(&buffer[..read]);
+        let count = seen
+            .windows(5)
+            .enumerate()
+            .filter(|(index, window)| {
+                *window == b"GET /"
+                    && index + 5 > start
+                    && (*index == 0 || seen[index - 1] == b'\n')
+            })
+            .count();
+        gets.fetch_add(count, Ordering::SeqCst);
+        tail = seen[seen.len().saturating_sub(5)..].to_vec();
+        if server_write.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }

@@ -9,9 +9,9 @@ use futures_util::StreamExt as _;
 use object_store::{ObjectStoreExt as _, PutPayload};
 
 use super::keys::DIR_MARKER;
-use super::reader::BLOCK;
+use super::reader::{BLOCK, SEGMENT_BLOCKS};
 use super::staged::PART_SIZE;
-use super::test_store::{stores, Engine};
+use super::test_store::{stores, CountingProxy, Engine};
 use super::*;
 use crate::vfs::storage::{Backend, Lister as _, RangeReader as _, StagedFile as _};
 
@@ -168,11 +168,14 @@ async fn a_multipart_upload_of_three_parts_reads_back_at_random_offsets() {
 #[tokio::test]
 async fn discard_leaves_nothing_and_the_existing_object_untouched() {
     for store in stores() {
-        let (storage, _) = store.storage().await;
+        let (storage, prefix) = store.storage().await;
         put(&storage, "keep", b"original").await;
         // Past one part, so a multipart upload exists and is aborted.
         let staged = stage(&storage, ".", "keep", &content(PART_SIZE + 10, 3), BLOCK).await;
+        // Past one part, the multipart upload exists (and the helper sees it).
+        assert_eq!(store.pending_uploads(&prefix).unwrap_or(1), 1);
         staged.discard().await;
+        assert_eq!(store.pending_uploads(&prefix).unwrap_or(0), 0, "aborted");
         assert_eq!(read_all(&storage, "keep").await, b"original");
         assert!(staged.publish(Publish::Replace).await.is_err());
         let staged = stage(&storage, ".", "never", &content(1000, 4), 100).await;
@@ -185,11 +188,20 @@ async fn discard_leaves_nothing_and_the_existing_object_untouched() {
 #[tokio::test]
 async fn an_upload_dropped_without_publish_leaves_nothing() {
     for store in stores() {
-        let (storage, _) = store.storage().await;
+        let (storage, prefix) = store.storage().await;
         put(&storage, "kept", b"before").await;
         drop(stage(&storage, ".", "kept", &content(PART_SIZE + 1, 5), BLOCK).await);
         drop(stage(&storage, ".", "dropped", &content(PART_SIZE + 1, 6), BLOCK).await);
         drop(stage(&storage, ".", "tiny", b"abc", 3).await);
+        // The aborts run in spawned tasks.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.pending_uploads(&prefix).unwrap_or(0) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the dropped uploads were not aborted"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(storage.metadata(path("dropped")).await.unwrap().is_none());
         assert!(storage.metadata(path("tiny")).await.unwrap().is_none());
         assert_eq!(read_all(&storage, "kept").await, b"before");
@@ -354,6 +366,21 @@ async fn renames_copy_files_and_move_only_empty_directories() {
             .await
             .unwrap();
         assert_eq!(read_all(&storage, "b").await, b"alpha");
+        storage
+            .rename(path("b"), path("e"), Publish::Exclusive)
+            .await
+            .unwrap();
+        assert_eq!(read_all(&storage, "e").await, b"alpha");
+        // The copy itself refuses an existing target where the store honours conditions.
+        put(&storage, "x1", b"one").await;
+        put(&storage, "x2", b"two").await;
+        let one = storage.keys.key(path("x1")).unwrap();
+        let two = storage.keys.key(path("x2")).unwrap();
+        let copied = storage.copy_object(&one, &two, Publish::Exclusive).await;
+        if store.engine == Engine::Moto {
+            assert_eq!(copied.unwrap_err().kind, VfsErrorKind::AlreadyExists);
+            assert_eq!(read_all(&storage, "x2").await, b"two");
+        }
         let error = storage
             .rename(path("gone"), path("x"), Publish::Replace)
             .await
@@ -499,4 +526,36 @@ async fn what_objects_cannot_do_is_refused_before_any_request() {
     );
     let root = storage.metadata(path(".")).await.unwrap().unwrap();
     assert!(root.is_dir());
+}
+
+#[tokio::test]
+async fn sequential_reads_share_a_few_gets_and_a_jump_starts_a_new_one() {
+    for store in stores() {
+        let (storage, prefix) = store.storage().await;
+        let data = content(5 * SEGMENT_BLOCKS * BLOCK + 17, 9);
+        let staged = stage(&storage, ".", "stream", &data, BLOCK).await;
+        staged.publish(Publish::Replace).await.unwrap();
+        let proxy = CountingProxy::start(store.port()).await;
+        let mut settings = store.settings();
+        settings.endpoint = Some(format!("http://127.0.0.1:{}", proxy.port));
+        let counted = S3Storage::new(S3Bucket::connect(&settings).unwrap(), prefix, false);
+        let (reader, _) = counted.open_read(path("stream")).await.unwrap();
+        assert_eq!(proxy.gets(), 0, "the open is a HEAD");
+        let mut read = Vec::new();
+        loop {
+            let block = reader.read_at(read.len() as u64, 64 * 1024).await.unwrap();
+            if block.is_empty() {
+                break;
+            }
+            read.extend_from_slice(&block);
+        }
+        assert!(read == data);
+        // One block first, then segments of SEGMENT_BLOCKS blocks: 7 GETs for 321 reads.
+        let sequential = proxy.gets();
+        assert!((2..=8).contains(&sequential), "{sequential} GETs");
+        let offset = 3 * BLOCK + 5;
+        let got = reader.read_at(offset as u64, 100).await.unwrap();
+        assert_eq!(&got[..], &data[offset..offset + 100]);
+        assert_eq!(proxy.gets(), sequential + 1);
+    }
 }
