@@ -155,6 +155,17 @@ async fn take(ahead: &mut ReadAhead, wanted: usize) -> io::Result<Bytes> {
     }
 }
 
+/// A failed `GET` as an I/O error; a failed `If-Match` means the object was replaced (not
+/// that something "already exists", which is what a precondition means for writes).
+fn read_error(error: object_store::Error) -> io::Error {
+    match error {
+        object_store::Error::Precondition { .. } => io::Error::other(format!(
+            "the object was replaced while it was read: {error}"
+        )),
+        error => io_error(error),
+    }
+}
+
 /// The read-ahead task's inputs.
 struct Fetch {
     store: Arc<AmazonS3>,
@@ -226,10 +237,10 @@ impl Fetch {
             .store
             .get_opts(&self.key, options)
             .await
-            .map_err(io_error)?;
+            .map_err(read_error)?;
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {
-            let mut chunk = chunk.map_err(io_error)?;
+            let mut chunk = chunk.map_err(read_error)?;
             while !chunk.is_empty() {
                 if block.capacity() == 0 {
                     block.reserve(BLOCK);

@@ -60,10 +60,14 @@ fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
-/// Kills `child` by its PID once this test process has exited.
-fn watch(child: &Child) {
+/// Kills `child` by its PID once this test process has exited, then removes `dir` (the
+/// server's data, which the never-dropped `static` cannot clean up).
+fn watch(child: &Child, dir: Option<&std::path::Path>) {
+    let cleanup = dir
+        .map(|dir| format!("; sleep 1; rm -rf '{}'", dir.display()))
+        .unwrap_or_default();
     let script = format!(
-        "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill {child}",
+        "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill {child}{cleanup}",
         parent = std::process::id(),
         child = child.id()
     );
@@ -126,7 +130,7 @@ fn start_moto() -> Option<TestStore> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto_server");
-    watch(&child);
+    watch(&child, None);
     wait_for_port(port, &mut child, "moto_server");
     let bucket = "ferryd-tests";
     let (status, _) = raw_request(port, "PUT", &format!("/{bucket}"));
@@ -183,7 +187,7 @@ root_domain = ".s3.garage.localhost"
         .stderr(log)
         .spawn()
         .expect("start garage");
-    watch(&child);
+    watch(&child, Some(dir.path()));
     wait_for_port(s3_port, &mut child, "garage");
     drop(child);
     Some(TestStore {
@@ -264,13 +268,25 @@ impl TestStore {
         S3Bucket::connect(&self.settings()).expect("client of the test store")
     }
 
+    /// The probe of conditional puts; retried for a while, because a store may accept
+    /// connections before its bucket is ready (Garage creates its default bucket at start).
+    pub(super) async fn probe(&self, bucket: &S3Bucket) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match bucket.probe_create_only("probes").await {
+                Ok(honoured) => return honoured,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("the {:?} test store is not ready: {error}", self.engine),
+            }
+        }
+    }
+
     /// A storage under a prefix nobody else uses, with exclusive publishes as probed.
     pub(super) async fn storage(&self) -> (S3Storage, String) {
         let bucket = self.bucket();
-        let honoured = bucket
-            .probe_create_only("probes")
-            .await
-            .expect("probe the test store");
+        let honoured = self.probe(&bucket).await;
         let prefix = format!("t{:016x}/home", rand::random::<u64>());
         (S3Storage::new(bucket, prefix.clone(), honoured), prefix)
     }

@@ -21,7 +21,7 @@ fn path(text: &str) -> &Path {
 
 /// Deterministic content that differs at every offset of interest.
 fn content(length: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
+    let mut state = seed.wrapping_mul(2) + 1;
     (0..length)
         .map(|_| {
             state ^= state << 13;
@@ -98,7 +98,7 @@ async fn names(storage: &S3Storage, rel: &str, page: usize) -> Vec<String> {
 #[tokio::test]
 async fn the_probe_finds_create_only_honoured_on_moto_and_not_on_garage() {
     for store in stores() {
-        let honoured = store.bucket().probe_create_only("probes").await.unwrap();
+        let honoured = store.probe(&store.bucket()).await;
         assert_eq!(honoured, store.engine == Engine::Moto, "{:?}", store.engine);
         let (storage, _) = store.storage().await;
         assert_eq!(storage.capabilities().exclusive_publish, honoured);
@@ -557,5 +557,22 @@ async fn sequential_reads_share_a_few_gets_and_a_jump_starts_a_new_one() {
         let got = reader.read_at(offset as u64, 100).await.unwrap();
         assert_eq!(&got[..], &data[offset..offset + 100]);
         assert_eq!(proxy.gets(), sequential + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_reader_fails_rather_than_mix_an_object_with_its_replacement() {
+    for store in stores() {
+        let (storage, _) = store.storage().await;
+        let old = content(3 * BLOCK, 10);
+        put(&storage, "swap", &old).await;
+        let (reader, _) = storage.open_read(path("swap")).await.unwrap();
+        let first = reader.read_at(0, 1000).await.unwrap();
+        assert_eq!(&first[..], &old[..1000]);
+        put(&storage, "swap", &content(3 * BLOCK, 12)).await;
+        // A jump starts a new GET, which carries the old ETag.
+        let error = reader.read_at(2 * BLOCK as u64, 1000).await.unwrap_err();
+        assert!(error.to_string().contains("replaced"), "{error}");
+        assert_eq!(error.kind(), std::io::ErrorKind::Other);
     }
 }
