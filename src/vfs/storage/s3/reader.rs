@@ -33,6 +33,8 @@ pub(crate) const BLOCK: usize = 1 << 20;
 pub(crate) const SEGMENT_BLOCKS: usize = 4;
 /// Blocks that may wait unread: the read-ahead's memory bound (8 MiB).
 pub(crate) const AHEAD_BLOCKS: usize = 8;
+// A segment waits for room for all its blocks at once: more than the channel holds never comes.
+const _: () = assert!(SEGMENT_BLOCKS <= AHEAD_BLOCKS);
 /// Retries of one segment after its `GET` failed.
 const SEGMENT_RETRIES: u32 = 3;
 
