@@ -7,9 +7,9 @@
 //! refuses anything that would leave its root (`..`, an absolute path, a symlink leading out),
 //! so a bug above cannot become an escape below.
 //!
-//! Backends: [`local::LocalStorage`] (a confined `cap_std` directory) today; object storage
-//! (S3 through `object_store`) is the planned second one, and every item here says how it
-//! would meet the contract. The VFS holds a [`Backend`] enum rather than a `dyn Storage`: the
+//! Backends: [`local::LocalStorage`] (a confined `cap_std` directory) and [`s3::S3Storage`]
+//! (keys under a prefix of an S3 bucket, through `object_store`); every item of the contract
+//! says how each meets it. The VFS holds a [`Backend`] enum rather than a `dyn Storage`: the
 //! trait uses native `async fn`s with associated types, which `dyn` cannot carry without
 //! boxing a future per call, and the data path (`RangeReader::read_at`,
 //! `StagedFile::write_at`) must not allocate per block (docs/decisions/0008).
@@ -28,6 +28,9 @@ pub(crate) mod leftovers;
 pub(crate) mod local;
 #[cfg(test)]
 pub(crate) mod memory;
+// Wired by the config step of issue 16; until then only the tests build an `S3Storage`.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod s3;
 pub(crate) mod shared_dirs;
 mod walk;
 
@@ -48,7 +51,7 @@ pub(crate) use contract::{
 };
 pub(crate) use local::LocalStorage;
 
-/// The backends the VFS can hold; the object storage issue adds a variant.
+/// The backends the VFS can hold.
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
     /// A confined local directory.
@@ -56,6 +59,10 @@ pub(crate) enum Backend {
     /// In memory, really waiting: the non-blocking branch's tests (see [`memory`]).
     #[cfg(test)]
     Memory(memory::MemoryStorage),
+    /// Objects under a prefix of an S3 bucket.
+    // Built by the config step of issue 16; until then only by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    S3(s3::S3Storage),
 }
 
 /// A [`Backend`]'s reader.
@@ -66,6 +73,8 @@ pub(crate) enum Reader {
     /// See [`memory::MemoryReader`].
     #[cfg(test)]
     Memory(memory::MemoryReader),
+    /// See [`s3::S3Reader`] (boxed: it is larger than a file descriptor; one box per open).
+    S3(Box<s3::S3Reader>),
 }
 
 #[cfg(test)]
@@ -84,6 +93,8 @@ pub(crate) enum DirPages {
     /// See [`memory::MemoryLister`].
     #[cfg(test)]
     Memory(memory::MemoryLister),
+    /// See [`s3::S3Lister`].
+    S3(s3::S3Lister),
 }
 
 /// A [`Backend`]'s staged upload.
@@ -94,6 +105,8 @@ pub(crate) enum Staged {
     /// See [`memory::MemoryStaged`].
     #[cfg(test)]
     Memory(memory::MemoryStaged),
+    /// See [`s3::S3Staged`].
+    S3(s3::S3Staged),
 }
 
 /// Drives a future of a blocking backend to completion on the current (blocking-pool)
@@ -161,6 +174,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.capabilities(),
             #[cfg(test)]
             Backend::Memory(memory) => memory.capabilities(),
+            Backend::S3(s3) => s3.capabilities(),
         }
     }
 
@@ -169,6 +183,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.metadata(rel).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.metadata(rel).await,
+            Backend::S3(s3) => s3.metadata(rel).await,
         }
     }
 
@@ -177,6 +192,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.read_link(rel).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.read_link(rel).await,
+            Backend::S3(s3) => s3.read_link(rel).await,
         }
     }
 
@@ -185,6 +201,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.list(rel).await.map(DirPages::Local),
             #[cfg(test)]
             Backend::Memory(memory) => memory.list(rel).await.map(DirPages::Memory),
+            Backend::S3(s3) => s3.list(rel).await.map(DirPages::S3),
         }
     }
 
@@ -199,6 +216,10 @@ impl Storage for Backend {
                 let (reader, stat) = memory.open_read(rel).await?;
                 Ok((Reader::Memory(reader), stat))
             }
+            Backend::S3(s3) => {
+                let (reader, stat) = s3.open_read(rel).await?;
+                Ok((Reader::S3(Box::new(reader)), stat))
+            }
         }
     }
 
@@ -207,6 +228,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.create_dir(rel, mode).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.create_dir(rel, mode).await,
+            Backend::S3(s3) => s3.create_dir(rel, mode).await,
         }
     }
 
@@ -215,6 +237,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.remove_dir(rel).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.remove_dir(rel).await,
+            Backend::S3(s3) => s3.remove_dir(rel).await,
         }
     }
 
@@ -223,6 +246,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.remove_file(rel).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.remove_file(rel).await,
+            Backend::S3(s3) => s3.remove_file(rel).await,
         }
     }
 
@@ -231,6 +255,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.rename(from, to, publish).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.rename(from, to, publish).await,
+            Backend::S3(s3) => s3.rename(from, to, publish).await,
         }
     }
 
@@ -244,6 +269,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.set_times(rel, mtime, atime).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.set_times(rel, mtime, atime).await,
+            Backend::S3(s3) => s3.set_times(rel, mtime, atime).await,
         }
     }
 
@@ -252,6 +278,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.set_mode(rel, mode).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.set_mode(rel, mode).await,
+            Backend::S3(s3) => s3.set_mode(rel, mode).await,
         }
     }
 
@@ -260,6 +287,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.set_len(rel, length).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.set_len(rel, length).await,
+            Backend::S3(s3) => s3.set_len(rel, length).await,
         }
     }
 
@@ -268,6 +296,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.symlink(target, rel).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.symlink(target, rel).await,
+            Backend::S3(s3) => s3.symlink(target, rel).await,
         }
     }
 
@@ -276,6 +305,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.hard_link(existing, new).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.hard_link(existing, new).await,
+            Backend::S3(s3) => s3.hard_link(existing, new).await,
         }
     }
 
@@ -284,6 +314,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.capacity().await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.capacity().await,
+            Backend::S3(s3) => s3.capacity().await,
         }
     }
 
@@ -292,6 +323,7 @@ impl Storage for Backend {
             Backend::Local(local) => local.usage(max_entries).await,
             #[cfg(test)]
             Backend::Memory(memory) => memory.usage(max_entries).await,
+            Backend::S3(s3) => s3.usage(max_entries).await,
         }
     }
 
@@ -311,6 +343,10 @@ impl Storage for Backend {
                 let (staged, stat) = memory.begin_upload(parent, name, mode).await?;
                 Ok((Staged::Memory(staged), stat))
             }
+            Backend::S3(s3) => {
+                let (staged, stat) = s3.begin_upload(parent, name, mode).await?;
+                Ok((Staged::S3(staged), stat))
+            }
         }
     }
 }
@@ -321,6 +357,7 @@ impl RangeReader for Reader {
             Reader::Local(reader) => reader.read_at(offset, length).await,
             #[cfg(test)]
             Reader::Memory(memory) => memory.read_at(offset, length).await,
+            Reader::S3(reader) => reader.read_at(offset, length).await,
         }
     }
 
@@ -329,6 +366,7 @@ impl RangeReader for Reader {
             Reader::Local(reader) => reader.stat().await,
             #[cfg(test)]
             Reader::Memory(memory) => memory.stat().await,
+            Reader::S3(reader) => reader.stat().await,
         }
     }
 }
@@ -339,6 +377,7 @@ impl Lister for DirPages {
             DirPages::Local(lister) => lister.next_page(max).await,
             #[cfg(test)]
             DirPages::Memory(memory) => memory.next_page(max).await,
+            DirPages::S3(lister) => lister.next_page(max).await,
         }
     }
 }
@@ -349,6 +388,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.write_at(offset, data).await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.write_at(offset, data).await,
+            Staged::S3(staged) => staged.write_at(offset, data).await,
         }
     }
 
@@ -357,6 +397,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.set_len(length).await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.set_len(length).await,
+            Staged::S3(staged) => staged.set_len(length).await,
         }
     }
 
@@ -365,6 +406,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.sync().await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.sync().await,
+            Staged::S3(staged) => staged.sync().await,
         }
     }
 
@@ -373,6 +415,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.stat().await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.stat().await,
+            Staged::S3(staged) => staged.stat().await,
         }
     }
 
@@ -381,6 +424,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.set_mode(mode).await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.set_mode(mode).await,
+            Staged::S3(staged) => staged.set_mode(mode).await,
         }
     }
 
@@ -389,6 +433,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.set_times(mtime, atime).await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.set_times(mtime, atime).await,
+            Staged::S3(staged) => staged.set_times(mtime, atime).await,
         }
     }
 
@@ -397,6 +442,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.publish(publish).await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.publish(publish).await,
+            Staged::S3(staged) => staged.publish(publish).await,
         }
     }
 
@@ -405,6 +451,7 @@ impl StagedFile for Staged {
             Staged::Local(staged) => staged.discard().await,
             #[cfg(test)]
             Staged::Memory(memory) => memory.discard().await,
+            Staged::S3(staged) => staged.discard().await,
         }
     }
 }
