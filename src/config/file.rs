@@ -18,6 +18,7 @@ pub(super) struct File {
     pub metrics: MetricsSection,
     pub defender: DefenderSection,
     pub sandbox: SandboxSection,
+    pub proxy_protocol: ProxyProtocolSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,6 +213,28 @@ impl Default for SandboxSection {
             seccomp: true,
             extra_read_paths: Vec::new(),
             extra_write_paths: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ProxyProtocolSection {
+    pub trusted_networks: Vec<String>,
+    pub ftps: bool,
+    pub ftps_implicit: bool,
+    pub sftp: bool,
+    pub ftps_data: bool,
+}
+
+impl Default for ProxyProtocolSection {
+    fn default() -> ProxyProtocolSection {
+        ProxyProtocolSection {
+            trusted_networks: Vec::new(),
+            ftps: true,
+            ftps_implicit: true,
+            sftp: true,
+            ftps_data: false,
         }
     }
 }

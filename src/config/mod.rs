@@ -12,6 +12,7 @@
 mod error;
 mod file;
 pub mod protocol;
+mod proxy;
 pub mod toml_error;
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +24,7 @@ use ipnet::IpNet;
 
 pub use error::{ConfigError, Problem};
 pub use protocol::Protocol;
+pub use proxy::{ProxyListener, ProxyProtocolConfig};
 
 /// `server.umask` when the config leaves it out: files 0644, directories 0755.
 pub const DEFAULT_UMASK: u32 = 0o022;
@@ -63,6 +65,8 @@ pub struct Config {
     pub defender: DefenderConfig,
     /// Landlock and seccomp confinement of the running daemon.
     pub sandbox: SandboxConfig,
+    /// Trusted load balancers and the listeners they send a PROXY protocol header on.
+    pub proxy_protocol: ProxyProtocolConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -353,6 +357,7 @@ impl<'a> Validator<'a> {
         };
         let defender = self.defender(raw.defender);
         let sandbox = self.sandbox(raw.sandbox);
+        let proxy_protocol = self.proxy_protocol(raw.proxy_protocol);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -370,6 +375,7 @@ impl<'a> Validator<'a> {
             metrics,
             defender,
             sandbox,
+            proxy_protocol,
         }
     }
 
@@ -410,6 +416,17 @@ impl<'a> Validator<'a> {
             observation_time: self
                 .seconds("defender.observation_time_secs", raw.observation_time_secs),
             allow_list: self.networks("defender.allow_list", &raw.allow_list),
+        }
+    }
+
+    fn proxy_protocol(&mut self, raw: file::ProxyProtocolSection) -> ProxyProtocolConfig {
+        ProxyProtocolConfig {
+            trusted_networks: self
+                .networks("proxy_protocol.trusted_networks", &raw.trusted_networks),
+            ftps: raw.ftps,
+            ftps_implicit: raw.ftps_implicit,
+            sftp: raw.sftp,
+            ftps_data: raw.ftps_data,
         }
     }
 
