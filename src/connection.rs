@@ -7,6 +7,10 @@
 //! listener (`[::]`) an IPv4 client arrives as `::ffff:a.b.c.d`, and per-address limits,
 //! defender scores, allow lists and logs must see the same `a.b.c.d` whichever protocol it
 //! uses.
+//!
+//! Behind a trusted load balancer the client is the address its PROXY protocol header names
+//! (`proxy_protocol`); `ConnectionInfo::proxy` then keeps the balancer's own address, which is
+//! logged as `via`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -48,6 +52,9 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// Our address the client connected to.
     pub local: SocketAddr,
+    /// The load balancer the connection came through, when its PROXY protocol header named
+    /// `peer` (canonical too); `None` for a direct connection.
+    pub proxy: Option<SocketAddr>,
 }
 
 impl ConnectionInfo {
@@ -59,19 +66,33 @@ impl ConnectionInfo {
             protocol,
             peer: canonical_peer(peer),
             local,
+            proxy: None,
+        }
+    }
+
+    /// The same connection, noted as relayed by the proxy at `proxy`.
+    pub fn via(self, proxy: Option<SocketAddr>) -> ConnectionInfo {
+        ConnectionInfo {
+            proxy: proxy.map(canonical_peer),
+            ..self
         }
     }
 
     /// The span every line of this connection is logged in; `user` is recorded at login with
     /// `span.record("user", name)`.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "conn",
             id = %self.id,
             protocol = %self.protocol,
             peer = %self.peer,
+            via = tracing::field::Empty,
             user = tracing::field::Empty,
-        )
+        );
+        if let Some(proxy) = self.proxy {
+            span.record("via", tracing::field::display(proxy));
+        }
+        span
     }
 }
 
@@ -96,6 +117,20 @@ mod tests {
             let plain: SocketAddr = plain.parse().unwrap();
             assert_eq!(canonical_peer(plain), plain);
         }
+    }
+
+    #[test]
+    fn a_proxied_connection_keeps_the_proxy_canonical_beside_the_client() {
+        let client: SocketAddr = "203.0.113.7:4000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.2:21".parse().unwrap();
+        let info = ConnectionInfo::new(Protocol::Ftps, client, local)
+            .via(Some("[::ffff:127.0.0.9]:5000".parse().unwrap()));
+        assert_eq!(info.peer, client);
+        assert_eq!(info.proxy, Some("127.0.0.9:5000".parse().unwrap()));
+        assert_eq!(
+            ConnectionInfo::new(Protocol::Ftps, client, local).proxy,
+            None
+        );
     }
 
     #[test]

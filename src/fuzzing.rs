@@ -27,6 +27,10 @@
 //! - [`users_file`]: any text as the users file. Parsing never panics; whatever it accepts is
 //!   written back (as `ferryd user …` does) to text that parses to the same records, and
 //!   writing that again gives the same text (saves are stable).
+//! - [`proxy_header`]: bytes as the start of a connection from a trusted proxy, read the way
+//!   the listener reads them (exactly the bytes `parse` asks for). It never asks for nothing,
+//!   never for a byte past the header it then accepts, never for more than `MAX_HEADER_BYTES`;
+//!   a header's verdict does not depend on what follows it; a client address is canonical.
 //!
 //! Nothing here does I/O: the config target names a file it never opens.
 
@@ -40,6 +44,7 @@ use crate::ftp::proto::{
     format_pasv, parse, parse_eprt, parse_port, AddressError, Command, LineDecoder, LineError,
     ParseError, Reply, ReplyCode, MAX_COMMAND_LINE_BYTES,
 };
+use crate::proxy_protocol::header;
 use crate::sftp::proto::attrs::MAX_EXTENDED_ATTRIBUTES;
 use crate::sftp::proto::wire::Reader;
 use crate::sftp::proto::{
@@ -242,6 +247,44 @@ pub fn users_file(data: &[u8]) {
         again.ok().as_deref() == Some(rendered.as_str()),
         "saves are not stable"
     );
+}
+
+/// The start of a proxied connection, read as `proxy_protocol::read_header` reads it.
+pub fn proxy_header(data: &[u8]) {
+    let mut read = 0;
+    let (header, length) = loop {
+        match header::parse(&data[..read]) {
+            Ok(header::Parsed::NeedMore(more)) => {
+                assert!(more > 0, "asked for no bytes");
+                read += more;
+                assert!(
+                    read <= header::MAX_HEADER_BYTES,
+                    "asked for {read} bytes, over the limit"
+                );
+                if read > data.len() {
+                    return;
+                }
+            }
+            Ok(header::Parsed::Complete { header, length }) => break (header, length),
+            Err(_) => return,
+        }
+    };
+    assert_eq!(
+        length, read,
+        "the header ends before the bytes it asked for"
+    );
+    assert_eq!(
+        header::parse(data),
+        Ok(header::Parsed::Complete { header, length }),
+        "what follows the header changed its verdict"
+    );
+    if let header::Header::Proxied { source, .. } = header {
+        assert_eq!(
+            source.ip(),
+            source.ip().to_canonical(),
+            "mapped client address"
+        );
+    }
 }
 
 /// The first byte (or 0) and the rest.

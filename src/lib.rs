@@ -15,6 +15,7 @@ pub mod key_material;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod proxy_protocol;
 pub mod server;
 pub mod services;
 pub mod session_core;

@@ -19,6 +19,7 @@ const TARGETS: &[(&str, EntryPoint)] = &[
     ("vfs_path", ferryd::fuzzing::vfs_path),
     ("config", ferryd::fuzzing::config),
     ("users_file", ferryd::fuzzing::users_file),
+    ("proxy_header", ferryd::fuzzing::proxy_header),
 ];
 
 fn fuzz_dir() -> PathBuf {

@@ -38,6 +38,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("connection", &["config"]),
     ("limits", &["config"]),
     ("logging", &["config"]),
+    // Who the client is behind a trusted load balancer: the header parser and its reader.
+    ("proxy_protocol", &["config"]),
     // Below `auth` and the front ends: private files and their modes, certificates, host keys.
     ("key_material", &[]),
     ("auth", &["config", "vfs", "key_material"]),
@@ -71,6 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "ftp",
         &[
             "ftp::proto",
+            "proxy_protocol",
             "vfs",
             "auth",
             "config",
@@ -87,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "sftp",
         &[
             "sftp::proto",
+            "proxy_protocol",
             "vfs",
             "auth",
             "config",
@@ -121,7 +125,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // `auth` for the pure users-file format only (`auth::users_file`).
     (
         "fuzzing",
-        &["ftp::proto", "sftp::proto", "vfs", "config", "auth"],
+        &[
+            "ftp::proto",
+            "sftp::proto",
+            "vfs",
+            "config",
+            "auth",
+            "proxy_protocol",
+        ],
     ),
     // `vfs` for its plain types only (`Permissions` for `user add --read-only`).
     (

@@ -19,6 +19,7 @@ pub(super) struct File {
     pub defender: DefenderSection,
     pub sandbox: SandboxSection,
     pub s3: S3Section,
+    pub proxy_protocol: ProxyProtocolSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +247,28 @@ impl Default for S3Section {
             request_timeout_secs: 30,
             connect_timeout_secs: 5,
             max_retries: 3,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ProxyProtocolSection {
+    pub trusted_networks: Vec<String>,
+    pub ftps: bool,
+    pub ftps_implicit: bool,
+    pub sftp: bool,
+    pub ftps_data: bool,
+}
+
+impl Default for ProxyProtocolSection {
+    fn default() -> ProxyProtocolSection {
+        ProxyProtocolSection {
+            trusted_networks: Vec::new(),
+            ftps: true,
+            ftps_implicit: true,
+            sftp: true,
+            ftps_data: false,
         }
     }
 }

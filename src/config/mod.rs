@@ -13,6 +13,7 @@ mod error;
 mod file;
 mod object_storage;
 pub mod protocol;
+mod proxy;
 pub mod toml_error;
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ pub use object_storage::{check_bucket, S3Config, S3Credentials};
 
 pub use error::{ConfigError, Problem};
 pub use protocol::Protocol;
+pub use proxy::{ProxyListener, ProxyProtocolConfig};
 
 /// `server.umask` when the config leaves it out: files 0644, directories 0755.
 pub const DEFAULT_UMASK: u32 = 0o022;
@@ -69,6 +71,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// `[s3]`: the object store behind `storage = "s3"` homes and folders.
     pub s3: S3Config,
+    /// Trusted load balancers and the listeners they send a PROXY protocol header on.
+    pub proxy_protocol: ProxyProtocolConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -360,6 +364,7 @@ impl<'a> Validator<'a> {
         let defender = self.defender(raw.defender);
         let sandbox = self.sandbox(raw.sandbox);
         let s3 = self.s3(raw.s3, &state_dir);
+        let proxy_protocol = self.proxy_protocol(raw.proxy_protocol);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -378,6 +383,7 @@ impl<'a> Validator<'a> {
             defender,
             sandbox,
             s3,
+            proxy_protocol,
         }
     }
 
@@ -418,6 +424,17 @@ impl<'a> Validator<'a> {
             observation_time: self
                 .seconds("defender.observation_time_secs", raw.observation_time_secs),
             allow_list: self.networks("defender.allow_list", &raw.allow_list),
+        }
+    }
+
+    fn proxy_protocol(&mut self, raw: file::ProxyProtocolSection) -> ProxyProtocolConfig {
+        ProxyProtocolConfig {
+            trusted_networks: self
+                .networks("proxy_protocol.trusted_networks", &raw.trusted_networks),
+            ftps: raw.ftps,
+            ftps_implicit: raw.ftps_implicit,
+            sftp: raw.sftp,
+            ftps_data: raw.ftps_data,
         }
     }
 

@@ -213,6 +213,16 @@ impl Context {
         self.info().peer.ip()
     }
 
+    /// The address a passive data connection of this session comes from. Behind a proxy that
+    /// sends no PROXY protocol header on data connections (`proxy_protocol.ftps_data` off),
+    /// that is the proxy the control connection came through; otherwise the client.
+    pub fn data_source_ip(&self) -> IpAddr {
+        match self.info().proxy {
+            Some(proxy) if !self.config.proxy_protocol.ftps_data => proxy.ip(),
+            _ => self.peer_ip(),
+        }
+    }
+
     /// Resolves a client path against the current directory.
     pub fn resolve(&self, text: &str) -> Result<VirtualPath, Reply> {
         self.cwd.resolve(text).map_err(errors::path_reply)

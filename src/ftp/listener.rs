@@ -1,7 +1,10 @@
-//! The accept loop of one FTPS listener: admission by the session core at accept (a refusal
-//! becomes a `421`), one control task per connection on the server's task tracker, and a
-//! clean stop on shutdown.
+//! The accept loop of one FTPS listener: one task per connection on the server's task
+//! tracker, which reads the PROXY protocol header when the peer is a trusted proxy
+//! (`proxy_protocol`; no header, or a bad one, closes the connection), asks the session core to
+//! admit the client (a refusal becomes a `421`) and runs the control connection; and a clean
+//! stop on shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +12,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
-use crate::config::Protocol;
+use crate::config::{Protocol, ProxyListener};
+use crate::proxy_protocol::Origin;
 use crate::session_core::{Admission, Refusal, SessionCore};
 
 use super::control;
@@ -41,21 +45,47 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMo
                 continue;
             }
         };
-        match core.admit(Protocol::Ftps, peer, local) {
-            Admission::Admitted(admitted) => {
-                let span = admitted.connection.span().clone();
-                let task = control::serve(shared.clone(), stream, admitted, mode);
-                shared.services.tasks.spawn(task.instrument(span));
-            }
-            Admission::Refused(refused) => {
-                shared
-                    .services
-                    .tasks
-                    .spawn(refuse(stream, refused.reason, mode).instrument(refused.span));
-            }
-        }
+        let task = admit(shared.clone(), core.clone(), stream, peer, local, mode);
+        shared.services.tasks.spawn(task);
     }
     tracing::debug!("FTPS listener stopped accepting");
+}
+
+/// Learns who the client is (reading a trusted proxy's header here, not in the accept loop,
+/// so a slow proxy holds up only its own connection), then serves or refuses it.
+async fn admit(
+    shared: Arc<Shared>,
+    core: SessionCore,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mode: TlsMode,
+) {
+    let listener = match mode {
+        TlsMode::Explicit => ProxyListener::Ftps,
+        TlsMode::Implicit => ProxyListener::FtpsImplicit,
+    };
+    let proxy_config = shared.services.config().proxy_protocol.clone();
+    let origin = match Origin::resolve(&proxy_config, listener, peer, &mut stream).await {
+        Ok(origin) => origin,
+        Err(error) => {
+            tracing::warn!(%peer, %error, "connection from a trusted proxy closed");
+            return;
+        }
+    };
+    match core.admit_via(Protocol::Ftps, origin.client, origin.proxy, local) {
+        Admission::Admitted(admitted) => {
+            let span = admitted.connection.span().clone();
+            control::serve(shared, stream, admitted, mode)
+                .instrument(span)
+                .await;
+        }
+        Admission::Refused(refused) => {
+            refuse(stream, refused.reason, mode)
+                .instrument(refused.span)
+                .await;
+        }
+    }
 }
 
 /// Says why and closes. Implicit-TLS clients expect a handshake, not text: just close.

@@ -97,8 +97,11 @@ impl FtpServer {
         for warning in passive::setup_warnings(&settings.ftps) {
             tracing::warn!("{warning}");
         }
-        let passive =
-            passive::PassivePorts::new(services.tasks.clone(), services.limits.defender().clone());
+        let passive = passive::PassivePorts::new(
+            services.tasks.clone(),
+            services.limits.defender().clone(),
+            services.config.clone(),
+        );
         Ok(FtpServer {
             shared: Arc::new(Shared {
                 services,

@@ -9,6 +9,13 @@
 //! end), so ports are released promptly; sockets use `SO_REUSEADDR`, so a port whose earlier
 //! connections sit in TIME_WAIT can listen again at once.
 //!
+//! **Behind a load balancer** (`proxy_protocol`). With `ftps_data` on, a data connection from
+//! a trusted proxy must start with a PROXY protocol header, read in a task of its own, and is
+//! handed over by the header's client address. With it off, the proxy's own address is the
+//! source, so the session waits for a connection from its control connection's proxy (see
+//! `Context::data_source_ip`). A connection from any other peer is handed over by its TCP
+//! address, never by a header.
+//!
 //! **Address.** PASV must name an IPv4 address the client can reach. Loopback clients get the
 //! control connection's local address; otherwise the first `passive_address_overrides` entry
 //! whose networks contain the client wins, then `passive_address` (a DNS name is resolved
@@ -21,13 +28,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{FtpsConfig, PassiveAddress};
+use crate::config::{Config, FtpsConfig, PassiveAddress, ProxyListener, ProxyProtocolConfig};
 use crate::limits::{Defender, Offence};
+use crate::proxy_protocol::Origin;
 
 /// Pending connections a passive listener queues before accepting.
 const LISTEN_BACKLOG: u32 = 64;
@@ -69,6 +78,8 @@ struct Pool {
     dropped_connections: AtomicU64,
     /// Scores those connections' sources.
     defender: Defender,
+    /// The live configuration, for `proxy_protocol` (read at each accept).
+    config: Arc<ArcSwap<Config>>,
 }
 
 #[derive(Debug)]
@@ -86,10 +97,16 @@ struct Waiter {
 impl PassivePorts {
     /// An empty pool whose accept tasks run on `tasks`; connections from addresses with no
     /// pending transfer are reported to `defender` as protocol abuse (data-connection theft).
-    pub fn new(tasks: TaskTracker, defender: Defender) -> PassivePorts {
+    /// `config`'s `proxy_protocol` says which data connections start with a header.
+    pub fn new(
+        tasks: TaskTracker,
+        defender: Defender,
+        config: Arc<ArcSwap<Config>>,
+    ) -> PassivePorts {
         PassivePorts {
             inner: Arc::new(Pool {
                 defender,
+                config,
                 ports: Mutex::new(HashMap::new()),
                 tasks,
                 next_waiter: AtomicU64::new(1),
@@ -254,24 +271,60 @@ async fn accept_loop(pool: Arc<Pool>, address: SocketAddr, listener: TcpListener
                 continue;
             }
         };
-        let peer_ip = peer.ip().to_canonical();
-        let waiter = lock(&pool.ports)
-            .get_mut(&address)
-            .and_then(|port| port.waiters.remove(&peer_ip));
-        match waiter {
-            Some(waiter) => {
-                // The session may have given up in the meantime; the stream is then dropped.
-                let _ = waiter.sender.send(stream);
+        let proxy = pool.config.load().proxy_protocol.clone();
+        if proxy.expects_header(ProxyListener::FtpsData, peer.ip()) {
+            let task = hand_over_proxied(pool.clone(), address, stream, peer, proxy);
+            pool.tasks.spawn(task);
+        } else {
+            hand_over(&pool, address, stream, peer, &proxy);
+        }
+    }
+}
+
+/// Reads a trusted proxy's header, then hands the connection over by the client it names.
+async fn hand_over_proxied(
+    pool: Arc<Pool>,
+    address: SocketAddr,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    proxy: ProxyProtocolConfig,
+) {
+    match Origin::resolve(&proxy, ProxyListener::FtpsData, peer, &mut stream).await {
+        Ok(origin) => hand_over(&pool, address, stream, origin.client, &proxy),
+        Err(error) => {
+            tracing::warn!(%peer, port = address.port(), %error, "data connection from a trusted proxy closed");
+        }
+    }
+}
+
+/// Gives `stream` to the session waiting on `address` for `source`, or drops it.
+fn hand_over(
+    pool: &Pool,
+    address: SocketAddr,
+    stream: TcpStream,
+    source: SocketAddr,
+    proxy: &ProxyProtocolConfig,
+) {
+    let source_ip = source.ip().to_canonical();
+    let waiter = lock(&pool.ports)
+        .get_mut(&address)
+        .and_then(|port| port.waiters.remove(&source_ip));
+    match waiter {
+        Some(waiter) => {
+            // The session may have given up in the meantime; the stream is then dropped.
+            let _ = waiter.sender.send(stream);
+        }
+        None => {
+            pool.dropped_connections.fetch_add(1, Ordering::Relaxed);
+            // A proxy relays many clients: one stray connection must not ban them all.
+            if !proxy.is_trusted(source_ip) {
+                pool.defender.report(source_ip, Offence::ProtocolAbuse);
             }
-            None => {
-                pool.dropped_connections.fetch_add(1, Ordering::Relaxed);
-                pool.defender.report(peer_ip, Offence::ProtocolAbuse);
-                tracing::warn!(
-                    %peer,
-                    port = address.port(),
-                    "data connection from an address without a pending transfer dropped"
-                );
-            }
+            tracing::warn!(
+                peer = %source,
+                port = address.port(),
+                "data connection from an address without a pending transfer dropped"
+            );
         }
     }
 }
@@ -369,6 +422,7 @@ mod tests {
         let pool = PassivePorts::new(
             TaskTracker::new(),
             Defender::new(&crate::config::Config::default().defender),
+            Arc::new(ArcSwap::from_pointee(Config::default())),
         );
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         // A one-port range: a port the OS just handed out (and that is free again).

@@ -52,7 +52,21 @@ impl SessionCore {
     /// defender first (a banned address is refused however many slots are free), then the
     /// total and per-address limits.
     pub fn admit(&self, protocol: Protocol, peer: SocketAddr, local: SocketAddr) -> Admission {
-        let info = ConnectionInfo::new(protocol, peer, local);
+        self.admit_via(protocol, peer, None, local)
+    }
+
+    /// [`SessionCore::admit`] for a connection whose client `peer` was named by the PROXY
+    /// protocol header of the trusted proxy at `proxy` (`None`: a direct connection). The
+    /// client's address is what the defender and the per-address limit judge; the proxy's
+    /// is only logged.
+    pub fn admit_via(
+        &self,
+        protocol: Protocol,
+        peer: SocketAddr,
+        proxy: Option<SocketAddr>,
+        local: SocketAddr,
+    ) -> Admission {
+        let info = ConnectionInfo::new(protocol, peer, local).via(proxy);
         let span = info.span();
         match self.limits.try_acquire(info.peer.ip()) {
             Ok(permit) => Admission::Admitted(Admitted {

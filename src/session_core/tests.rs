@@ -165,6 +165,38 @@ fn admission_refuses_a_banned_address_before_counting_it() {
 }
 
 #[test]
+fn a_proxied_connection_is_judged_by_its_client_not_by_the_proxy() {
+    let bench = bench(|config| {
+        config.defender.threshold = 1;
+        config.server.max_connections_per_ip = 1;
+    });
+    let proxy = Some(address("127.0.0.9:5000"));
+    bench.limits.defender().report(
+        "203.0.113.7".parse().unwrap(),
+        crate::limits::Offence::FailedLogin,
+    );
+    let admit = |client: &str| {
+        bench
+            .core
+            .admit_via(Protocol::Ftps, address(client), proxy, address(LOCAL))
+    };
+    let Admission::Refused(refused) = admit("203.0.113.7:1") else {
+        panic!("a banned client was admitted through its proxy");
+    };
+    assert_eq!(refused.reason, Refusal::Banned);
+    let Admission::Admitted(first) = admit("203.0.113.8:1") else {
+        panic!("another client behind the same proxy was refused");
+    };
+    assert_eq!(first.connection.info().peer, address("203.0.113.8:1"));
+    assert_eq!(first.connection.info().proxy, proxy);
+    // The per-address limit counts the client, so a second client behind the proxy is in.
+    let Admission::Admitted(_second) = admit("203.0.113.9:1") else {
+        panic!("the proxy's address was counted instead of the client's");
+    };
+    assert!(matches!(admit("203.0.113.8:2"), Admission::Refused(_)));
+}
+
+#[test]
 fn a_failed_login_is_audited_and_scored_by_the_defender() {
     let bench = bench(|config| {
         config.defender.threshold = 2;

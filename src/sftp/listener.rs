@@ -2,6 +2,8 @@
 //!
 //! russh has no pre-auth deadline, per-IP limit or graceful drain, so they live here:
 //!
+//! - from a trusted proxy the PROXY protocol header is read first (`proxy_protocol`; without
+//!   a valid one the connection is closed), and its client is the connection's client;
 //! - the session core admits the connection (defender, total and per-address limits) before
 //!   any cryptography; a refused client gets a cleartext SSH_MSG_DISCONNECT with the reason,
 //!   which OpenSSH shows to the user;
@@ -29,7 +31,8 @@ use tracing::Instrument as _;
 
 use super::idle::{self, ClientActivity, Watched};
 use super::ssh::SshHandler;
-use crate::config::Protocol;
+use crate::config::{Protocol, ProxyListener};
+use crate::proxy_protocol::Origin;
 use crate::services::Services;
 use crate::session_core::{Admission, Admitted, Refusal, SessionCore};
 
@@ -57,18 +60,14 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 disable_nagle(&stream, &ssh_config);
-                let local = stream.local_addr().unwrap_or(peer);
-                match core.admit(Protocol::Sftp, peer, local) {
-                    Admission::Admitted(admitted) => {
-                        let span = admitted.connection.span().clone();
-                        let task = serve(stream, admitted, services.clone(), ssh_config.clone());
-                        services.tasks.spawn(task.instrument(span));
-                    }
-                    Admission::Refused(refused) => {
-                        let task = turn_away(stream, refused.reason);
-                        services.tasks.spawn(task.instrument(refused.span));
-                    }
-                }
+                let task = admit(
+                    stream,
+                    peer,
+                    core.clone(),
+                    services.clone(),
+                    ssh_config.clone(),
+                );
+                services.tasks.spawn(task);
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
@@ -77,6 +76,40 @@ pub(crate) async fn accept_loop(
         }
     }
     tracing::debug!("sftp listener stopped");
+}
+
+/// Learns who the client is (a trusted proxy's header is read here, in the connection's own
+/// task, so a slow proxy holds up nobody else), then serves or turns it away.
+async fn admit(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    core: SessionCore,
+    services: Services,
+    ssh_config: Arc<russh::server::Config>,
+) {
+    let local = stream.local_addr().unwrap_or(peer);
+    let proxy_config = services.config().proxy_protocol.clone();
+    let origin = match Origin::resolve(&proxy_config, ProxyListener::Sftp, peer, &mut stream).await
+    {
+        Ok(origin) => origin,
+        Err(error) => {
+            tracing::warn!(%peer, %error, "connection from a trusted proxy closed");
+            return;
+        }
+    };
+    match core.admit_via(Protocol::Sftp, origin.client, origin.proxy, local) {
+        Admission::Admitted(admitted) => {
+            let span = admitted.connection.span().clone();
+            serve(stream, admitted, services, ssh_config)
+                .instrument(span)
+                .await;
+        }
+        Admission::Refused(refused) => {
+            turn_away(stream, refused.reason)
+                .instrument(refused.span)
+                .await;
+        }
+    }
 }
 
 /// Turns Nagle's algorithm off when the SSH config asks for it (it always does, see

@@ -79,7 +79,7 @@ async fn open_passive(session: &mut Context, command: PassiveCommand) -> Result<
         .passive
         .open(
             session.info().local.ip().to_canonical(),
-            session.peer_ip(),
+            session.data_source_ip(),
             session.config.ftps.passive_ports.clone(),
         )
         .map_err(|error| passive_refusal(&error))?;

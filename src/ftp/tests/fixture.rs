@@ -110,10 +110,19 @@ pub fn admit(shared: &Shared, peer: SocketAddr, local: SocketAddr) -> Admitted {
 impl Fixture {
     /// A plain (not yet TLS) session of a client at 127.0.0.1 over [`server`], not logged in.
     pub fn with(configure: impl FnOnce(&mut Config)) -> Fixture {
+        Fixture::via(None, configure)
+    }
+
+    /// [`Fixture::with`], the connection relayed by a trusted proxy at `proxy` when set.
+    pub fn via(proxy: Option<SocketAddr>, configure: impl FnOnce(&mut Config)) -> Fixture {
         let (temp, shared) = server(configure);
         let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:21".parse().unwrap();
-        let admitted = admit(&shared, peer, local);
+        let core = SessionCore::from_services(&shared.services);
+        let Admission::Admitted(admitted) = core.admit_via(Protocol::Ftps, peer, proxy, local)
+        else {
+            panic!("the fixture's client was refused");
+        };
         let tls_base = shared.tls_base();
         let tls = SessionTls::new(&tls_base, &shared.registry, peer.ip()).unwrap();
         let session = Context::new(shared, admitted.connection, tls, tls_base);

@@ -165,3 +165,16 @@ async fn appe_and_rest_stor_on_object_like_storage_are_550_with_the_reason() {
     assert_eq!(ftp.code("PORT 127,0,0,1,200,1").await, 200);
     assert_eq!(ftp.code("STOR bucket/new").await, 150);
 }
+
+#[test]
+fn behind_a_proxy_data_comes_from_the_proxy_unless_it_sends_headers_on_data_too() {
+    let proxy: std::net::SocketAddr = "127.0.0.9:40000".parse().unwrap();
+    let client: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let without = Fixture::via(Some(proxy), |_| {});
+    assert_eq!(without.session.peer_ip(), client);
+    assert_eq!(without.session.data_source_ip(), proxy.ip());
+    let with = Fixture::via(Some(proxy), |config| config.proxy_protocol.ftps_data = true);
+    assert_eq!(with.session.data_source_ip(), client);
+    let direct = Fixture::with(|_| {});
+    assert_eq!(direct.session.data_source_ip(), client);
+}

@@ -220,6 +220,8 @@ pub struct FtpClient {
     pub data_tls: Option<Arc<ClientConfig>>,
     /// Source address for data connections.
     pub data_source: Option<IpAddr>,
+    /// Bytes written on each data connection before anything else (a PROXY protocol header).
+    pub data_preamble: Option<Vec<u8>>,
     /// Whether data connections use TLS (PROT P).
     pub protected: bool,
     /// Handshake order for data connections.
@@ -244,7 +246,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> DataIo for T {}
 impl FtpClient {
     /// Connects without TLS and reads the greeting.
     pub async fn plain(address: SocketAddr) -> FtpClient {
-        let stream = TcpStream::connect(address).await.unwrap();
+        FtpClient::plain_over(TcpStream::connect(address).await.unwrap()).await
+    }
+
+    /// Reads the greeting on a connected `stream` (e.g. after a PROXY protocol header).
+    pub async fn plain_over(stream: TcpStream) -> FtpClient {
         let mut client = FtpClient::new(Control::Plain(stream), tls_config(None));
         assert_eq!(client.reply().await.code, 220);
         client
@@ -284,6 +290,7 @@ impl FtpClient {
             tls,
             data_tls: None,
             data_source: None,
+            data_preamble: None,
             protected: false,
             order: HandshakeOrder::BeforeCommand,
             last_data_handshake: None,
@@ -417,7 +424,11 @@ impl FtpClient {
         if let Some(source) = self.data_source {
             socket.bind(SocketAddr::new(source, 0))?;
         }
-        socket.connect(address).await
+        let mut stream = socket.connect(address).await?;
+        if let Some(preamble) = &self.data_preamble {
+            stream.write_all(preamble).await?;
+        }
+        Ok(stream)
     }
 
     /// Opens a TCP connection to `address` from `source`.
