@@ -10,8 +10,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use crate::auth::{
-    password, public_key, CertificateFingerprint, CertificateLogin, FolderSource, UserDb,
-    UserRecord,
+    password, public_key, CertificateFingerprint, CertificateLogin, FolderSource, ObjectLocation,
+    UserDb, UserRecord,
 };
 use crate::config::{Config, Protocol};
 
@@ -27,8 +27,17 @@ pub enum UserCommand {
         /// The user name: letters, digits, '.', '_', '-'.
         name: String,
         /// Home directory, relative to `server.data_dir` or absolute (default: the name).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "storage")]
         home: Option<PathBuf>,
+        /// Where the home lives: `s3` puts it under a prefix of a bucket of `[s3]`.
+        #[arg(long, value_name = "STORAGE")]
+        storage: Option<HomeStorage>,
+        /// The bucket of an `s3` home (default: `s3.bucket` of ferryd.toml).
+        #[arg(long, requires = "storage")]
+        bucket: Option<String>,
+        /// The key prefix of an `s3` home (default: the user name).
+        #[arg(long, requires = "storage")]
+        prefix: Option<String>,
         #[command(flatten)]
         password: PasswordSource,
         /// An authorized SSH public key (`ssh-ed25519 AAAA… comment`); repeatable.
@@ -76,6 +85,15 @@ pub enum UserCommand {
     /// Manage a user's pinned FTPS client certificates and how their login uses them.
     #[command(subcommand)]
     Cert(CertCommand),
+}
+
+/// Where `ferryd user add` puts a home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HomeStorage {
+    /// A directory under `server.data_dir` (or `--home`).
+    Local,
+    /// A prefix in an S3 bucket (`[s3]` in ferryd.toml).
+    S3,
 }
 
 /// `ferryd user key …`
@@ -172,6 +190,9 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
         UserCommand::Add {
             name,
             home,
+            storage,
+            bucket,
+            prefix,
             password,
             keys,
             protocols,
@@ -200,6 +221,18 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
             }
             record.tls_client_certificate_login = cert_login;
             record.home = home;
+            match storage {
+                Some(HomeStorage::S3) => {
+                    record.home_object = Some(ObjectLocation { bucket, prefix });
+                }
+                Some(HomeStorage::Local) if bucket.is_some() || prefix.is_some() => {
+                    return Err(Failure::new(
+                        Failure::USAGE,
+                        anyhow!("--bucket and --prefix are for --storage s3"),
+                    ));
+                }
+                Some(HomeStorage::Local) | None => {}
+            }
             if !protocols.is_empty() {
                 record.protocols = protocols.into_iter().collect();
             }

@@ -79,6 +79,10 @@ pub enum StartError {
     /// as a [`SandboxError`](super::sandbox::SandboxError) while confining itself).
     #[error(transparent)]
     Sandbox(#[from] super::sandbox::SandboxError),
+    /// Object storage is named but cannot be used: no credentials, or a home or folder on
+    /// it with no bucket.
+    #[error("object storage: {0}")]
+    ObjectStorage(String),
 }
 
 impl StartError {
@@ -113,6 +117,9 @@ pub enum ReloadError {
     /// The new key or users file may be read or changed by other users.
     #[error(transparent)]
     ExposedFile(#[from] ExposedFileError),
+    /// The new users file puts a home or folder on object storage without a bucket.
+    #[error("{0}")]
+    ObjectStorage(String),
 }
 
 /// An error and its causes on one line, each cause once (thiserror's `"…: {0}"` messages

@@ -15,6 +15,7 @@ mod key_plan;
 mod leftovers;
 pub mod lifecycle;
 mod metrics_http;
+mod object_storage;
 pub mod pid_file;
 mod preflight;
 pub mod sandbox;
@@ -40,7 +41,7 @@ use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::sftp;
-use crate::vfs::QuotaRegistry;
+use crate::vfs::{ObjectStores, QuotaRegistry};
 
 pub use addresses::BoundAddresses;
 pub use bootstrap::BootstrapUser;
@@ -79,9 +80,11 @@ impl Server {
         let bootstrap_user = bootstrap::ensure_bootstrap_user(&config, &mut users)?;
         let tls = key_plan::prepare_tls(&config)?;
         let keys = key_plan::prepare_host_keys(&config)?;
+        let objects = object_storage::prepare(&config, &users)?;
         Ok(PreparedServer {
             config,
             users,
+            objects,
             bootstrap_user,
             tls,
             keys,
@@ -97,6 +100,8 @@ pub struct PreparedServer {
     bootstrap_user: Option<BootstrapUser>,
     tls: Option<certificate::CertifiedKey>,
     keys: Option<Vec<russh::keys::PrivateKey>>,
+    /// The S3 buckets of object-storage homes and folders, clients built.
+    objects: ObjectStores,
     admin: Option<admin::AdminSocket>,
 }
 
@@ -126,9 +131,11 @@ impl PreparedServer {
             bootstrap_user,
             tls,
             keys,
+            objects,
             admin: admin_socket,
         } = self;
         let started = std::time::Instant::now();
+        object_storage::probe_in_background(&objects, &config, &users);
         let metrics = Metrics::new();
         let transfer_log = match &config.log.transfer_log {
             Some(path) => Some(Arc::new(XferLog::open(path).map_err(|source| {
@@ -151,7 +158,7 @@ impl PreparedServer {
         ]));
         let services = Services {
             auth: Authenticator::new(users, config.server.data_dir.clone(), observer),
-            quotas: QuotaRegistry::default(),
+            quotas: QuotaRegistry::with_object_stores(objects),
             limits,
             audit: Audit::new(sinks),
             metrics: metrics.clone(),
@@ -281,6 +288,8 @@ impl RunningServer {
         // A users file that vanished is more likely a mistake than a wish to lock everyone out.
         let users = UserDb::load_existing(&new.auth.users_file)?;
         check_private_file("auth.users_file", &new.auth.users_file)?;
+        object_storage::buckets_in_use(&new, &users)
+            .map_err(|error| ReloadError::ObjectStorage(error.to_string()))?;
         let tls = match &self.ftp {
             Some(_) => {
                 let tls = certificate::load(&new.ftps.cert, &new.ftps.key)?;
@@ -297,6 +306,9 @@ impl RunningServer {
         }
         if new.sandbox != current.sandbox {
             tracing::warn!("[sandbox] changed; it takes effect after a restart");
+        }
+        if new.s3 != current.s3 {
+            tracing::warn!("[s3] changed; it takes effect after a restart");
         }
         let user_count = users.len();
         self.services.auth.replace_users(users);

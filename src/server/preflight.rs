@@ -20,6 +20,7 @@ use super::admin::{self, AdminError};
 use super::bootstrap::{self, DirectoryPlan};
 use super::error::StartError;
 use super::key_plan::{self, FilePlan};
+use super::object_storage;
 use super::sandbox;
 
 /// What `serve` would do with this config, and every reason it would refuse to start.
@@ -56,6 +57,12 @@ pub fn preflight(config: &Config) -> Preflight {
     let users = report.check(bootstrap::load_users(config));
     if let Some(users) = &users {
         note_users(&mut report, config, users.len());
+        if report
+            .check(object_storage::prepare(config, users))
+            .is_some()
+        {
+            note_buckets(&mut report, config, users);
+        }
     }
     if config.ftps.enabled {
         report.warnings = ftp::setup_warnings(&config.ftps);
@@ -122,6 +129,20 @@ pub(super) fn listeners(config: &Config) -> Vec<(&'static str, SocketAddr)> {
         .filter(|(enabled, _, _)| *enabled)
         .filter_map(|(_, address, key)| address.map(|address| (key, address)))
         .collect()
+}
+
+fn note_buckets(report: &mut Preflight, config: &Config, users: &crate::auth::UserDb) {
+    let Ok(buckets) = object_storage::buckets_in_use(config, users) else {
+        return;
+    };
+    if !buckets.is_empty() {
+        report.notes.push(format!(
+            "object storage: bucket{} {} at {} (credentials read; the store is reached at start)",
+            if buckets.len() == 1 { "" } else { "s" },
+            buckets.join(", "),
+            config.s3.endpoint.as_deref().unwrap_or("AWS"),
+        ));
+    }
 }
 
 fn note_users(report: &mut Preflight, config: &Config, count: usize) {

@@ -234,8 +234,11 @@ pub fn restrict_files(
 
 /// What glibc reads on its own: the resolver's configuration and the NSS modules it loads with
 /// `dlopen` at the first lookup (`ftps.passive_address` host names are re-resolved at each
-/// PASV), and what malloc reads to size its arenas and before shrinking a thread's heap.
+/// PASV), what malloc reads to size its arenas and before shrinking a thread's heap, and the
+/// system's root certificates, which an object-storage client reads when it is built for a
+/// bucket first named by a reloaded users file.
 const SYSTEM_FILES: &[&str] = &[
+    "/etc/ssl/certs",
     "/proc/sys/vm/overcommit_memory",
     "/sys/devices/system/cpu/online",
     "/etc/hosts",

@@ -27,6 +27,8 @@ mod listing;
 mod metadata;
 mod modes;
 mod names;
+mod object_stores;
+mod open;
 mod operation;
 mod quota;
 mod reader;
@@ -49,6 +51,7 @@ pub use hash::HashAlgorithm;
 pub use listing::{DirLister, MAX_LIST_BATCH};
 pub use metadata::{DirEntry, FileKind, FileStat};
 pub use modes::CommitAttributes;
+pub use object_stores::{ObjectStorageSettings, ObjectStores};
 pub use path::{PathError, VirtualPath};
 pub use permissions::{PermissionRules, Permissions};
 pub use quota::{QuotaRegistry, MAX_QUOTA_SCAN_ENTRIES};
@@ -62,11 +65,11 @@ pub use upload_order::{REORDER_WINDOW_BYTES, REORDER_WINDOW_WRITES};
 use bandwidth::Throttles;
 use modes::{changed_mode, created_mode, NEW_DIR_MODE};
 use names::{is_reserved, DeniedPatterns};
+use open::{open_dirs, open_object};
 use quota::QuotaAccount;
 use reader::joined;
 use resolve::{Follow, MountDir, MountTable, Node, Resolved};
-use storage::shared_dirs::SharedDirs;
-use storage::{Backend, LocalStorage, Need, Publish, Reader, Storage as _};
+use storage::{Backend, Need, Publish, Reader, Storage as _};
 use upload::WriteTarget;
 
 /// The in-memory test backend, for the front ends' tests too.
@@ -146,17 +149,40 @@ impl UserFs {
                 .at(&mount.virtual_path));
             }
         }
+        let objects = quotas.object_stores();
+        let mut given = Vec::new();
+        let root_dir = match root {
+            Place::Local(dir) => Some(dir),
+            Place::Object(place) => {
+                let root_path = VirtualPath::root();
+                let storage = open_object(objects, &place, &root_path).await?;
+                given.push((root_path, storage));
+                None
+            }
+        };
+        let mut local_mounts = Vec::with_capacity(mounts.len());
+        for mount in mounts {
+            match mount.place {
+                Place::Local(dir) => local_mounts.push((mount.virtual_path, dir)),
+                Place::Object(place) => {
+                    let storage = open_object(objects, &place, &mount.virtual_path).await?;
+                    given.push((mount.virtual_path, storage));
+                }
+            }
+        }
+        given.extend(backends);
         let dirs = quotas.dirs();
-        let (mut root_storage, mut mount_dirs) =
-            tokio::task::spawn_blocking(move || open_dirs(&dirs, &root, mounts))
+        let (root_local, mut mount_dirs) =
+            tokio::task::spawn_blocking(move || open_dirs(&dirs, root_dir, local_mounts))
                 .await
                 .map_err(|_| joined())??;
-        for (virtual_path, storage) in backends {
+        let mut root_storage = root_local.map(Backend::Local);
+        for (virtual_path, storage) in given {
             match mount_dirs
                 .iter_mut()
                 .find(|mount| mount.virtual_path == virtual_path)
             {
-                _ if virtual_path.is_root() => root_storage = storage,
+                _ if virtual_path.is_root() => root_storage = Some(storage),
                 Some(mount) => mount.storage = storage,
                 None => mount_dirs.push(MountDir {
                     virtual_path,
@@ -164,6 +190,10 @@ impl UserFs {
                 }),
             }
         }
+        let root_storage = root_storage.ok_or_else(|| {
+            VfsError::with_detail(VfsErrorKind::NotFound, "no storage for the home")
+                .at(&VirtualPath::root())
+        })?;
         let quota = if quota.is_unlimited() {
             None
         } else {
@@ -444,41 +474,6 @@ impl UserFs {
         })
         .await
     }
-}
-
-/// Creates and opens the root, then opens each mount (the only use of ambient authority),
-/// sharing handles with other sessions of the same directories.
-fn open_dirs(
-    dirs: &SharedDirs,
-    root: &Place,
-    mounts: Vec<Mount>,
-) -> Result<(Backend, Vec<MountDir>), VfsError> {
-    let root_storage = match root {
-        Place::Local(dir) => LocalStorage::open_home(dirs, dir)
-            .map_err(|error| VfsError::from_io(error).at(&VirtualPath::root()))?,
-        Place::Object(_) => return Err(object_storage_unavailable(&VirtualPath::root())),
-    };
-    let mut mount_dirs = Vec::with_capacity(mounts.len());
-    for mount in mounts {
-        let storage = match &mount.place {
-            Place::Local(dir) => LocalStorage::open(dirs, dir)
-                .map_err(|error| VfsError::from_io(error).at(&mount.virtual_path))?,
-            Place::Object(_) => return Err(object_storage_unavailable(&mount.virtual_path)),
-        };
-        mount_dirs.push(MountDir {
-            virtual_path: mount.virtual_path,
-            storage: Backend::Local(storage),
-        });
-    }
-    Ok((Backend::Local(root_storage), mount_dirs))
-}
-
-fn object_storage_unavailable(at: &VirtualPath) -> VfsError {
-    VfsError::with_detail(
-        VfsErrorKind::Unsupported,
-        "object storage is not configured",
-    )
-    .at(at)
 }
 
 impl Inner {

@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 use super::bandwidth::BandwidthRegistry;
 use super::discarded::DiscardedUploads;
 use super::error::{VfsError, VfsErrorKind};
+use super::object_stores::ObjectStores;
 use super::space::SpaceInfo;
 use super::spec::Quota;
 use super::storage::shared_dirs::SharedDirs;
@@ -42,6 +43,8 @@ pub struct QuotaRegistry {
     dirs: Arc<SharedDirs>,
     /// Uploads discarded over existing files, which a resume must not continue.
     discarded: Arc<DiscardedUploads>,
+    /// The S3 buckets of object-storage homes and folders (one client each, for every session).
+    objects: ObjectStores,
 }
 
 /// What one user's home currently holds.
@@ -64,6 +67,19 @@ impl QuotaRegistry {
     /// An empty registry.
     pub fn new() -> QuotaRegistry {
         QuotaRegistry::default()
+    }
+
+    /// A registry whose object-storage homes and folders live in `objects`.
+    pub fn with_object_stores(objects: ObjectStores) -> QuotaRegistry {
+        QuotaRegistry {
+            objects,
+            ..QuotaRegistry::default()
+        }
+    }
+
+    /// The S3 buckets behind object-storage homes and folders.
+    pub fn object_stores(&self) -> &ObjectStores {
+        &self.objects
     }
 
     /// The tracked usage of `user` as `(bytes, files)`, if any session has counted it yet.

@@ -31,6 +31,7 @@ mod ftps_transfers;
 mod harness;
 mod leftovers;
 mod limits;
+mod object_storage;
 mod proxy_protocol;
 mod readlink;
 mod sandbox;

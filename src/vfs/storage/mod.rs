@@ -28,8 +28,6 @@ pub(crate) mod leftovers;
 pub(crate) mod local;
 #[cfg(test)]
 pub(crate) mod memory;
-// Wired by the config step of issue 16; until then only the tests build an `S3Storage`.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod s3;
 pub(crate) mod shared_dirs;
 mod walk;
@@ -60,8 +58,6 @@ pub(crate) enum Backend {
     #[cfg(test)]
     Memory(memory::MemoryStorage),
     /// Objects under a prefix of an S3 bucket.
-    // Built by the config step of issue 16; until then only by the tests.
-    #[cfg_attr(not(test), allow(dead_code))]
     S3(s3::S3Storage),
 }
 

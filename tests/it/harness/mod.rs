@@ -3,6 +3,8 @@
 
 pub mod daemon;
 pub mod ftp_client;
+#[path = "../../support/s3_engines.rs"]
+pub mod s3_engines;
 pub mod sftp_client;
 pub mod tmpfs;
 

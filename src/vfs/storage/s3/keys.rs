@@ -33,7 +33,7 @@ fn leaves_root() -> VfsError {
 
 impl Keys {
     /// The key space under `prefix` (`/` at either end ignored). A prefix with an empty, `.`,
-    /// `..` or control-character part is kept as invalid: see [`Keys::valid_prefix`].
+    /// `..` or control-character part is kept as invalid, and fails every request.
     pub(crate) fn new(prefix: &str) -> Keys {
         let trimmed = prefix.trim_matches('/');
         let valid = trimmed.is_empty() || trimmed.split('/').all(valid_part);
@@ -42,8 +42,8 @@ impl Keys {
         }
     }
 
-    /// True when `prefix` can name a key space (what the config step checks before it builds
-    /// a storage).
+    /// True when `prefix` can name a key space.
+    #[cfg(test)]
     pub(crate) fn valid_prefix(prefix: &str) -> bool {
         Keys::new(prefix).prefix.is_some()
     }
@@ -224,6 +224,18 @@ mod tests {
         }
         assert!(Keys::valid_prefix("alice"));
         assert!(Keys::valid_prefix(""));
+    }
+
+    #[test]
+    fn every_prefix_the_users_file_accepts_is_a_valid_key_space() {
+        for prefix in ["alice", "tenants/alice", "a.b/c-d", "ünïcode", "x y"] {
+            if crate::vfs::check_prefix(prefix).is_ok() {
+                assert!(Keys::valid_prefix(prefix), "{prefix:?}");
+            }
+        }
+        for bad in ["a//b", "a/../b", "x/./y", "c\u{7}", ".."] {
+            assert!(crate::vfs::check_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -26,8 +26,6 @@ use object_store::{
     ObjectMeta, ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload,
 };
 
-// `S3Settings` is for the config step of issue 16 (the tests build it inside this module).
-#[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use client::{S3Bucket, S3Settings};
 pub(crate) use lister::S3Lister;
 pub(crate) use reader::S3Reader;
@@ -51,7 +49,8 @@ pub(crate) struct S3Storage {
 
 impl S3Storage {
     /// The mount of `bucket`'s keys under `prefix` (`/` at either end ignored; an invalid
-    /// prefix fails every operation, see [`S3Storage::valid_prefix`]).
+    /// prefix fails every operation; the users file refuses one before it gets here, with
+    /// `vfs::check_prefix`).
     /// `create_only_honoured` is what `S3Bucket::probe_create_only` found: it decides
     /// whether exclusive publishes are conditional puts.
     pub(crate) fn new(bucket: S3Bucket, prefix: String, create_only_honoured: bool) -> S3Storage {
@@ -60,11 +59,6 @@ impl S3Storage {
             keys: Keys::new(&prefix),
             create_only_honoured,
         }
-    }
-
-    /// True when `prefix` can name a key space (no empty, `.`, `..` or control-character part).
-    pub(crate) fn valid_prefix(prefix: &str) -> bool {
-        Keys::valid_prefix(prefix)
     }
 
     fn store(&self) -> &object_store::aws::AmazonS3 {
