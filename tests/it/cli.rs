@@ -488,3 +488,54 @@ fn user_cert_pins_certificates_from_files_or_fingerprints_and_sets_the_login() {
         .stderr(predicate::str::contains("needs at least one fingerprint"));
     ferryd(&config).arg("check-config").assert().success();
 }
+
+#[test]
+fn a_user_on_object_storage_is_added_shown_and_checked() {
+    let (dir, config) = initialised();
+    let users_file = dir.path().join("etc/state/users.toml");
+    ferryd(&config)
+        .args(["user", "add", "ci", "--random-password", "--bucket", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--storage"));
+    ferryd(&config)
+        .args(["user", "add", "ci", "--random-password", "--storage", "s3"])
+        .args(["--bucket", "Bad_Bucket"])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("bucket"));
+    ferryd(&config)
+        .args(["user", "add", "ci", "--random-password", "--storage", "s3"])
+        .args(["--bucket", "artifacts", "--prefix", "ci/uploads"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("s3://artifacts/ci/uploads"));
+    let stored = std::fs::read_to_string(&users_file).unwrap();
+    for line in [
+        "storage = \"s3\"",
+        "bucket = \"artifacts\"",
+        "prefix = \"ci/uploads\"",
+    ] {
+        assert!(stored.contains(line), "{line} missing in:\n{stored}");
+    }
+    ferryd(&config)
+        .args(["user", "show", "ci"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("s3://artifacts/ci/uploads"));
+    // No credentials anywhere: check-config says so before serve would.
+    ferryd(&config)
+        .arg("check-config")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("AWS_ACCESS_KEY_ID is not set"));
+    ferryd(&config)
+        .arg("check-config")
+        .env("AWS_ACCESS_KEY_ID", "GK0123")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("object storage: bucket artifacts"));
+}
