@@ -11,9 +11,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
+use ferryd::auth::PathRule;
 use ferryd::auth::{password, ObjectLocation, UserDb, UserRecord};
 use ferryd::config::{Config, S3Credentials};
-use ferryd::vfs::Quota;
+use ferryd::vfs::{Permissions, Quota, VirtualPath};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::ftp_client::{FtpClient, Reply};
@@ -199,6 +200,35 @@ async fn an_upload_over_quota_on_object_storage_leaves_the_old_object_and_no_par
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_patterns_and_per_path_rules_hold_on_object_storage() {
+    for store in stores() {
+        let prefix = unique_prefix();
+        let server = TestServer::start_with(|config, users| {
+            home_on(store, &prefix, config, users);
+            let user = users.get_mut(USER).unwrap();
+            user.denied_upload_patterns = vec!["*.exe".to_owned()];
+            user.rules.push(PathRule {
+                path: VirtualPath::parse_absolute("/published").unwrap(),
+                permissions: Permissions::READ_ONLY,
+            });
+        })
+        .await;
+        let mut ftp = ftps_login(&server).await;
+        let denied = either(ftp.try_upload("STOR tool.exe", b"MZ").await);
+        assert_eq!(denied.code, 550, "{:?}: {denied:?}", store.engine);
+        assert!(denied.text.contains("file name not allowed"), "{denied:?}");
+        let refused = either(ftp.try_upload("STOR published/new.txt", b"no").await);
+        assert_eq!(refused.code, 550, "{refused:?}");
+        assert!(refused.text.contains("permission denied"), "{refused:?}");
+        assert_eq!(ftp.cmd("MKD published").await.code, 550);
+        let listing = String::from_utf8(ftp.download("NLST").await).unwrap();
+        assert!(!listing.contains("tool.exe"), "{listing}");
+        assert_eq!(ftp.cmd("SIZE published/new.txt").await.code, 550);
+        server.stop().await;
+    }
+}
+
 const SSH_FXP_OPEN: u8 = 3;
 const SSH_FXP_CLOSE: u8 = 4;
 const SSH_FXP_WRITE: u8 = 6;
@@ -264,6 +294,14 @@ async fn sftp_on_object_storage_reads_anywhere_and_refuses_writes_objects_cannot
             file.read_exact(&mut window).await.unwrap();
             assert_eq!(window, &data[5 * MIB + 7..5 * MIB + 7 + 4096]);
         }
+
+        let (digest, _, status) = sftp_client::exec(&connection, "sha256sum file.bin").await;
+        assert_eq!(status, Some(0));
+        assert!(
+            String::from_utf8_lossy(&digest).starts_with(&hex::encode(Sha256::digest(&data))),
+            "{}",
+            String::from_utf8_lossy(&digest)
+        );
 
         let (mut raw, _) = RawSftp::init(&connection).await;
         // A write far beyond the reorder window: refused by its own reply, with the reason;
