@@ -201,6 +201,51 @@ async fn an_upload_over_quota_on_object_storage_leaves_the_old_object_and_no_par
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_ftps_upload_on_object_storage_never_shows_and_leaves_no_parts() {
+    use tokio::io::AsyncWriteExt as _;
+    for store in stores() {
+        let prefix = unique_prefix();
+        let server = TestServer::start_with(|config, users| {
+            home_on(store, &prefix, config, users);
+        })
+        .await;
+        let mut ftp = ftps_login(&server).await;
+        let old = pattern(100_000);
+        ftp.upload("STOR keep.bin", &old).await;
+        // Past the first 8 MiB part, so a multipart upload is under way when ABOR comes.
+        let mut stream = ftp.open_transfer("STOR keep.bin").await.unwrap();
+        stream.write_all(&pattern(12 * MIB)).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ftp.send("ABOR").await;
+        let first = ftp.reply().await;
+        assert!(first.code == 426 || first.code == 226, "{first:?}");
+        if first.code == 426 {
+            assert_eq!(ftp.reply().await.code, 226);
+        }
+        drop(stream);
+        assert_eq!(
+            ftp.download("RETR keep.bin").await,
+            old,
+            "{:?}",
+            store.engine
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(pending) = store.pending_uploads(&prefix) {
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{pending} multipart uploads left"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_patterns_and_per_path_rules_hold_on_object_storage() {
     for store in stores() {
         let prefix = unique_prefix();
