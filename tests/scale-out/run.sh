@@ -266,7 +266,8 @@ PASSWORD=$(openssl rand -hex 16)
 
 write_node_config() { # name, IP, passive range, credentials_file
     local dir="$WORK/node-$1"
-    mkdir -p -m 750 "$dir/state" "$dir/data"
+    mkdir -p "$dir"
+    mkdir -m 750 "$dir/state" "$dir/data"
     cat >"$dir/ferryd.toml" <<EOF
 # ferryd node $1 of the scale-out test (tests/scale-out/run.sh).
 [server]
