@@ -368,7 +368,7 @@ sed -e "s#@WORK@#$WORK#g" \
     -e "s/@FTPS_A@/$P_FTPS_A/g" -e "s/@SFTP_A@/$P_SFTP_A/g" \
     -e "s/@FTPS_B@/$P_FTPS_B/g" -e "s/@SFTP_B@/$P_SFTP_B/g" \
     "$HERE/haproxy.cfg.in" >"$HAPROXY_CFG"
-if grep -n '@[A-Z_]*@' "$HAPROXY_CFG"; then
+if grep -n '^[^#]*@[A-Z_]*@' "$HAPROXY_CFG"; then
     fail "placeholders left in $HAPROXY_CFG"
 fi
 haproxy -c -q -f "$HAPROXY_CFG" || fail "haproxy -c rejects $HAPROXY_CFG"
@@ -518,7 +518,7 @@ head -c 4M /dev/urandom >"$WORK/files/cross.bin"
     fail "upload through node A failed"
 "${CURL[@]}" --list-only "$(ftps_url "$P_FTPS_B" '')" >"$WORK/cross.list" ||
     fail "FTPS listing through node B failed"
-grep -qx 'cross.bin' "$WORK/cross.list" || fail "node B's FTPS listing lacks cross.bin"
+tr -d '\r' <"$WORK/cross.list" | grep -qx 'cross.bin' || fail "node B's FTPS listing lacks cross.bin"
 sftp_batch "$P_SFTP_B" "ls -l cross.bin" "get cross.bin $WORK/files/cross.back" \
     >"$WORK/cross.sftp" || fail "SFTP through node B failed"
 grep -q '4194304 .*cross.bin' "$WORK/cross.sftp" ||
