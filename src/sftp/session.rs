@@ -186,6 +186,8 @@ struct HandleOrder {
     running: Vec<CancellationToken>,
     barrier: Option<CancellationToken>,
     last_reply: Option<CancellationToken>,
+    /// Cancelled when the newest WRITE has begun: the next WRITE begins only after it.
+    last_write_start: Option<CancellationToken>,
 }
 
 struct Reader {
@@ -322,14 +324,30 @@ impl Reader {
         let barrier = order.barrier.clone();
         let queued = CancellationToken::new();
         let previous_reply = order.last_reply.replace(queued.clone());
+        // WRITEs begin in the order they came (they still run concurrently): storage that
+        // takes writes only in order (object storage) then sees at most a few overtake one
+        // another before its reorder window, however many a client pipelines.
+        let (started, previous_start) = match request.kind {
+            RequestKind::Write { .. } => {
+                let started = CancellationToken::new();
+                let previous = order.last_write_start.replace(started.clone());
+                (Some(started), previous)
+            }
+            _ => (None, None),
+        };
         let shared = self.shared.clone();
         let replies = self.replies.clone();
         let job = async move {
             let _done = done.drop_guard();
             let queued = queued.drop_guard();
+            let started = started.map(CancellationToken::drop_guard);
             if let Some(barrier) = barrier {
                 barrier.cancelled().await;
             }
+            if let Some(previous) = previous_start {
+                previous.cancelled().await;
+            }
+            drop(started);
             let out = execute(&shared, request, resolved).await;
             if let Some(previous) = previous_reply {
                 previous.cancelled().await;
