@@ -338,8 +338,10 @@ printf '%s\n' "$PASSWORD" | "$FERRYD_BIN" --config "$WORK/node-a/ferryd.toml" us
     >"$WORK/user-add.log" 2>&1 || fail "ferryd user add failed: $(cat "$WORK/user-add.log")"
 cp -p "$WORK/node-a/state/users.toml" "$WORK/node-b/state/users.toml"
 
+# Node A reads its S3 keys from the environment, node B from its credentials file.
 for node in a b; do
-    "$FERRYD_BIN" --config "$WORK/node-$node/ferryd.toml" check-config \
+    env AWS_ACCESS_KEY_ID="$S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET" \
+        "$FERRYD_BIN" --config "$WORK/node-$node/ferryd.toml" check-config \
         >"$WORK/check-config-$node.log" 2>&1 ||
         fail "check-config of node $node: $(cat "$WORK/check-config-$node.log")"
 done
