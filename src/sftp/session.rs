@@ -13,6 +13,8 @@
 //!   replies still leave in request order per handle: OpenSSH's client stops advancing its
 //!   "high water" mark when WRITE acks arrive out of order and then truncates the upload to it
 //!   (`scp` does, found by `clients_sftp.rs`), so ordered acks are part of the protocol.
+//!   WRITEs on a handle also *begin* in request order (each waits until the previous one has
+//!   begun), so storage that takes writes only in order sees few overtakings.
 //! - **The lane**: every other request runs in arrival order on one task, as OpenSSH's
 //!   sftp-server runs everything, so `mkdir a; open a/f` pipelined without waiting still works.
 //!   A request on a handle (CLOSE, FSTAT, FSETSTAT, READDIR, fsync, …) first waits for the
