@@ -464,6 +464,58 @@ async fn openssh_sftp_pipelined_puts_reach_object_storage_in_order() {
     }
 }
 
+/// A folder of 100,000 objects lists completely over FTPS (MLSD) and SFTP (READDIR), page by
+/// page. On Garage only: writing 100,000 objects through moto takes minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_100000_objects_lists_over_ftps_and_sftp() {
+    use futures_util::StreamExt as _;
+    use object_store::ObjectStoreExt as _;
+    const OBJECTS: usize = 100_000;
+    let Some(store) = stores()
+        .into_iter()
+        .find(|store| store.engine == Engine::Garage)
+    else {
+        crate::harness::skip("garage is not installed (the 100,000-object listing needs it)");
+        return;
+    };
+    let prefix = unique_prefix();
+    let server = sftp_client::SftpTestServer::start_with(|config, users| {
+        home_on(store, &prefix, config, users);
+    })
+    .await;
+    let mut ftp = ftps_login(&server.server).await;
+    let client = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&store.endpoint)
+        .with_allow_http(true)
+        .with_region(&store.region)
+        .with_bucket_name(&store.bucket)
+        .with_access_key_id(&store.access_key)
+        .with_secret_access_key(&store.secret_key)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    futures_util::stream::iter(0..OBJECTS)
+        .map(|index| {
+            let key = object_store::path::Path::from(format!("{prefix}/many/f{index:06}"));
+            let client = &client;
+            async move { client.put(&key, b"x".to_vec().into()).await.unwrap() }
+        })
+        .buffer_unordered(128)
+        .for_each(|_| async {})
+        .await;
+    eprintln!("put {OBJECTS} objects in {:?}", started.elapsed());
+    let listing = String::from_utf8(ftp.download("MLSD many").await).unwrap();
+    let files = listing
+        .lines()
+        .filter(|line| line.contains("type=file;"))
+        .count();
+    assert_eq!(files, OBJECTS);
+    let (_connection, sftp) = sftp_client::sftp(server.addr).await;
+    let entries = sftp.read_dir("many").await.unwrap().count();
+    assert_eq!(entries, OBJECTS);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_does_not_answer_refuses_the_login_and_the_daemon_serves_others() {
     let Some(store) = stores()
