@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::client_certificate::CertificateLogin;
 use super::password::HashedPassword;
 use super::public_key;
-use super::user_record::{permission_names, FolderSource, UserRecord};
+use super::user_record::{permission_names, FolderSource, ObjectLocation, UserRecord};
 use super::users_file::{check_records, UsersFileError};
 
 /// Written at the top of every saved file, since saving drops hand-written comments.
@@ -40,15 +40,7 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
             password: user.password.as_ref().map(HashedPassword::as_str),
             // `problems()` above guarantees these paths are UTF-8.
             home: user.home.as_deref().and_then(Path::to_str),
-            storage: user.home_object.as_ref().map(|_| "s3"),
-            bucket: user
-                .home_object
-                .as_ref()
-                .and_then(|location| location.bucket.as_deref()),
-            prefix: user
-                .home_object
-                .as_ref()
-                .and_then(|location| location.prefix.as_deref()),
+            object: SavedObject::of(user.home_object.as_ref()),
             enabled: user.enabled,
             protocols: user.protocols.iter().map(|p| p.as_str()).collect(),
             allowed_networks: user
@@ -91,9 +83,7 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
                     SavedFolder {
                         path: folder.path.as_str(),
                         dir,
-                        storage: object.map(|_| "s3"),
-                        bucket: object.and_then(|location| location.bucket.as_deref()),
-                        prefix: object.and_then(|location| location.prefix.as_deref()),
+                        object: SavedObject::of(object),
                         read_only: folder.read_only,
                     }
                 })
@@ -119,12 +109,8 @@ struct SavedUser<'a> {
     password: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     home: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storage: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bucket: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prefix: Option<&'a str>,
+    #[serde(flatten)]
+    object: SavedObject<'a>,
     enabled: bool,
     protocols: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -164,17 +150,35 @@ struct SavedRule<'a> {
     permissions: Vec<&'static str>,
 }
 
+/// `storage`, `bucket` and `prefix` of a home or folder on object storage (all absent for a
+/// local one).
 #[derive(Serialize)]
-struct SavedFolder<'a> {
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dir: Option<&'a str>,
+struct SavedObject<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bucket: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix: Option<&'a str>,
+}
+
+impl<'a> SavedObject<'a> {
+    fn of(location: Option<&'a ObjectLocation>) -> SavedObject<'a> {
+        SavedObject {
+            storage: location.map(|_| "s3"),
+            bucket: location.and_then(|location| location.bucket.as_deref()),
+            prefix: location.and_then(|location| location.prefix.as_deref()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SavedFolder<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<&'a str>,
+    #[serde(flatten)]
+    object: SavedObject<'a>,
     #[serde(skip_serializing_if = "is_false")]
     read_only: bool,
 }

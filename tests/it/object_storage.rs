@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 use crate::harness::ftp_client::{FtpClient, Reply};
 use crate::harness::s3_engines::{stores, Engine, TestStore};
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
-use crate::harness::sftp_client::{self, RawSftp};
+use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::{TestServer, PASSWORD, USER};
 
 const MIB: usize = 1024 * 1024;
@@ -90,6 +90,22 @@ async fn ftps_login(server: &TestServer) -> FtpClient {
     }
 }
 
+/// A daemon whose `USER` lives under a fresh prefix of `store`, adjusted by `customize`, and
+/// ready: an FTPS login has reached the store. The server, that session and the prefix.
+async fn daemon_on(
+    store: &TestStore,
+    customize: impl FnOnce(&mut UserRecord),
+) -> (SftpTestServer, FtpClient, String) {
+    let prefix = unique_prefix();
+    let server = SftpTestServer::start_with(|config, users| {
+        home_on(store, &prefix, config, users);
+        customize(users.get_mut(USER).unwrap());
+    })
+    .await;
+    let ftp = ftps_login(&server.server).await;
+    (server, ftp, prefix)
+}
+
 fn either(result: Result<Reply, Reply>) -> Reply {
     match result {
         Ok(reply) | Err(reply) => reply,
@@ -99,12 +115,7 @@ fn either(result: Result<Reply, Reply>) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftps_on_object_storage_serves_what_objects_can_do_and_refuses_the_rest_with_reasons() {
     for store in stores() {
-        let prefix = unique_prefix();
-        let server = TestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-        })
-        .await;
-        let mut ftp = ftps_login(&server).await;
+        let (server, mut ftp, _) = daemon_on(store, |_| {}).await;
         let engine = store.engine;
 
         // 20 MiB: a multipart upload of three parts, completed at the end of the transfer.
@@ -176,16 +187,13 @@ async fn ftps_on_object_storage_serves_what_objects_can_do_and_refuses_the_rest_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_over_quota_on_object_storage_leaves_the_old_object_and_no_parts() {
     for store in stores() {
-        let prefix = unique_prefix();
-        let server = TestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-            users.get_mut(USER).unwrap().quota = Quota {
+        let (server, mut ftp, prefix) = daemon_on(store, |user| {
+            user.quota = Quota {
                 max_bytes: Some(12 * MIB as u64),
                 max_files: None,
             };
         })
         .await;
-        let mut ftp = ftps_login(&server).await;
         let old = pattern(MIB);
         ftp.upload("STOR keep.bin", &old).await;
         let reply = either(ftp.try_upload("STOR keep.bin", &pattern(30 * MIB)).await);
@@ -204,12 +212,7 @@ async fn an_upload_over_quota_on_object_storage_leaves_the_old_object_and_no_par
 async fn an_aborted_ftps_upload_on_object_storage_never_shows_and_leaves_no_parts() {
     use tokio::io::AsyncWriteExt as _;
     for store in stores() {
-        let prefix = unique_prefix();
-        let server = TestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-        })
-        .await;
-        let mut ftp = ftps_login(&server).await;
+        let (server, mut ftp, prefix) = daemon_on(store, |_| {}).await;
         let old = pattern(100_000);
         ftp.upload("STOR keep.bin", &old).await;
         // Past the first 8 MiB part, so a multipart upload is under way when ABOR comes.
@@ -248,10 +251,7 @@ async fn an_aborted_ftps_upload_on_object_storage_never_shows_and_leaves_no_part
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_patterns_and_per_path_rules_hold_on_object_storage() {
     for store in stores() {
-        let prefix = unique_prefix();
-        let server = TestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-            let user = users.get_mut(USER).unwrap();
+        let (server, mut ftp, _) = daemon_on(store, |user| {
             user.denied_upload_patterns = vec!["*.exe".to_owned()];
             user.rules.push(PathRule {
                 path: VirtualPath::parse_absolute("/published").unwrap(),
@@ -259,7 +259,6 @@ async fn denied_patterns_and_per_path_rules_hold_on_object_storage() {
             });
         })
         .await;
-        let mut ftp = ftps_login(&server).await;
         let denied = either(ftp.try_upload("STOR tool.exe", b"MZ").await);
         assert_eq!(denied.code, 550, "{:?}: {denied:?}", store.engine);
         assert!(denied.text.contains("file name not allowed"), "{denied:?}");
@@ -313,13 +312,8 @@ fn status_message(reply: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_on_object_storage_reads_anywhere_and_refuses_writes_objects_cannot_take() {
     for store in stores() {
-        let prefix = unique_prefix();
-        let server = sftp_client::SftpTestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-        })
-        .await;
-        // Readiness through FTPS (retried), then SFTP on the same daemon.
-        drop(ftps_login(&server.server).await);
+        // Ready through FTPS (retried), then SFTP on the same daemon.
+        let (server, _, _) = daemon_on(store, |_| {}).await;
         let (connection, sftp) = sftp_client::sftp(server.addr).await;
         let data = pattern(9 * MIB + 123);
         sftp_client::put(&sftp, "file.bin", &data).await;
@@ -410,15 +404,9 @@ async fn openssh_sftp_pipelined_puts_reach_object_storage_in_order() {
         return;
     }
     for store in stores() {
-        let prefix = unique_prefix();
         let key = sftp_client::new_key();
         let public = key.public_key().clone();
-        let server = sftp_client::SftpTestServer::start_with(|config, users| {
-            home_on(store, &prefix, config, users);
-            users.get_mut(USER).unwrap().keys.push(public);
-        })
-        .await;
-        drop(ftps_login(&server.server).await);
+        let (server, _, _) = daemon_on(store, |user| user.keys.push(public)).await;
         let key_path = sftp_client::write_key(&server.dir, &key);
         let data = pattern(64 * MIB);
         let local = server.dir.join("upload.bin");
@@ -478,12 +466,7 @@ async fn a_folder_of_100000_objects_lists_over_ftps_and_sftp() {
         crate::harness::skip("garage is not installed (the 100,000-object listing needs it)");
         return;
     };
-    let prefix = unique_prefix();
-    let server = sftp_client::SftpTestServer::start_with(|config, users| {
-        home_on(store, &prefix, config, users);
-    })
-    .await;
-    let mut ftp = ftps_login(&server.server).await;
+    let (server, mut ftp, prefix) = daemon_on(store, |_| {}).await;
     let client = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(&store.endpoint)
         .with_allow_http(true)
