@@ -51,7 +51,7 @@ pub enum S3CredentialsError {
     Incomplete {
         /// The file.
         path: PathBuf,
-        /// What is missing, e.g. "no [ferryd] section".
+        /// What is missing, e.g. "no `[ferryd]` section".
         problem: String,
     },
     /// `credentials_file` is not set and the environment lacks a variable.
