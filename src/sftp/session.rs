@@ -13,8 +13,10 @@
 //!   replies still leave in request order per handle: OpenSSH's client stops advancing its
 //!   "high water" mark when WRITE acks arrive out of order and then truncates the upload to it
 //!   (`scp` does, found by `clients_sftp.rs`), so ordered acks are part of the protocol.
-//!   WRITEs on a handle also *begin* in request order (each waits until the previous one has
-//!   begun), so storage that takes writes only in order sees few overtakings.
+//!   WRITEs on a handle also take their place in request order: each starts once the previous
+//!   one holds its place in line (`SharedFileWriter::write_at_in_turn`: at once on a disk, at
+//!   the upload's sequencer on object storage), so storage that takes writes only in order
+//!   receives them in order however many a client pipelines.
 //! - **The lane**: every other request runs in arrival order on one task, as OpenSSH's
 //!   sftp-server runs everything, so `mkdir a; open a/f` pipelined without waiting still works.
 //!   A request on a handle (CLOSE, FSTAT, FSETSTAT, READDIR, fsync, …) first waits for the
@@ -37,7 +39,7 @@ use bytes::{Bytes, BytesMut};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
 use super::context::{Context, SessionContext};
@@ -349,8 +351,10 @@ impl Reader {
             if let Some(previous) = previous_start {
                 previous.cancelled().await;
             }
-            drop(started);
-            let out = execute(&shared, request, resolved).await;
+            let out = match started {
+                Some(turn) => execute_write(request, resolved, turn).await,
+                None => execute(&shared, request, resolved).await,
+            };
             if let Some(previous) = previous_reply {
                 previous.cancelled().await;
             }
@@ -510,6 +514,21 @@ pub(crate) async fn execute(channel: &Context, request: Request, resolved: Resol
         Ok(out) => out,
         Err(failure) => {
             tracing::debug!(id, request = name, code = ?failure.code, message = %failure.message, "request failed");
+            reply::status(id, failure.code, &failure.message)
+        }
+    }
+}
+
+/// A WRITE that releases `turn` once it holds its place in line on its file.
+async fn execute_write(request: Request, resolved: Resolved, turn: DropGuard) -> BytesMut {
+    let id = request.id;
+    let RequestKind::Write { offset, data, .. } = request.kind else {
+        return reply::status(id, StatusCode::Failure, "not a write");
+    };
+    match requests::write_in_turn(id, &resolved, offset, data, turn).await {
+        Ok(out) => out,
+        Err(failure) => {
+            tracing::debug!(id, request = "write", code = ?failure.code, message = %failure.message, "request failed");
             reply::status(id, failure.code, &failure.message)
         }
     }

@@ -51,6 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
+use tokio_util::sync::DropGuard;
 
 use super::bandwidth::{throttle, TokenBucket};
 use super::discarded::DiscardNote;
@@ -293,7 +294,7 @@ impl FileWriter {
     /// Writes `data` at `offset` without moving the sequential position; do not interleave
     /// with `write_all` without a `flush` in between, since their order is not defined.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
-        self.core.clone().write_at(offset, data).await
+        self.core.clone().write_at(offset, data, None).await
     }
 
     /// Truncates or extends the file. Data still buffered by `write_all` is written later, so
@@ -376,7 +377,7 @@ impl FileWriter {
         self.in_flight = Some(if core.direct() {
             tokio::task::spawn_blocking(move || core.write_blocking(offset, block))
         } else {
-            tokio::spawn(async move { core.put(offset, block, false).await })
+            tokio::spawn(async move { core.put(offset, block, false, &mut None).await })
         });
         Ok(())
     }
@@ -392,7 +393,17 @@ impl FileWriter {
 impl SharedFileWriter {
     /// Writes `data` at `offset` (at the end for `Append`); safe from concurrent tasks.
     pub async fn write_at(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
-        self.core.clone().write_at(offset, data).await
+        self.core.clone().write_at(offset, data, None).await
+    }
+
+    /// `write_at` dropping `turn` once this write holds its place in line (keeps order).
+    pub async fn write_at_in_turn(
+        &self,
+        offset: u64,
+        data: Bytes,
+        turn: DropGuard,
+    ) -> Result<(), VfsError> {
+        self.core.clone().write_at(offset, data, Some(turn)).await
     }
 
     /// Truncates or extends the file.
@@ -492,10 +503,12 @@ impl Core {
     /// Records `error` as the writer's first failure (see the module docs) and returns it.
     fn poison(&self, error: VfsError) -> VfsError {
         let mut poisoned = self.poisoned.lock().unwrap_or_else(PoisonError::into_inner);
+        let error = error.at(&self.path);
         if poisoned.is_none() {
             *poisoned = Some(error.kind);
+            tracing::info!(%error, "upload write failed (later calls say only that one did)");
         }
-        error.at(&self.path)
+        error
     }
 
     /// Fails when an earlier write failed: nothing more reaches this file.
@@ -571,12 +584,19 @@ impl Core {
     }
 
     /// Sends `data` at `offset`, through the reorder window when the backend needs one.
-    async fn put(self: &Arc<Self>, offset: u64, data: Bytes, inline: bool) -> Result<(), VfsError> {
+    async fn put(
+        self: &Arc<Self>,
+        offset: u64,
+        data: Bytes,
+        inline: bool,
+        turn: &mut Option<DropGuard>,
+    ) -> Result<(), VfsError> {
         let Some(order) = &self.order else {
             return self.store(offset, data, inline).await;
         };
         // Held across the sends, so that concurrent writers reach the backend in order.
         let mut sequencer = order.lock().await;
+        drop(turn.take());
         let Some(data) = sequencer
             .accept(offset, data)
             .map_err(|error| self.poison(error))?
@@ -593,7 +613,15 @@ impl Core {
         Ok(())
     }
 
-    async fn write_at(self: Arc<Self>, offset: u64, data: Bytes) -> Result<(), VfsError> {
+    async fn write_at(
+        self: Arc<Self>,
+        offset: u64,
+        data: Bytes,
+        mut turn: Option<DropGuard>,
+    ) -> Result<(), VfsError> {
+        if self.order.is_none() {
+            drop(turn.take());
+        }
         // Paced before taking the gate, so a commit does not wait behind a throttled write
         // that has not started yet.
         throttle(self.throttle.as_ref(), data.len()).await;
@@ -632,7 +660,7 @@ impl Core {
             .await
             .map_err(|_| joined())?
         } else {
-            self.put_pieces(earlier, now).await
+            self.put_pieces(earlier, now, &mut turn).await
         };
         drop(gate);
         result
@@ -643,12 +671,13 @@ impl Core {
         self: &Arc<Self>,
         earlier: Option<(u64, BytesMut)>,
         now: Option<(u64, Bytes)>,
+        turn: &mut Option<DropGuard>,
     ) -> Result<(), VfsError> {
         if let Some((offset, block)) = earlier {
-            self.put(offset, block.freeze(), false).await?;
+            self.put(offset, block.freeze(), false, turn).await?;
         }
         match now {
-            Some((offset, data)) => self.put(offset, data, false).await,
+            Some((offset, data)) => self.put(offset, data, false, turn).await,
             None => Ok(()),
         }
     }
@@ -690,7 +719,7 @@ impl Core {
     /// the backend's calls may be made directly (see [`Core::offload`]).
     async fn flush_gathered(self: &Arc<Self>) -> Result<(), VfsError> {
         match self.take_gathered() {
-            Some((offset, block)) => self.put(offset, block.freeze(), true).await,
+            Some((offset, block)) => self.put(offset, block.freeze(), true, &mut None).await,
             None => Ok(()),
         }
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use tokio_util::sync::DropGuard;
 
 use super::paths;
 use super::reply::{encode, ok, status};
@@ -227,16 +228,22 @@ pub(super) async fn read(
     Ok(out)
 }
 
-/// `SSH_FXP_WRITE`: the payload goes to the disk straight from the packet buffer.
+/// `SSH_FXP_WRITE`: the payload goes to the disk straight from the packet buffer. `turn`,
+/// when given, is released once the write holds its place in line (see
+/// `SharedFileWriter::write_at_in_turn`).
 pub(super) async fn write(
     id: u32,
     file: &OpenFile,
     offset: u64,
     data: Bytes,
+    turn: Option<DropGuard>,
 ) -> Result<BytesMut, Failure> {
     let writer = file.writer()?;
     let written = data.len();
-    writer.write_at(offset, data).await?;
+    match turn {
+        Some(turn) => writer.write_at_in_turn(offset, data, turn).await?,
+        None => writer.write_at(offset, data).await?,
+    }
     file.count_written(written);
     Ok(ok(id))
 }

@@ -25,6 +25,18 @@ pub(crate) use files::discard_handles;
 /// What a handler returns: the encoded success reply, or the failure to report.
 pub(crate) type HandlerResult = Result<BytesMut, Failure>;
 
+/// A WRITE whose `turn` is released once it holds its place in line on its file (the session
+/// starts the next WRITE on the handle only then).
+pub(crate) async fn write_in_turn(
+    id: u32,
+    resolved: &Resolved,
+    offset: u64,
+    data: bytes::Bytes,
+    turn: tokio_util::sync::DropGuard,
+) -> HandlerResult {
+    files::write(id, one_file(resolved)?, offset, data, Some(turn)).await
+}
+
 /// The handler table: every v3 request and extension, and the handler that serves it.
 pub(crate) async fn run(
     channel: &Context,
@@ -48,7 +60,7 @@ pub(crate) async fn run(
             files::read(id, one_file(&resolved)?, offset, len).await
         }
         RequestKind::Write { offset, data, .. } => {
-            files::write(id, one_file(&resolved)?, offset, data).await
+            files::write(id, one_file(&resolved)?, offset, data, None).await
         }
         RequestKind::Fstat { .. } => files::fstat(context, id, &resolved).await,
         RequestKind::Fsetstat { attrs, .. } => {
