@@ -7,6 +7,8 @@
 #   benches/run.sh --out FILE      # also write the Markdown report to FILE
 #   benches/run.sh --cases bulk,small   # only these (ceilings latency memory bulk small
 #                                        # concurrent idle; profile = perf profiles, opt-in)
+#   benches/run.sh --cases object_storage   # alone: the object-storage legs (Garage, rclone),
+#                                        # run by benches/object_storage.sh (see its --help)
 #   benches/run.sh --no-wait       # full run without waiting for a quiet machine
 #   benches/run.sh --no-build      # use the existing target/release/ferryd
 #
@@ -43,13 +45,23 @@ while [ $# -gt 0 ]; do
     --profile) cases=${cases:+$cases,}profile ;;
     --no-wait) wait=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
 done
 
 say() { echo "[run.sh $(date +%H:%M:%S)] $*" >&2; }
+
+# the object-storage legs start their own servers (Garage, ferryd on S3, rclone) and need no peers
+if [ "$cases" = object_storage ]; then
+  os_args=()
+  [ "$quick" = 1 ] && os_args+=(--quick)
+  [ "$wait" = 0 ] && os_args+=(--no-wait)
+  [ -n "$out" ] && os_args+=(--out "$out")
+  [ "$build" = 1 ] && (cd "$REPO" && cargo build --release --quiet)
+  exec "$HERE/object_storage.sh" "${os_args[@]}"
+fi
 [ "$(id -u)" = 0 ] || { echo "run.sh: must run as root (the peer servers need it)" >&2; exit 77; }
 
 # ------------------------------------------------------------------ 1. prerequisites
