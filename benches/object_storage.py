@@ -53,6 +53,8 @@ import time
 
 LOCAL = "127.0.0.1"
 MiB = 1 << 20
+
+from bench import load1, sha256_file  # noqa: E402  (the main benchmark's helpers)
 GiB = 1 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -70,21 +72,6 @@ USER, PASSWORD = "bench", "bench-object-storage-pass"
 
 def log(msg):
     print(f"[object_storage {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(4 * MiB)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
 
 
 def port_open(port):
