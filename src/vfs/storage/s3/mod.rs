@@ -13,6 +13,7 @@ mod client;
 mod errors;
 mod keys;
 mod lister;
+mod read_window;
 mod reader;
 mod staged;
 mod stat;

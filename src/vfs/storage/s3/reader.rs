@@ -1,12 +1,13 @@
 //! `S3Reader`: positional reads of one object through ranged `GET`s with read-ahead.
 //!
-//! A read at the offset where the previous one ended (a download, a hash) is served from a
-//! read-ahead that a background task fills: it fetches the object in segments of
-//! [`SEGMENT_BLOCKS`] blocks of [`BLOCK`] bytes, one ranged `GET` per segment, and starts a
-//! segment only when the channel has room for all of it, so a `GET`'s body is never left
-//! half-read while the client is slow (the request timeout covers the whole body) and at
-//! most [`AHEAD_BLOCKS`] blocks (8 MiB) wait per reader. A read elsewhere drops the
-//! read-ahead and starts a new one at its offset. A failed segment is retried from the byte
+//! Reads near the previous ones (a download, a hash, an SFTP client's pipelined `READ`s that
+//! arrive a little out of order) are served from a read-ahead that a background task fills:
+//! it fetches the object in segments of [`SEGMENT_BLOCKS`] blocks of [`BLOCK`] bytes, one
+//! ranged `GET` per segment, and starts a segment only when the channel has room for all of
+//! it, so a `GET`'s body is never left half-read while the client is slow (the request
+//! timeout covers the whole body) and at most [`AHEAD_BLOCKS`] blocks (8 MiB) wait per
+//! reader. Blocks received are kept in a [`ReadWindow`] until reads have moved 2 MiB past
+//! them. A read outside the window drops the read-ahead and starts a new one at its offset. A failed segment is retried from the byte
 //! where it stopped, [`SEGMENT_RETRIES`] times with backoff, on top of `object_store`'s own
 //! retries of the request; every `GET` carries the `ETag` seen at open (`If-Match`), so a
 //! replaced object fails the read instead of mixing two versions.
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::super::contract::RangeReader;
 use super::errors::io_error;
+use super::read_window::{Placement, ReadWindow};
 use crate::vfs::metadata::FileStat;
 
 /// What the read-ahead hands over at a time.
@@ -33,8 +35,11 @@ pub(crate) const BLOCK: usize = 1 << 20;
 pub(crate) const SEGMENT_BLOCKS: usize = 4;
 /// Blocks that may wait unread: the read-ahead's memory bound (8 MiB).
 pub(crate) const AHEAD_BLOCKS: usize = 8;
-// A segment waits for room for all its blocks at once: more than the channel holds never comes.
-const _: () = assert!(SEGMENT_BLOCKS <= AHEAD_BLOCKS);
+// A segment waits for room for all its blocks at once: more than the channel holds never comes
+// (the first segment, a lead-in and a block, is at most 2 blocks).
+const _: () = assert!(SEGMENT_BLOCKS <= AHEAD_BLOCKS && 2 <= AHEAD_BLOCKS);
+/// How far before a jump's offset its read-ahead starts.
+const LEAD_IN: u64 = BLOCK as u64;
 /// Retries of one segment after its `GET` failed.
 const SEGMENT_RETRIES: u32 = 3;
 
@@ -48,12 +53,10 @@ pub(crate) struct S3Reader {
     ahead: Mutex<Option<ReadAhead>>,
 }
 
-/// A running read-ahead: the next byte it delivers is at `next`.
+/// A running read-ahead and the blocks it delivered that reads may still want.
 #[derive(Debug)]
 struct ReadAhead {
-    next: u64,
-    /// What is left of the last block received.
-    pending: Bytes,
+    window: ReadWindow,
     blocks: mpsc::Receiver<io::Result<Bytes>>,
     task: JoinHandle<()>,
 }
@@ -80,7 +83,10 @@ impl S3Reader {
         }
     }
 
+    /// A read-ahead for a read at `offset`. It starts up to [`LEAD_IN`] bytes earlier, so the
+    /// pipelined reads just behind the one that got here first are served too.
     fn start(&self, offset: u64) -> ReadAhead {
+        let from = offset.saturating_sub(LEAD_IN);
         let (sender, blocks) = mpsc::channel(AHEAD_BLOCKS);
         let fetch = Fetch {
             store: Arc::clone(&self.store),
@@ -88,10 +94,10 @@ impl S3Reader {
             etag: self.etag.clone(),
             size: self.stat.size,
         };
-        let task = tokio::spawn(fetch.run(offset, sender));
+        let first_segment = offset - from + BLOCK as u64;
+        let task = tokio::spawn(fetch.run(from, first_segment, sender));
         ReadAhead {
-            next: offset,
-            pending: Bytes::new(),
+            window: ReadWindow::at(from),
             blocks,
             task,
         }
@@ -106,13 +112,17 @@ impl RangeReader for S3Reader {
         }
         let wanted = usize::try_from(size - offset).map_or(length, |left| left.min(length));
         let mut guard = self.ahead.lock().await;
-        if guard.as_ref().is_none_or(|ahead| ahead.next != offset) {
+        if guard
+            .as_ref()
+            .is_none_or(|ahead| ahead.window.place(offset) == Placement::Jump)
+        {
             *guard = Some(self.start(offset));
         }
         let Some(ahead) = guard.as_mut() else {
             return Err(io::Error::other("read-ahead missing"));
         };
-        let result = take(ahead, wanted).await;
+        ahead.window.reading_at(offset);
+        let result = take(ahead, offset, wanted).await;
         if result.is_err() {
             // The next read starts afresh (and retries) rather than reading a broken stream.
             *guard = None;
@@ -125,36 +135,19 @@ impl RangeReader for S3Reader {
     }
 }
 
-/// `wanted` bytes from the read-ahead: a slice of one block when it holds them all (no copy).
-async fn take(ahead: &mut ReadAhead, wanted: usize) -> io::Result<Bytes> {
-    let mut gathered: Option<BytesMut> = None;
-    loop {
-        if ahead.pending.is_empty() {
-            ahead.pending = match ahead.blocks.recv().await {
-                Some(block) => block?,
-                None => return Err(io::Error::other("object storage read ended early")),
-            };
-        }
-        let have = gathered.as_ref().map_or(0, BytesMut::len);
-        let slice = ahead
-            .pending
-            .split_to((wanted - have).min(ahead.pending.len()));
-        ahead.next += slice.len() as u64;
-        match gathered.as_mut() {
-            None if slice.len() == wanted => return Ok(slice),
-            None => {
-                let mut buffer = BytesMut::with_capacity(wanted);
-                buffer.extend_from_slice(&slice);
-                gathered = Some(buffer);
-            }
-            Some(buffer) => {
-                buffer.extend_from_slice(&slice);
-                if buffer.len() == wanted {
-                    return Ok(std::mem::take(buffer).freeze());
-                }
-            }
+/// `[offset, offset + wanted)` from the window, after receiving the blocks that reach its end.
+async fn take(ahead: &mut ReadAhead, offset: u64, wanted: usize) -> io::Result<Bytes> {
+    let last = offset + wanted as u64;
+    while ahead.window.end() < last {
+        match ahead.blocks.recv().await {
+            Some(block) => ahead.window.push(block?),
+            None => return Err(io::Error::other("object storage read ended early")),
         }
     }
+    ahead
+        .window
+        .slice(offset, wanted)
+        .ok_or_else(|| io::Error::other("read-ahead window lost the bytes of a read"))
 }
 
 /// A failed `GET` as an I/O error; a failed `If-Match` means the object was replaced (not
@@ -177,10 +170,16 @@ struct Fetch {
 }
 
 impl Fetch {
-    /// Delivers the object from `delivered` to its end in blocks, segment by segment.
-    async fn run(self, mut delivered: u64, sender: mpsc::Sender<io::Result<Bytes>>) {
-        // The first segment is one block: a single random read should not fetch four.
-        let mut length = BLOCK as u64;
+    /// Delivers the object from `delivered` to its end in blocks, segment by segment. The
+    /// first segment is `first_segment` bytes (a lead-in and one block): a single random read
+    /// should not fetch a whole segment.
+    async fn run(
+        self,
+        mut delivered: u64,
+        first_segment: u64,
+        sender: mpsc::Sender<io::Result<Bytes>>,
+    ) {
+        let mut length = first_segment;
         let mut block = BytesMut::new();
         while delivered < self.size {
             let end = self.size.min(delivered + length);
