@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod ftp;
 pub mod fuzzing;
+pub mod hooks;
 pub mod key_material;
 pub mod limits;
 pub mod logging;

@@ -37,6 +37,15 @@ struct Inner {
     tls_session_reuse_refusals: Counter,
     bans: Gauge<i64, std::sync::atomic::AtomicI64>,
     operations: Family<OperationLabels, Counter>,
+    hooks: Family<HookLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabels {
+    /// `command`, `webhook` or `gate`.
+    kind: &'static str,
+    /// `ok`, `failed`, `timeout`, `unreachable`, `not_started`, `retried` or `dropped`.
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,6 +128,12 @@ impl Metrics {
             "Deletes, renames, directory and attribute changes",
             operations.clone(),
         );
+        let hooks = Family::<HookLabels, Counter>::default();
+        registry.register(
+            "hook_runs",
+            "Hook runs by kind and result (retried: a failed attempt that is tried again)",
+            hooks.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -131,8 +146,17 @@ impl Metrics {
                 tls_session_reuse_refusals,
                 bans,
                 operations,
+                hooks,
             }),
         }
+    }
+
+    /// Counts one hook run (or drop) of `kind` ending in `result`.
+    pub fn hook_finished(&self, kind: &'static str, result: &'static str) {
+        self.inner
+            .hooks
+            .get_or_create(&HookLabels { kind, result })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

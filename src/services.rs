@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::vfs::QuotaRegistry;
@@ -30,6 +31,8 @@ pub struct Services {
     pub limits: ConnectionLimits,
     /// The audit trail.
     pub audit: Audit,
+    /// Event hooks and upload gates.
+    pub hooks: Hooks,
     /// Counters for events only a front end sees (TLS failures, refused data connections).
     pub metrics: Metrics,
     /// Cancelled when the server shuts down: listeners stop accepting, idle sessions close.

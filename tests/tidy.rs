@@ -44,6 +44,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("key_material", &[]),
     ("auth", &["config", "vfs", "key_material"]),
     ("metrics", &["config", "audit", "auth", "connection"]),
+    // Event hooks and upload gates: an audit sink, the VFS's upload seam, the users' hooks.
+    (
+        "hooks",
+        &["config", "auth", "audit", "metrics", "vfs", "key_material"],
+    ),
     (
         "services",
         &[
@@ -54,6 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "audit",
             "connection",
             "metrics",
+            "hooks",
         ],
     ),
     // The session core both front ends share: admission, login bookkeeping, the end.
@@ -67,6 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "audit",
             "connection",
             "services",
+            "hooks",
         ],
     ),
     (
@@ -120,6 +127,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "services",
             "metrics",
             "key_material",
+            "hooks",
         ],
     ),
     // `auth` for the pure users-file format only (`auth::users_file`).
@@ -145,6 +153,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "services",
             "vfs",
             "key_material",
+            "hooks",
         ],
     ),
     ("lib", &[]),

@@ -98,6 +98,16 @@ pub enum RecordError {
         /// The key's SHA-256 fingerprint.
         fingerprint: String,
     },
+    /// A `[[user.hook]]` is invalid.
+    #[error("hook[{}].{field}: {message}", index + 1)]
+    BadHook {
+        /// Position among the user's hooks, from 0.
+        index: usize,
+        /// The hook's field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// An entry of `tls_client_certificates` is not a SHA-256 fingerprint.
     #[error("tls_client_certificates[{index}]: {error}")]
     BadClientCertificate {
@@ -289,6 +299,8 @@ pub struct UserRecord {
     pub rules: Vec<PathRule>,
     /// Virtual folders.
     pub folders: Vec<Folder>,
+    /// The user's own hooks, run besides the global ones.
+    pub hooks: Vec<crate::config::HookSpec>,
 }
 
 impl UserRecord {
@@ -315,6 +327,7 @@ impl UserRecord {
             permissions: Permissions::ALL,
             rules: Vec::new(),
             folders: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 

@@ -39,6 +39,10 @@
 //! # prefix = "shared"              # required for an s3 folder
 //! read_only = true                 # default false; adds a read_only rule at `path`
 //!                                  # unless a [[user.rule]] names the same path
+//!
+//! [[user.hook]]                    # the user's own hook, besides ferryd.toml's [[hook]]s
+//! on = ["upload"]                  # same keys as [[hook]] (docs/hooks.md), without `users`
+//! run = ["/usr/local/bin/publish"]
 //! ```
 //!
 //! Permission names: `list`, `download`, `upload`, `overwrite`, `delete`, `rename`, `mkdir`,
@@ -72,7 +76,7 @@ use super::user_record::{
     UserName, UserRecord,
 };
 use crate::config::toml_error::{self, line_column, TomlError};
-use crate::config::Protocol;
+use crate::config::{HookScope, Protocol, RawHook};
 use crate::vfs::{Bandwidth, Permissions, Quota, VirtualPath};
 
 /// Why the users file could not be read, parsed or written.
@@ -249,6 +253,8 @@ struct FileUser {
     rule: Vec<Spanned<FileRule>>,
     #[serde(default)]
     folder: Vec<Spanned<FileFolder>>,
+    #[serde(default)]
+    hook: Vec<Spanned<RawHook>>,
 }
 
 #[derive(Deserialize)]
@@ -400,6 +406,26 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
         })
         .collect();
 
+    let hooks = entry
+        .hook
+        .iter()
+        .enumerate()
+        .filter_map(|(index, hook)| {
+            hook.get_ref()
+                .validate(HookScope::User)
+                .map_err(|problems| {
+                    for (field, message) in problems {
+                        let error = RecordError::BadHook {
+                            index,
+                            field,
+                            message,
+                        };
+                        capture(hook.span(), error);
+                    }
+                })
+                .ok()
+        })
+        .collect();
     let home_object = object_location(
         &entry.storage,
         [("bucket", &entry.bucket), ("prefix", &entry.prefix)],
@@ -439,6 +465,7 @@ fn convert_user(entry: &FileUser) -> Result<UserRecord, Vec<SpannedError>> {
             permissions,
             rules,
             folders,
+            hooks,
         }),
         _ => Err(errors),
     }

@@ -12,6 +12,7 @@ use super::password::HashedPassword;
 use super::public_key;
 use super::user_record::{permission_names, FolderSource, ObjectLocation, UserRecord};
 use super::users_file::{check_records, UsersFileError};
+use crate::config::RawHook;
 
 /// Written at the top of every saved file, since saving drops hand-written comments.
 pub(crate) const HEADER: &str =
@@ -88,6 +89,7 @@ pub fn render(users: &[UserRecord], path: &Path) -> Result<String, UsersFileErro
                     }
                 })
                 .collect(),
+            hook: user.hooks.iter().map(RawHook::from_spec).collect(),
         });
     }
     let body = toml::to_string_pretty(&SavedDocument { user: saved })
@@ -142,6 +144,8 @@ struct SavedUser<'a> {
     rule: Vec<SavedRule<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     folder: Vec<SavedFolder<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hook: Vec<RawHook>,
 }
 
 #[derive(Serialize)]

@@ -95,6 +95,9 @@ pub enum Command {
     /// Manage users in the users file (the server need not be running).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Internal: runs hook commands for `serve` outside its sandbox (started by `serve`).
+    #[command(hide = true)]
+    HookRunner,
 }
 
 /// Runs a parsed command line.
@@ -108,6 +111,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Session(command) => session::run(&cli.config, command),
         Command::Ban(command) => ban::run(&cli.config, command),
         Command::User(command) => user::run(&cli.config, command),
+        Command::HookRunner => match crate::hooks::serve_runner(&cli.config) {
+            0 => Ok(()),
+            code => Err(Failure::new(
+                Failure::SOFTWARE,
+                anyhow::anyhow!(
+                    "hook runner: the daemon sent something it cannot read (code {code})"
+                ),
+            )),
+        },
     }
 }
 

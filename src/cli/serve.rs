@@ -34,6 +34,7 @@ fn daemon_failure(error: DaemonError) -> Failure {
         DaemonError::Start(error) => start_failure(error),
         DaemonError::Sandbox(error) => sandbox_failure(error),
         DaemonError::PidFile(_) => Failure::new(Failure::CANT_CREATE, error),
+        DaemonError::HookRunner(_) => Failure::new(Failure::UNAVAILABLE, error),
         DaemonError::Runtime(_) | DaemonError::Signals(_) => Failure::new(Failure::SOFTWARE, error),
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct File {
     pub sandbox: SandboxSection,
     pub s3: S3Section,
     pub proxy_protocol: ProxyProtocolSection,
+    pub hooks: super::hooks::HooksSection,
+    pub hook: Vec<super::hooks::RawHook>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,11 +6,11 @@
 //! and line. Nothing outside this module sees raw TOML.
 //!
 //! Relative paths resolve against the working directory ferryd was started in; the files that
-//! default to living in `state_dir` (TLS certificate and key, SSH host keys, the users file)
-//! resolve relative names against `state_dir`.
+//! default to living in `state_dir` (certificate, host keys, users file) resolve against it.
 
 mod error;
 mod file;
+mod hooks;
 mod object_storage;
 pub mod protocol;
 mod proxy;
@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+pub use error::{ConfigError, Problem};
+pub use hooks::{HookAction, HookEvent, HookScope, HookSpec, HooksConfig, RawHook};
 use object_storage::check_endpoint;
 pub use object_storage::{check_bucket, S3Config, S3Credentials};
-
-pub use error::{ConfigError, Problem};
 pub use protocol::Protocol;
 pub use proxy::{ProxyListener, ProxyProtocolConfig};
 
@@ -73,6 +73,8 @@ pub struct Config {
     pub s3: S3Config,
     /// Trusted load balancers and the listeners they send a PROXY protocol header on.
     pub proxy_protocol: ProxyProtocolConfig,
+    /// `[hooks]` and the global `[[hook]]`s.
+    pub hooks: HooksConfig,
 }
 
 /// `[server]`: process-wide settings.
@@ -365,6 +367,8 @@ impl<'a> Validator<'a> {
         let sandbox = self.sandbox(raw.sandbox);
         let s3 = self.s3(raw.s3, &state_dir);
         let proxy_protocol = self.proxy_protocol(raw.proxy_protocol);
+        let (hooks, problems) = hooks::validate(raw.hooks, raw.hook, self.source);
+        self.problems.extend(problems);
         if ftps.enabled && sftp.enabled {
             let ftp_addresses = [ftps.listen, ftps.implicit_listen];
             let shared = |a: &SocketAddr| a.port() != 0 && ftp_addresses.contains(&Some(*a));
@@ -384,6 +388,7 @@ impl<'a> Validator<'a> {
             sandbox,
             s3,
             proxy_protocol,
+            hooks,
         }
     }
 

@@ -21,7 +21,8 @@ pub fn vfs_reply(error: &VfsError) -> Reply {
         | VfsErrorKind::IsADirectory
         | VfsErrorKind::DirectoryNotEmpty
         | VfsErrorKind::CrossDevice
-        | VfsErrorKind::Unsupported => ReplyCode::FileUnavailable,
+        | VfsErrorKind::Unsupported
+        | VfsErrorKind::Refused => ReplyCode::FileUnavailable,
         VfsErrorKind::InvalidPath => ReplyCode::FileNameNotAllowed,
         VfsErrorKind::QuotaExceeded => ReplyCode::ExceededStorage,
         VfsErrorKind::StorageFull => ReplyCode::InsufficientStorage,

@@ -116,6 +116,33 @@ pub fn check_private_file(key: &'static str, path: &Path) -> Result<(), ExposedF
     }
 }
 
+/// Why a secret file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Others may read or change it.
+    #[error(transparent)]
+    Exposed(#[from] ExposedFileError),
+    /// It cannot be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// It holds nothing (after the trailing newline).
+    #[error("the file is empty")]
+    Empty,
+}
+
+/// A shared secret (a webhook's HMAC key) in `path` (named `key` in messages); the caller keeps it zeroized.
+pub fn read_secret(key: &'static str, path: &Path) -> Result<Vec<u8>, SecretError> {
+    check_private_file(key, path)?;
+    let mut bytes = std::fs::read(path)?;
+    while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Err(SecretError::Empty);
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +233,22 @@ mod tests {
         assert!(!mode.is_open_to_others());
         chmod(&path, 0o600);
         assert!(!FileMode::of(&path).unwrap().is_open_beyond_owner());
+    }
+
+    #[test]
+    fn a_private_secret_is_read_without_its_newline_and_an_exposed_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hook.secret");
+        std::fs::write(&path, b"s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_secret("k", &path).unwrap(), b"s3cret");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            read_secret("k", &path),
+            Err(SecretError::Exposed(_))
+        ));
+        std::fs::write(&path, b"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(read_secret("k", &path), Err(SecretError::Empty)));
     }
 }

@@ -83,6 +83,9 @@ pub enum StartError {
     /// it with no bucket.
     #[error("object storage: {0}")]
     ObjectStorage(String),
+    /// A hook cannot be set up (its secret file, the hook runner).
+    #[error("hooks: {0}")]
+    Hooks(crate::hooks::HooksError),
 }
 
 impl StartError {
@@ -120,6 +123,9 @@ pub enum ReloadError {
     /// The new users file puts a home or folder on object storage without a bucket.
     #[error("{0}")]
     ObjectStorage(String),
+    /// A hook's secret cannot be read.
+    #[error("hooks: {0}")]
+    Hooks(#[from] crate::hooks::HooksError),
 }
 
 /// An error and its causes on one line, each cause once (thiserror's `"…: {0}"` messages

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Protocol};
+use crate::hooks::RunnerProcess;
 
 use super::admin::ReloadRequest;
 use super::pid_file::PidFile;
@@ -46,6 +47,9 @@ pub enum DaemonError {
     /// The pid file could not be written.
     #[error("writing the pid file")]
     PidFile(#[source] std::io::Error),
+    /// The hook runner could not be started.
+    #[error("cannot start the hook runner")]
+    HookRunner(#[source] std::io::Error),
 }
 
 /// A prepared server in a process Landlock already confines, waiting for its runtime.
@@ -62,12 +66,29 @@ pub fn confine(config: Config) -> Result<Confined, DaemonError> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut prepared = Server::prepare(config)?;
     prepared.bind_admin_socket()?;
+    start_hook_runner(&mut prepared)?;
     let landlock = sandbox::restrict_files(prepared.config(), &prepared.user_dirs())?;
     Ok(Confined {
         prepared,
         landlock,
         workers,
     })
+}
+
+/// Under the sandbox, hook commands are run by a runner process started now, before the
+/// process confines itself (see `hooks::runner`); without it they run in-process.
+fn start_hook_runner(prepared: &mut PreparedServer) -> Result<(), DaemonError> {
+    let config = prepared.config();
+    let Some(source) = config.source.clone().filter(|_| config.sandbox.enabled) else {
+        return Ok(());
+    };
+    let (runner, socket) = RunnerProcess::spawn(&source).map_err(DaemonError::HookRunner)?;
+    tracing::info!(
+        pid = runner.id(),
+        "hook runner started (hook commands run outside the sandbox)"
+    );
+    prepared.set_hook_runner(socket);
+    Ok(())
 }
 
 impl Confined {

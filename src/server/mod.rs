@@ -36,6 +36,7 @@ use crate::audit::{Audit, AuditSink, XferLog};
 use crate::auth::{AuthEvent, AuthObserver, Authenticator, LogObserver, UserDb};
 use crate::config::{Config, Protocol};
 use crate::ftp;
+use crate::hooks::{HookTable, Hooks};
 use crate::key_material::{certificate, check_private_file};
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
@@ -81,10 +82,13 @@ impl Server {
         let tls = key_plan::prepare_tls(&config)?;
         let keys = key_plan::prepare_host_keys(&config)?;
         let objects = object_storage::prepare(&config, &users)?;
+        let hooks = HookTable::build(&config.hooks, &users).map_err(StartError::Hooks)?;
         Ok(PreparedServer {
             config,
             users,
             objects,
+            hooks,
+            hook_runner: None,
             bootstrap_user,
             tls,
             keys,
@@ -103,6 +107,10 @@ pub struct PreparedServer {
     /// The S3 buckets of object-storage homes and folders, clients built.
     objects: ObjectStores,
     admin: Option<admin::AdminSocket>,
+    /// The hooks, their secrets read.
+    hooks: HookTable,
+    /// The socket to the hook runner, when `serve` started one.
+    hook_runner: Option<std::os::unix::net::UnixStream>,
 }
 
 impl PreparedServer {
@@ -111,6 +119,11 @@ impl PreparedServer {
     pub fn bind_admin_socket(&mut self) -> Result<(), StartError> {
         self.admin = Some(admin::bind(&self.config.server.state_dir)?);
         Ok(())
+    }
+
+    /// Has hook commands run by the runner behind `socket` (`serve` under the sandbox).
+    pub fn set_hook_runner(&mut self, socket: std::os::unix::net::UnixStream) {
+        self.hook_runner = Some(socket);
     }
 
     /// The configuration it was prepared from.
@@ -133,6 +146,8 @@ impl PreparedServer {
             keys,
             objects,
             admin: admin_socket,
+            hooks,
+            hook_runner,
         } = self;
         let started = std::time::Instant::now();
         object_storage::probe_in_background(&objects, &config, &users);
@@ -147,7 +162,13 @@ impl PreparedServer {
             })?)),
             None => None,
         };
-        let mut sinks: Vec<Arc<dyn AuditSink>> = vec![Arc::new(metrics.clone())];
+        let hooks = Hooks::new(hooks, &config.hooks, hook_runner, metrics.clone())
+            .map_err(StartError::Hooks)?;
+        if hooks.count() > 0 {
+            tracing::info!(hooks = hooks.count(), "event hooks configured");
+        }
+        let mut sinks: Vec<Arc<dyn AuditSink>> =
+            vec![Arc::new(metrics.clone()), Arc::new(hooks.clone())];
         if let Some(log) = &transfer_log {
             sinks.push(log.clone());
         }
@@ -161,6 +182,7 @@ impl PreparedServer {
             quotas: QuotaRegistry::with_object_stores(objects),
             limits,
             audit: Audit::new(sinks),
+            hooks,
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -290,6 +312,7 @@ impl RunningServer {
         check_private_file("auth.users_file", &new.auth.users_file)?;
         object_storage::buckets_in_use(&new, &users)
             .map_err(|error| ReloadError::ObjectStorage(error.to_string()))?;
+        let hooks = HookTable::build(&new.hooks, &users)?;
         let tls = match &self.ftp {
             Some(_) => {
                 let tls = certificate::load(&new.ftps.cert, &new.ftps.key)?;
@@ -310,8 +333,14 @@ impl RunningServer {
         if new.s3 != current.s3 {
             tracing::warn!("[s3] changed; it takes effect after a restart");
         }
+        let bounds =
+            |hooks: &crate::config::HooksConfig| (hooks.queue, hooks.max_running, hooks.retries);
+        if bounds(&new.hooks) != bounds(&current.hooks) {
+            tracing::warn!("[hooks] changed; it takes effect after a restart ([[hook]]s now)");
+        }
         let user_count = users.len();
         self.services.auth.replace_users(users);
+        self.services.hooks.replace(hooks);
         self.services.limits.update(&new.server);
         self.services.limits.defender().update(&new.defender);
         if let (Some(ftp), Some(tls)) = (&self.ftp, tls) {

@@ -4,6 +4,7 @@
 use crate::audit::Audit;
 use crate::config::{Config, Protocol};
 use crate::connection::ConnectionInfo;
+use crate::hooks::Hooks;
 use crate::limits::{ConnectionLimits, ConnectionPermit, LimitError};
 use crate::services::Services;
 use crate::vfs::QuotaRegistry;
@@ -18,6 +19,8 @@ pub struct SessionCore {
     pub(super) audit: Audit,
     pub(super) quotas: QuotaRegistry,
     pub(super) config: Arc<ArcSwap<Config>>,
+    /// Upload gates and hooks, handed to each session's files at login.
+    pub(super) hooks: Option<Hooks>,
 }
 
 impl SessionCore {
@@ -35,7 +38,14 @@ impl SessionCore {
             audit,
             quotas,
             config,
+            hooks: None,
         }
+    }
+
+    /// The core with `hooks` following its sessions' uploads.
+    pub fn with_hooks(mut self, hooks: Hooks) -> SessionCore {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// The core over the server's shared handles.
@@ -46,6 +56,7 @@ impl SessionCore {
             services.quotas.clone(),
             services.config.clone(),
         )
+        .with_hooks(services.hooks.clone())
     }
 
     /// Decides whether a connection from `peer` to `local` over `protocol` is served: the

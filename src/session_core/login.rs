@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{reason, Action, Audit, Event, Outcome};
 use crate::auth::{AuthError, Identity};
 use crate::config::Protocol;
+use crate::hooks::SessionHooks;
 use crate::limits::{LimitError, Offence, Registration, SessionPermit};
 use crate::vfs::{UserFs, VfsError};
 
@@ -82,6 +83,15 @@ impl Connection {
                 return Err(LoginRefused::HomeUnavailable(error));
             }
         };
+        if let Some(hooks) = &self.core.hooks {
+            let peer = self.info.peer.ip();
+            fs.set_upload_hooks(SessionHooks::new(
+                hooks.clone(),
+                user,
+                self.info.protocol,
+                peer,
+            ));
+        }
         self.record_login(user, Outcome::Ok);
         tracing::info!(parent: &self.span, method = identity.method.as_str(), "logged in");
         let registration = self.core.limits.sessions().register(

@@ -89,6 +89,7 @@ pub(crate) fn status_for(kind: VfsErrorKind) -> StatusCode {
         | VfsErrorKind::StorageFull
         | VfsErrorKind::CrossDevice
         | VfsErrorKind::Exhausted
+        | VfsErrorKind::Refused
         | VfsErrorKind::Io => StatusCode::Failure,
     }
 }

@@ -40,6 +40,9 @@ pub enum VfsErrorKind {
     Unsupported,
     /// The server ran out of open files or memory; the same request may work later.
     Exhausted,
+    /// A check the server runs on finished uploads (a gate hook) refused this one; the
+    /// detail is the check's reason.
+    Refused,
     /// Any other I/O failure; `source` has the detail.
     Io,
 }
@@ -60,6 +63,7 @@ impl VfsErrorKind {
             VfsErrorKind::CrossDevice => "cannot move between mounts",
             VfsErrorKind::Unsupported => "operation not supported",
             VfsErrorKind::Exhausted => "server resources exhausted, try again later",
+            VfsErrorKind::Refused => "refused by the server's upload check",
             VfsErrorKind::Io => "input/output error",
         }
     }
@@ -81,6 +85,7 @@ impl VfsErrorKind {
             VfsErrorKind::CrossDevice => "cross_device",
             VfsErrorKind::Unsupported => "unsupported",
             VfsErrorKind::Exhausted => "exhausted",
+            VfsErrorKind::Refused => "hook_refused",
             VfsErrorKind::Io => "io",
         }
     }

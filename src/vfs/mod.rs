@@ -36,6 +36,7 @@ mod resolve;
 mod space;
 mod storage;
 mod upload;
+mod upload_hooks;
 mod upload_order;
 mod upload_quota;
 mod write_mode;
@@ -60,6 +61,7 @@ pub use space::SpaceInfo;
 pub use spec::{check_prefix, Bandwidth, FsSpec, Mount, ObjectPlace, Place, Quota, FALLBACK_UMASK};
 pub use storage::leftovers::{sweep as sweep_leftovers, LeftoverAction, SweepError, SweepReport};
 pub use upload::{FileWriter, SharedFileWriter, WriteMode, WRITE_BLOCK_BYTES};
+pub use upload_hooks::{FinishedUpload, GateFuture, UploadHooks, UploadPlan};
 pub use upload_order::{REORDER_WINDOW_BYTES, REORDER_WINDOW_WRITES};
 
 use bandwidth::Throttles;
@@ -96,6 +98,8 @@ struct Inner {
     discarded: Arc<discarded::DiscardedUploads>,
     /// Bits taken from the modes of what the user creates.
     umask: u32,
+    /// What follows this session's uploads (hooks), set once at login.
+    upload_hooks: std::sync::OnceLock<Arc<dyn UploadHooks>>,
 }
 
 impl UserFs {
@@ -210,8 +214,14 @@ impl UserFs {
                 throttles: quotas.bandwidth().throttles(&user_name, bandwidth),
                 discarded: quotas.discarded(),
                 umask: umask.unwrap_or(FALLBACK_UMASK) & 0o777,
+                upload_hooks: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Has every upload of this view ask `hooks` what follows it; only the first call counts.
+    pub fn set_upload_hooks(&self, hooks: Arc<dyn UploadHooks>) {
+        let _ = self.inner.upload_hooks.set(hooks);
     }
 
     /// The user this view belongs to.
@@ -656,6 +666,7 @@ impl Inner {
             throttle: self.throttles.upload.clone(),
             discard_note,
             umask: self.umask,
+            hooks: self.upload_hooks.get().cloned(),
         };
         FileWriter::open(target, mode).await
     }

@@ -62,11 +62,14 @@ use super::path::VirtualPath;
 use super::quota::QuotaAccount;
 use super::reader::joined;
 use super::storage::{drive, wait_io, Backend, StageMode, Staged, StagedFile as _, Storage as _};
+use super::upload_hooks::{Follow, UploadHooks};
 use super::upload_order::Sequencer;
 use super::upload_quota;
 pub use super::write_mode::WriteMode;
 
 mod finish;
+mod follow;
+mod gather;
 
 /// Bytes gathered before a sequential write goes to the disk.
 pub const WRITE_BLOCK_BYTES: usize = 256 * 1024;
@@ -94,6 +97,8 @@ pub(crate) struct WriteTarget<'a> {
     pub(crate) discard_note: Option<DiscardNote>,
     /// The user's umask, for a new file and for the mode a client sends with the upload.
     pub(crate) umask: u32,
+    /// What follows the session's uploads (hooks); asked what this one needs.
+    pub(crate) hooks: Option<Arc<dyn UploadHooks>>,
 }
 
 /// A file being written by one owner. See the module docs.
@@ -145,6 +150,8 @@ struct Core {
     umask: u32,
     /// Written in place to a file this writer created (so attributes at commit apply to it).
     created_in_place: bool,
+    /// The hooks that follow this upload, if any (`upload/follow.rs`).
+    follow: Option<Follow>,
 }
 
 #[derive(Debug)]
@@ -173,6 +180,7 @@ impl FileWriter {
             throttle,
             discard_note,
             umask,
+            hooks,
         } = target;
         let replaces = mode == WriteMode::Replace && existing.is_some();
         let creates = mode.is_atomic() || existing.is_none();
@@ -189,6 +197,20 @@ impl FileWriter {
             }
             error.or_path(&path)
         };
+        let first_offset = match mode {
+            WriteMode::At(offset) => offset,
+            WriteMode::Append => existing.as_ref().map_or(0, |old| old.size),
+            _ => 0,
+        };
+        let follow = Follow::new(hooks, |hooks| hooks.plan(&path), first_offset);
+        if follow.as_ref().is_some_and(Follow::gated) && !mode.is_atomic() {
+            let refusal =
+                "uploads here are checked before they appear, so they cannot resume or append";
+            return Err(give_back(VfsError::with_detail(
+                VfsErrorKind::Unsupported,
+                refusal,
+            )));
+        }
         let append = mode == WriteMode::Append;
         let new_file_mode = created_mode(NEW_FILE_MODE, umask);
         let atomic = mode.is_atomic();
@@ -211,6 +233,7 @@ impl FileWriter {
             let _ = staged.set_mode(old.mode & 0o777).await;
         }
         let created_in_place = !atomic && existing.is_none();
+
         let position = match mode {
             WriteMode::Append => stat.size,
             WriteMode::At(offset) => offset,
@@ -246,6 +269,7 @@ impl FileWriter {
             discard_note,
             umask,
             created_in_place,
+            follow,
         };
         Ok(FileWriter {
             core: Arc::new(core),
@@ -559,6 +583,7 @@ impl Core {
     /// The per-block upload path: one `StagedFile::write_at` (a `pwrite` loop, or `write`
     /// for append, on a local file), as before the storage seam.
     fn write_blocking(&self, offset: u64, data: Bytes) -> Result<(), VfsError> {
+        self.digest(offset, &data);
         wait_io(self.staged.write_at(offset, data))
             .map_err(|error| self.poison(VfsError::from_io(error)))
     }
@@ -577,6 +602,7 @@ impl Core {
                 .await
                 .map_err(|_| joined())?;
         }
+        self.digest(offset, &data);
         self.staged
             .write_at(offset, data)
             .await
@@ -685,34 +711,6 @@ impl Core {
     /// Temporary files gather small positional writes; files others may see do not.
     fn gathers(&self) -> bool {
         self.atomic && !self.append
-    }
-
-    /// Adds `data` at `offset` to the gathered block when it continues it and fits; otherwise
-    /// starts a new block with it and returns the previous one, which must be written now.
-    fn gather(&self, offset: u64, data: &[u8]) -> Option<(u64, BytesMut)> {
-        let mut gathered = self.gathered.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((start, block)) = gathered.as_mut() {
-            let continues = *start + block.len() as u64 == offset;
-            if continues && block.len() + data.len() <= WRITE_BLOCK_BYTES {
-                block.extend_from_slice(data);
-                return None;
-            }
-        }
-        let mut block = BytesMut::with_capacity(WRITE_BLOCK_BYTES);
-        block.extend_from_slice(data);
-        gathered.replace((offset, block))
-    }
-
-    fn take_gathered(&self) -> Option<(u64, BytesMut)> {
-        self.gathered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-
-    /// Writes a gathered block (a failure poisons the writer, so `commit` fails too).
-    fn write_gathered_blocking(&self, offset: u64, block: BytesMut) -> Result<(), VfsError> {
-        self.write_blocking(offset, block.freeze())
     }
 
     /// Writes out whatever is gathered (before anything that looks at the file), from where

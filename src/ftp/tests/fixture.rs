@@ -69,6 +69,7 @@ fn services(config: Config, temp: &tempfile::TempDir, users: UserDb) -> Services
         auth,
         quotas: QuotaRegistry::new(),
         audit: Audit::new(Vec::new()),
+        hooks: crate::hooks::Hooks::none(),
         metrics: Metrics::new(),
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),

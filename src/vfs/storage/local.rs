@@ -37,6 +37,9 @@ use crate::vfs::space::SpaceInfo;
 pub(crate) struct LocalStorage {
     dir: Arc<Dir>,
     capabilities: Capabilities,
+    /// The directory's path on the host, when it was opened by one: hooks are told where an
+    /// upload's file is (`FERRYD_FILE`). Never used to reach a file from here.
+    host_root: Option<PathBuf>,
 }
 
 /// Everything: a local directory is a POSIX file system.
@@ -75,6 +78,8 @@ pub(crate) struct LocalStaged {
     /// renamed or removed.
     temp: Option<TempName>,
     append: bool,
+    /// The target's directory on the host, when known (see `LocalStorage::host_root`).
+    host_parent: Option<PathBuf>,
 }
 
 impl LocalStorage {
@@ -83,6 +88,7 @@ impl LocalStorage {
         LocalStorage {
             dir,
             capabilities: LOCAL_CAPABILITIES,
+            host_root: None,
         }
     }
 
@@ -96,7 +102,9 @@ impl LocalStorage {
     /// Storage over the host directory `path` (ambient authority: only for configured homes
     /// and folders), sharing the handle with other sessions of it. Blocking.
     pub(crate) fn open(dirs: &SharedDirs, path: &Path) -> io::Result<LocalStorage> {
-        dirs.open(path).map(LocalStorage::new)
+        let mut storage = dirs.open(path).map(LocalStorage::new)?;
+        storage.host_root = Some(path.to_owned());
+        Ok(storage)
     }
 
     /// Like [`LocalStorage::open`] for a user's home, created first (mode 0750, with its
@@ -343,6 +351,7 @@ impl Storage for LocalStorage {
         if Path::new(name).components().count() != 1 {
             return Err(VfsError::new(VfsErrorKind::InvalidPath));
         }
+        let rel_parent = parent;
         let parent = disk::open_dir(&self.dir, confined(parent)?)?;
         let (access, temp) = match mode {
             StageMode::Temporary { mode } => (
@@ -365,12 +374,14 @@ impl Storage for LocalStorage {
             mode,
             StageMode::InPlace { append: true } | StageMode::CreateInPlace { append: true, .. }
         );
+        let host_parent = self.host_root.as_ref().map(|root| root.join(rel_parent));
         let staged = LocalStaged {
             file,
             parent,
             name: name.to_owned(),
             temp,
             append,
+            host_parent,
         };
         Ok((staged, stat))
     }
@@ -446,6 +457,20 @@ impl Lister for LocalLister {
             });
         }
         Ok(page)
+    }
+}
+
+impl LocalStaged {
+    /// Where the staged bytes are on the host (the temporary file until published), and
+    /// where they are once published; `None` when the storage was not opened by path.
+    pub(crate) fn host_paths(&self) -> Option<(PathBuf, PathBuf)> {
+        let parent = self.host_parent.as_ref()?;
+        let final_path = parent.join(&self.name);
+        let staged = match &self.temp {
+            Some(temp) => parent.join(temp.as_str()),
+            None => final_path.clone(),
+        };
+        Some((staged, final_path))
     }
 }
 

@@ -105,6 +105,16 @@ pub(crate) enum Staged {
     S3(s3::S3Staged),
 }
 
+impl Staged {
+    /// Where a local upload's bytes are on the host: staged and once published (for hooks).
+    pub(crate) fn host_paths(&self) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        match self {
+            Staged::Local(staged) => staged.host_paths(),
+            _ => None,
+        }
+    }
+}
+
 /// Drives a future of a blocking backend to completion on the current (blocking-pool)
 /// thread. Such futures complete on their first poll (see the module docs); one that does
 /// not is a backend bug, reported as an I/O error rather than a hang.

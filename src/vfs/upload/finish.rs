@@ -63,8 +63,18 @@ impl Core {
                 return Err(error);
             }
         };
+        let finished = self.finished_upload(size, self.atomic);
+        if let Some(upload) = &finished {
+            if let Err(error) = self.pass_gate(upload).await {
+                self.discard_now().await;
+                return Err(error);
+            }
+        }
         if !self.atomic {
             self.settled.store(true, Ordering::SeqCst);
+            if let Some(upload) = finished {
+                self.announce(upload);
+            }
             return Ok(size);
         }
         let publish = if self.exclusive {
@@ -83,6 +93,9 @@ impl Core {
         self.settled.store(true, Ordering::SeqCst);
         if let Some(note) = &self.discard_note {
             note.committed();
+        }
+        if let Some(upload) = finished {
+            self.announce(upload);
         }
         if let (Some(quota), Some(replaced)) = (&self.quota, replaced) {
             if !self.exclusive {
