@@ -1,0 +1,63 @@
+//! Legacy SCP over `exec` (`scp -t` to upload, `scp -f` to download), served in-process.
+//!
+//! OpenSSH before 9.0 (and `scp -O` after), PuTTY's `pscp -scp`, Dropbear and BusyBox run
+//! `scp -t TARGET` or `scp -f PATH…` on the server and speak the SCP protocol over the
+//! channel's stdin and stdout. No shell and no `scp` binary run here: `ssh` routes an
+//! allow-listed command line (parsed by `sftp::proto::scp`) to [`run`], which plays the
+//! server's half, `sink` (receiving) or `source` (sending), through the user's `UserFs`, so
+//! confinement, permissions, denied names, quotas, bandwidth limits and atomic uploads are the
+//! same as over SFTP, and every file moved is an audit event (with its xferlog line) as an
+//! SFTP upload or download is.
+//!
+//! Errors about one file are reported the way OpenSSH's `run_err` does (`0x01` and a line)
+//! and the transfer goes on; a malformed record ends it with `0x02` and a line. The exit status
+//! is 1 if anything failed, as `scp`'s is.
+
+mod sink;
+mod source;
+mod wire;
+
+use bytes::BytesMut;
+use russh::server::Msg;
+use russh::Channel;
+
+use super::context::SessionContext;
+use super::proto::scp::{self as proto, Direction, Invocation};
+use wire::{Errors, Stop, Wire};
+
+/// Runs the `scp` command `invocation` on `channel` and closes it with scp's exit status.
+pub(crate) async fn run(channel: Channel<Msg>, invocation: Invocation, context: SessionContext) {
+    let (read, write) = channel.split();
+    let mut wire = Wire::new(read, write, BytesMut::new());
+    let (role, result) = match &invocation.direction {
+        Direction::Sink(target) => (
+            "sink",
+            sink::receive(&mut wire, &context, &invocation, target).await,
+        ),
+        Direction::Source(paths) => (
+            "source",
+            source::send(&mut wire, &context, &invocation, paths).await,
+        ),
+    };
+    let status = match result {
+        Ok(Errors(n_errors)) => u32::from(n_errors > 0),
+        Err(Stop::Protocol(message)) => {
+            tracing::info!(role, %message, "scp ended by a protocol error");
+            let line = proto::encode_error(true, &format!("protocol error: {message}"));
+            let _ = wire.write.data_bytes(line).await;
+            1
+        }
+        Err(Stop::Ended) => 1,
+    };
+    tracing::info!(
+        role,
+        recursive = invocation.recursive,
+        preserve = invocation.preserve,
+        status,
+        "scp"
+    );
+    // Every send fails only when the client has gone, and then there is nobody to tell.
+    let _ = wire.write.exit_status(status).await;
+    let _ = wire.write.eof().await;
+    let _ = wire.write.close().await;
+}
