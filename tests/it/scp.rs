@@ -72,6 +72,16 @@ fn set_mtime(path: &Path, seconds: u64) {
         .unwrap();
 }
 
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 /// The xferlog, once it has `expected` lines containing `needle` (or after a short wait).
 async fn xferlog_lines(server: &SftpTestServer, needle: &str, expected: usize) -> usize {
     let path = server.config.server.state_dir.join("xferlog");
@@ -169,6 +179,9 @@ async fn openssh_legacy_scp_copies_trees_both_ways_and_keeps_times_with_p() {
         ),
     ];
     set_mtime(&tree.join("a.txt"), 1_000_000_000);
+    // Modes travel with the files and lose the user's umask (022 by default).
+    set_mode(&tree.join("a.txt"), 0o600);
+    set_mode(&tree.join("sub/b.bin"), 0o666);
     set_mtime(&tree.join("sub/b.bin"), 1_100_000_000);
 
     let output = scp(
@@ -188,6 +201,8 @@ async fn openssh_legacy_scp_copies_trees_both_ways_and_keeps_times_with_p() {
     assert!(home.join("tree/empty").is_dir());
     assert_eq!(mtime(&home.join("tree/a.txt")), 1_000_000_000);
     assert_eq!(mtime(&home.join("tree/sub/b.bin")), 1_100_000_000);
+    assert_eq!(mode(&home.join("tree/a.txt")), 0o600);
+    assert_eq!(mode(&home.join("tree/sub/b.bin")), 0o644);
 
     // Without -p the upload gets the time of its arrival.
     let output = scp(
