@@ -246,12 +246,17 @@ pub fn parse_ack(buffer: &[u8]) -> Result<Option<(Ack, usize)>, RecordError> {
 
 /// `C<mode> <size> <name>\n`.
 pub fn encode_file(mode: u32, size: u64, name: &str) -> Vec<u8> {
-    format!("C{:04o} {size} {}\n", mode & 0o7777, one_line(name)).into_bytes()
+    format!(
+        "C{:04o} {size} {}\n",
+        mode & 0o7777,
+        name.replace('\n', " ")
+    )
+    .into_bytes()
 }
 
 /// `D<mode> 0 <name>\n`.
 pub fn encode_dir(mode: u32, name: &str) -> Vec<u8> {
-    format!("D{:04o} 0 {}\n", mode & 0o7777, one_line(name)).into_bytes()
+    format!("D{:04o} 0 {}\n", mode & 0o7777, name.replace('\n', " ")).into_bytes()
 }
 
 /// `T<mtime> 0 <atime> 0\n`.
