@@ -427,3 +427,26 @@ async fn malformed_scp_records_get_an_error_line_and_leave_nothing() {
     assert_eq!(status, Some(0));
     assert_eq!(std::fs::read(home.join("ok.txt")).unwrap(), b"abc");
 }
+
+#[tokio::test]
+async fn scp_uploads_of_denied_names_are_refused_and_the_transfer_goes_on() {
+    let (server, _) = server(|_, users| {
+        let user = users.get_mut(USER).unwrap();
+        user.denied_upload_patterns = vec!["*.exe".to_owned()];
+    })
+    .await;
+    let home = server.home(USER);
+    let connection = sftp_client::login(server.addr).await;
+    // The sender skips a refused file's bytes and goes on with the next record.
+    let input = b"C0644 2 tool.exe\nC0644 2 ok.txt\nok\0";
+    let (stdout, status) = raw_exec(&connection, "scp -t /", input).await;
+    let stdout = String::from_utf8_lossy(&stdout);
+    assert!(
+        stdout.starts_with("\0\x01scp: /tool.exe: permission denied"),
+        "{stdout:?}"
+    );
+    assert!(stdout.ends_with("\n\0\0"), "{stdout:?}");
+    assert_eq!(status, Some(1));
+    assert!(!home.join("tool.exe").exists());
+    assert_eq!(std::fs::read(home.join("ok.txt")).unwrap(), b"ok");
+}
