@@ -378,7 +378,11 @@ impl Handler for SshHandler {
                 self.spawn_session_task(exec::run(channel, command, context.fs));
             }
             exec::Command::Scp(invocation) => {
-                self.spawn_session_task(scp::run(channel, invocation, context));
+                let stopping = scp::Stopping {
+                    shutdown: self.services.shutdown.clone(),
+                    abort: self.services.abort.clone(),
+                };
+                self.spawn_session_task(scp::run(channel, invocation, context, stopping));
             }
         }
         Ok(())

@@ -450,3 +450,42 @@ async fn scp_uploads_of_denied_names_are_refused_and_the_transfer_goes_on() {
     assert!(!home.join("tool.exe").exists());
     assert_eq!(std::fs::read(home.join("ok.txt")).unwrap(), b"ok");
 }
+
+#[tokio::test]
+async fn shutdown_ends_a_waiting_scp_upload_with_an_error_line() {
+    let (server, _) = server(|_, _| {}).await;
+    let connection = sftp_client::login(server.addr).await;
+    let mut channel = connection.channel_open_session().await.unwrap();
+    channel.exec(true, "scp -t /").await.unwrap();
+    channel
+        .data_bytes(b"C0644 3 first.txt\nabc\0".to_vec())
+        .await
+        .unwrap();
+    let mut stdout = Vec::new();
+    while stdout.len() < 3 {
+        let message = channel.wait().await.expect("channel closed early");
+        if let ChannelMsg::Data { data } = message {
+            stdout.extend_from_slice(&data);
+        }
+    }
+    // The client now sends nothing: the session waits for the next record when the server
+    // begins to shut down.
+    let read_rest = async {
+        while let Some(message) = channel.wait().await {
+            match message {
+                ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::join!(server.stop(), read_rest);
+    assert_eq!(
+        String::from_utf8_lossy(&stdout),
+        "\0\0\0\x02scp: server shutting down\n"
+    );
+    assert_eq!(
+        std::fs::read(server.home(USER).join("first.txt")).unwrap(),
+        b"abc"
+    );
+}

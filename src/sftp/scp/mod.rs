@@ -17,33 +17,60 @@ mod sink;
 mod source;
 mod wire;
 
-use bytes::BytesMut;
 use russh::server::Msg;
 use russh::Channel;
+use tokio_util::sync::CancellationToken;
 
 use super::context::SessionContext;
 use super::proto::scp::{self as proto, Direction, Invocation};
 use wire::{Errors, Stop, Wire};
 
+/// The server's stop signals, as the SFTP session gets them.
+pub(crate) struct Stopping {
+    /// Cancelled when the server begins to shut down: the file in flight is finished, then the
+    /// transfer ends at the next record with `0x02` "server shutting down".
+    pub shutdown: CancellationToken,
+    /// Cancelled when the grace time is over: the transfer is cut (an upload is discarded).
+    pub abort: CancellationToken,
+}
+
 /// Runs the `scp` command `invocation` on `channel` and closes it with scp's exit status.
-pub(crate) async fn run(channel: Channel<Msg>, invocation: Invocation, context: SessionContext) {
+pub(crate) async fn run(
+    channel: Channel<Msg>,
+    invocation: Invocation,
+    context: SessionContext,
+    stopping: Stopping,
+) {
     let (read, write) = channel.split();
-    let mut wire = Wire::new(read, write, BytesMut::new());
-    let (role, result) = match &invocation.direction {
-        Direction::Sink(target) => (
-            "sink",
-            sink::receive(&mut wire, &context, &invocation, target).await,
-        ),
-        Direction::Source(paths) => (
-            "source",
-            source::send(&mut wire, &context, &invocation, paths).await,
-        ),
+    let mut wire = Wire::new(read, write, stopping.shutdown);
+    let role = match &invocation.direction {
+        Direction::Sink(_) => "sink",
+        Direction::Source(_) => "source",
+    };
+    let transfer = async {
+        match &invocation.direction {
+            Direction::Sink(target) => {
+                sink::receive(&mut wire, &context, &invocation, target).await
+            }
+            Direction::Source(paths) => source::send(&mut wire, &context, &invocation, paths).await,
+        }
+    };
+    // Cutting the transfer drops its upload, which discards it.
+    let result = tokio::select! {
+        result = transfer => result,
+        () = stopping.abort.cancelled() => Err(Stop::Shutdown),
     };
     let status = match result {
         Ok(Errors(n_errors)) => u32::from(n_errors > 0),
         Err(Stop::Protocol(message)) => {
             tracing::info!(role, %message, "scp ended by a protocol error");
             let line = proto::encode_error(true, &format!("protocol error: {message}"));
+            let _ = wire.write.data_bytes(line).await;
+            1
+        }
+        Err(Stop::Shutdown) => {
+            tracing::info!(role, "server shutting down; ending the scp transfer");
+            let line = proto::encode_error(true, "server shutting down");
             let _ = wire.write.data_bytes(line).await;
             1
         }

@@ -168,7 +168,7 @@ async fn receive_file(
             audit(context, Action::Upload, path, (n_bytes, started), outcome);
             return Err(match stop {
                 Stop::Protocol(message) => Stop::Protocol(format!("{path}: {message}")),
-                Stop::Ended => Stop::Ended,
+                other => other,
             });
         }
         Ok(write_error) => write_error,

@@ -69,6 +69,7 @@ impl Sender<'_> {
         stat: &FileStat,
         depth: usize,
     ) -> Result<(), Stop> {
+        wire.check_shutdown()?;
         if !proto::is_sendable_name(name) {
             let message = format!("{path}: name cannot be sent over scp");
             return wire.warn(&mut self.errors, &message).await;

@@ -4,6 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Action, Outcome};
 use crate::sftp::context::{AuditDetail, SessionContext};
@@ -25,6 +26,8 @@ pub(super) enum Stop {
     Protocol(String),
     /// The peer gave up (`0x02`) or the channel is gone: nothing more to say.
     Ended,
+    /// The server is shutting down: say so with `0x02`.
+    Shutdown,
 }
 
 /// The channel as SCP uses it: records, acknowledgements and file bytes in, the same out.
@@ -34,20 +37,30 @@ pub(super) struct Wire {
     /// Received and not yet consumed; grows by at most one SSH data message past a line.
     input: BytesMut,
     closed: bool,
+    shutdown: CancellationToken,
 }
 
 impl Wire {
     pub(super) fn new(
         read: ChannelReadHalf,
         write: ChannelWriteHalf<Msg>,
-        input: BytesMut,
+        shutdown: CancellationToken,
     ) -> Wire {
         Wire {
             read,
             write,
-            input,
+            input: BytesMut::new(),
             closed: false,
+            shutdown,
         }
+    }
+
+    /// Ends the transfer between two files once the server is shutting down.
+    pub(super) fn check_shutdown(&self) -> Result<(), Stop> {
+        if self.shutdown.is_cancelled() {
+            return Err(Stop::Shutdown);
+        }
+        Ok(())
     }
 
     /// Reads the next data message into `input`; false once the client sent EOF or closed.
@@ -65,8 +78,19 @@ impl Wire {
         false
     }
 
-    /// The next record; `None` when the input ended cleanly between records.
+    /// [`Wire::fill`], or a stop when the server begins to shut down first.
+    async fn fill_unless_shutdown(&mut self) -> Result<bool, Stop> {
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            filled = self.fill() => Ok(filled),
+            () = shutdown.cancelled() => Err(Stop::Shutdown),
+        }
+    }
+
+    /// The next record; `None` when the input ended cleanly between records. Waiting for it
+    /// ends when the server shuts down.
     pub(super) async fn record(&mut self) -> Result<Option<Record>, Stop> {
+        self.check_shutdown()?;
         loop {
             match proto::line_length(&self.input) {
                 Err(error) => return Err(Stop::Protocol(error.to_string())),
@@ -76,7 +100,7 @@ impl Wire {
                         .map(Some)
                         .map_err(|error| Stop::Protocol(error.to_string()));
                 }
-                Ok(None) if self.fill().await => {}
+                Ok(None) if self.fill_unless_shutdown().await? => {}
                 Ok(None) if self.input.is_empty() => return Ok(None),
                 Ok(None) => return Err(unexpected_end()),
             }
