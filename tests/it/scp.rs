@@ -489,3 +489,79 @@ async fn shutdown_ends_a_waiting_scp_upload_with_an_error_line() {
         b"abc"
     );
 }
+
+/// Runs PuTTY's `pscp -scp` (the SCP protocol, never SFTP) with a key converted by `puttygen`.
+async fn pscp(server: &SftpTestServer, key: &Path, args: &[&str]) -> Output {
+    let ppk = key.with_extension("ppk");
+    if !ppk.exists() {
+        let converted = std::process::Command::new("puttygen")
+            .arg(key)
+            .args(["-O", "private", "-o"])
+            .arg(&ppk)
+            .output()
+            .unwrap();
+        assert!(converted.status.success(), "{converted:?}");
+    }
+    let mut command = Command::new("pscp");
+    command.args(["-scp", "-batch", "-P", &server.addr.port().to_string()]);
+    command.arg("-i").arg(&ppk);
+    for path in &server.config.sftp.host_keys {
+        let host_key = ferryd::key_material::host_keys::load(path).unwrap();
+        command.args([
+            "-hostkey",
+            &ferryd::key_material::host_keys::fingerprint(&host_key),
+        ]);
+    }
+    command.args(args);
+    tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("pscp hung")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn putty_pscp_scp_uploads_downloads_and_copies_trees() {
+    if !have("pscp") || !have("puttygen") {
+        return;
+    }
+    let (server, key) = server(|_, _| {}).await;
+    let home = server.home(USER);
+    let source = server.dir.as_path().join("source.bin");
+    let data = patterned_file(&source, 1024 * 1024 + 3, 21);
+    let output = pscp(
+        &server,
+        &key,
+        &[source.to_str().unwrap(), &remote("up.bin")],
+    )
+    .await;
+    succeeded(&output, "pscp upload");
+    assert_eq!(std::fs::read(home.join("up.bin")).unwrap(), data);
+    let back = server.dir.as_path().join("back.bin");
+    let output = pscp(&server, &key, &[&remote("up.bin"), back.to_str().unwrap()]).await;
+    succeeded(&output, "pscp download");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+
+    let tree = server.dir.as_path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    let inner = patterned_file(&tree.join("sub/x.txt"), 100, 22);
+    set_mtime(&tree.join("sub/x.txt"), 1_200_000_000);
+    let output = pscp(
+        &server,
+        &key,
+        &["-r", "-p", tree.to_str().unwrap(), &remote("")],
+    )
+    .await;
+    succeeded(&output, "pscp -r -p upload");
+    assert_eq!(std::fs::read(home.join("tree/sub/x.txt")).unwrap(), inner);
+    assert_eq!(mtime(&home.join("tree/sub/x.txt")), 1_200_000_000);
+    let down = server.dir.as_path().join("down");
+    std::fs::create_dir(&down).unwrap();
+    let output = pscp(
+        &server,
+        &key,
+        &["-r", &remote("tree"), down.to_str().unwrap()],
+    )
+    .await;
+    succeeded(&output, "pscp -r download");
+    assert_eq!(std::fs::read(down.join("tree/sub/x.txt")).unwrap(), inner);
+}
