@@ -565,3 +565,43 @@ async fn putty_pscp_scp_uploads_downloads_and_copies_trees() {
     succeeded(&output, "pscp -r download");
     assert_eq!(std::fs::read(down.join("tree/sub/x.txt")).unwrap(), inner);
 }
+
+#[tokio::test]
+async fn the_end_of_the_grace_time_cuts_an_scp_upload_and_discards_it() {
+    let (server, _) = server(|_, _| {}).await;
+    let home = server.home(USER);
+    let connection = sftp_client::login(server.addr).await;
+    let mut channel = connection.channel_open_session().await.unwrap();
+    channel.exec(true, "scp -t /").await.unwrap();
+    channel
+        .data_bytes(b"C0644 100 cut.txt\nten bytes.".to_vec())
+        .await
+        .unwrap();
+    let mut stdout = Vec::new();
+    while stdout.len() < 2 {
+        let message = channel.wait().await.expect("channel closed early");
+        if let ChannelMsg::Data { data } = message {
+            stdout.extend_from_slice(&data);
+        }
+    }
+    // Mid-file, shutdown lets the file finish; the end of the grace time does not.
+    let services = server.server.running().services();
+    services.shutdown.cancel();
+    services.abort.cancel();
+    while let Some(message) = channel.wait().await {
+        match message {
+            ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    // The connection may be cut before the error line gets out.
+    assert!(stdout.starts_with(b"\0\0"), "{stdout:?}");
+    server.stop().await;
+    assert!(!home.join("cut.txt").exists());
+    assert_eq!(temp_uploads(&home), Vec::<String>::new());
+    assert_eq!(
+        xferlog_lines(&server, "/cut.txt b _ i r alice sftp 0 * i", 1).await,
+        1
+    );
+}

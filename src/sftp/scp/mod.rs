@@ -25,6 +25,9 @@ use super::context::SessionContext;
 use super::proto::scp::{self as proto, Direction, Invocation};
 use wire::{Errors, Stop, Wire};
 
+/// How long after the abort a transfer that has not noticed it is dropped.
+const ABORT_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The server's stop signals, as the SFTP session gets them.
 pub(crate) struct Stopping {
     /// Cancelled when the server begins to shut down: the file in flight is finished, then the
@@ -42,7 +45,8 @@ pub(crate) async fn run(
     stopping: Stopping,
 ) {
     let (read, write) = channel.split();
-    let mut wire = Wire::new(read, write, stopping.shutdown);
+    let abort = stopping.abort.clone();
+    let mut wire = Wire::new(read, write, (stopping.shutdown, stopping.abort));
     let role = match &invocation.direction {
         Direction::Sink(_) => "sink",
         Direction::Source(_) => "source",
@@ -55,10 +59,16 @@ pub(crate) async fn run(
             Direction::Source(paths) => source::send(&mut wire, &context, &invocation, paths).await,
         }
     };
-    // Cutting the transfer drops its upload, which discards it.
+    // Waiting for input ends at the abort by itself (an upload is discarded and recorded).
+    // A send stuck on a client that stopped reading is cut a moment later (dropping the
+    // transfer discards its upload too, unrecorded).
+    let cut = async {
+        abort.cancelled().await;
+        tokio::time::sleep(ABORT_BACKSTOP).await;
+    };
     let result = tokio::select! {
         result = transfer => result,
-        () = stopping.abort.cancelled() => Err(Stop::Shutdown),
+        () = cut => Err(Stop::Shutdown),
     };
     let status = match result {
         Ok(Errors(n_errors)) => u32::from(n_errors > 0),

@@ -163,8 +163,13 @@ async fn receive_file(
     let write_error = match received {
         Err(stop) => {
             writer.abort().await;
-            let detail = "the client's input ended; upload discarded";
-            let outcome = Outcome::aborted(reason::CONNECTION_LOST, detail);
+            let outcome = match stop {
+                Stop::Shutdown => Outcome::aborted(reason::SHUTDOWN, "upload discarded"),
+                _ => Outcome::aborted(
+                    reason::CONNECTION_LOST,
+                    "the client's input ended; upload discarded",
+                ),
+            };
             audit(context, Action::Upload, path, (n_bytes, started), outcome);
             return Err(match stop {
                 Stop::Protocol(message) => Stop::Protocol(format!("{path}: {message}")),

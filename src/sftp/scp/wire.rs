@@ -38,13 +38,15 @@ pub(super) struct Wire {
     input: BytesMut,
     closed: bool,
     shutdown: CancellationToken,
+    /// Cancelled at the end of the shutdown grace time: waiting for input stops at once.
+    abort: CancellationToken,
 }
 
 impl Wire {
     pub(super) fn new(
         read: ChannelReadHalf,
         write: ChannelWriteHalf<Msg>,
-        shutdown: CancellationToken,
+        (shutdown, abort): (CancellationToken, CancellationToken),
     ) -> Wire {
         Wire {
             read,
@@ -52,6 +54,7 @@ impl Wire {
             input: BytesMut::new(),
             closed: false,
             shutdown,
+            abort,
         }
     }
 
@@ -64,25 +67,30 @@ impl Wire {
     }
 
     /// Reads the next data message into `input`; false once the client sent EOF or closed.
-    async fn fill(&mut self) -> bool {
+    async fn fill(&mut self) -> Result<bool, Stop> {
+        let abort = self.abort.clone();
         while !self.closed {
-            match self.read.wait().await {
+            let message = tokio::select! {
+                message = self.read.wait() => message,
+                () = abort.cancelled() => return Err(Stop::Shutdown),
+            };
+            match message {
                 Some(ChannelMsg::Data { data }) => {
                     self.input.extend_from_slice(&data);
-                    return true;
+                    return Ok(true);
                 }
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => self.closed = true,
                 Some(_) => {}
             }
         }
-        false
+        Ok(false)
     }
 
     /// [`Wire::fill`], or a stop when the server begins to shut down first.
     async fn fill_unless_shutdown(&mut self) -> Result<bool, Stop> {
         let shutdown = self.shutdown.clone();
         tokio::select! {
-            filled = self.fill() => Ok(filled),
+            filled = self.fill() => filled,
             () = shutdown.cancelled() => Err(Stop::Shutdown),
         }
     }
@@ -116,7 +124,7 @@ impl Wire {
                     let _ = self.input.split_to(len);
                     return Ok(ack);
                 }
-                Ok(None) if self.fill().await => {}
+                Ok(None) if self.fill().await? => {}
                 Ok(None) => return Err(Stop::Ended),
             }
         }
@@ -124,7 +132,7 @@ impl Wire {
 
     /// Up to `max` (at least one) bytes of a file's contents.
     pub(super) async fn data(&mut self, max: u64) -> Result<Bytes, Stop> {
-        if self.input.is_empty() && !self.fill().await {
+        if self.input.is_empty() && !self.fill().await? {
             return Err(unexpected_end());
         }
         let len = usize::try_from(max)
