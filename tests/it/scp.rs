@@ -239,6 +239,35 @@ async fn openssh_legacy_scp_copies_trees_both_ways_and_keeps_times_with_p() {
     assert_eq!(mtime(&back.join("tree/a.txt")), 1_000_000_000);
     assert_eq!(mtime(&back.join("tree/sub/b.bin")), 1_100_000_000);
 
+    // Links to directories are not followed (two links to `.` would never end); links to
+    // files are.
+    std::os::unix::fs::symlink(".", home.join("tree/sub/loop1")).unwrap();
+    std::os::unix::fs::symlink("..", home.join("tree/sub/loop2")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", home.join("tree/sub/a-link")).unwrap();
+    let linked = server.dir.as_path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    let output = scp(
+        &server,
+        &key,
+        &["-r", &remote("tree"), linked.to_str().unwrap()],
+    )
+    .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/tree/sub/loop1: link to a directory, not followed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(linked.join("tree/sub/a-link")).unwrap(),
+        files[0].1
+    );
+    assert_eq!(
+        std::fs::read(linked.join("tree/sub/b.bin")).unwrap(),
+        files[1].1
+    );
+    assert!(!linked.join("tree/sub/loop1").exists());
+
     // A directory without -r is refused, as OpenSSH's scp refuses it.
     let output = scp(&server, &key, &[&remote("tree"), back.to_str().unwrap()]).await;
     assert!(!output.status.success());

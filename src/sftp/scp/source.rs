@@ -3,7 +3,9 @@
 //! Follows OpenSSH's `source()` and `rsource()`: each path is sent as a `C` record and its
 //! bytes (a directory, with `-r`, as `D`, its entries, `E`), preceded by a `T` record with
 //! `-p`; after each record the receiver acknowledges, and a refusal (`0x01`) skips that file
-//! or directory. Paths are not globbed: there is no shell to expand them.
+//! or directory. Paths are not globbed: there is no shell to expand them. Inside a directory
+//! sent with `-r`, symbolic links to files are followed and links to directories are not
+//! (each is reported): the tree sent is never larger than the tree on disk.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -196,7 +198,6 @@ impl Sender<'_> {
                         continue;
                     }
                 };
-                // Links are followed, as `scp -r` follows them (MAX_DEPTH ends a loop).
                 let child_stat = match fs.stat(&child).await {
                     Ok(stat) => stat,
                     Err(error) => {
@@ -204,6 +205,13 @@ impl Sender<'_> {
                         continue;
                     }
                 };
+                // Links to files are followed, as `scp -r` follows them; links to directories
+                // are not: two links to `.` would make the tree grow without end.
+                if entry.stat.is_symlink() && child_stat.is_dir() {
+                    let message = format!("{child}: link to a directory, not followed");
+                    wire.warn(&mut self.errors, &message).await?;
+                    continue;
+                }
                 self.send_entry(wire, &child, &entry.name, &child_stat, depth + 1)
                     .await?;
             }
