@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-20}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(ftp_line ftp_address sftp_packet vfs_path config users_file proxy_header)
+    targets=(ftp_line ftp_address sftp_packet vfs_path config users_file proxy_header scp_records)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -32,6 +32,13 @@
 //!   never for a byte past the header it then accepts, never for more than `MAX_HEADER_BYTES`;
 //!   a header's verdict does not depend on what follows it; a client address is canonical.
 //!
+//! - [`scp_records`]: bytes as an SCP channel stream and as an `scp` command line. Lines are
+//!   split as the SCP session splits them (never longer than `MAX_LINE_BYTES`, an over-long
+//!   line refused only once that many bytes are held); every accepted `C`/`D` record has a mode
+//!   of at most `0o7777` and a name that is one path component (not empty, `.` or `..`, no
+//!   `/`), and records re-encode to themselves; an error line is one bounded line; an accepted
+//!   command line has one sink target or 1 to `MAX_SOURCES` sources.
+//!
 //! Nothing here does I/O: the config target names a file it never opens.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -46,6 +53,7 @@ use crate::ftp::proto::{
 };
 use crate::proxy_protocol::header;
 use crate::sftp::proto::attrs::MAX_EXTENDED_ATTRIBUTES;
+use crate::sftp::proto::scp::{self, Direction, Record, MAX_LINE_BYTES};
 use crate::sftp::proto::wire::Reader;
 use crate::sftp::proto::{
     decode_request, parse_init, FileAttributes, PacketDecoder, PacketError, RequestKind,
@@ -135,6 +143,91 @@ pub fn sftp_packet(data: &[u8]) {
     // to discover the length prefix first.
     check_request(&Bytes::copy_from_slice(stream));
     check_attrs(stream);
+}
+
+/// SCP channel bytes (records and acknowledgements), and the same bytes as a command line.
+pub fn scp_records(data: &[u8]) {
+    let words: Vec<String> = String::from_utf8_lossy(data)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if let Ok(invocation) = scp::parse_command(&words) {
+        match invocation.direction {
+            Direction::Sink(target) => assert!(words.contains(&target), "invented target"),
+            Direction::Source(paths) => {
+                assert!(
+                    !paths.is_empty() && paths.len() <= scp::MAX_SOURCES,
+                    "paths"
+                )
+            }
+        }
+    }
+    let mut rest = data;
+    loop {
+        match scp::line_length(rest) {
+            Ok(Some(len)) => {
+                assert!(
+                    len <= MAX_LINE_BYTES && rest[len - 1] == b'\n',
+                    "line split"
+                );
+                check_scp_record(&rest[..len]);
+                rest = &rest[len..];
+            }
+            Ok(None) => {
+                assert!(rest.len() < MAX_LINE_BYTES, "an over-long line was kept");
+                break;
+            }
+            Err(_) => {
+                assert!(rest.len() >= MAX_LINE_BYTES, "a short line was refused");
+                break;
+            }
+        }
+    }
+    check_scp_record(data);
+    if let Ok(Some((_, len))) = scp::parse_ack(data) {
+        assert!(
+            len >= 1 && len <= data.len() && len <= MAX_LINE_BYTES,
+            "ack length"
+        );
+    }
+}
+
+fn check_scp_record(line: &[u8]) {
+    let Ok(record) = scp::parse_record(line) else {
+        return;
+    };
+    let encoded = match &record {
+        Record::File { mode, size, name } => {
+            check_scp_name(*mode, name);
+            scp::encode_file(*mode, *size, name)
+        }
+        Record::Dir { mode, name } => {
+            check_scp_name(*mode, name);
+            scp::encode_dir(*mode, name)
+        }
+        Record::Times { mtime, atime } => scp::encode_times(*mtime, *atime),
+        Record::End => scp::END.to_vec(),
+        Record::Warning(message) | Record::Fatal(message) => {
+            let line = scp::encode_error(matches!(record, Record::Fatal(_)), message);
+            let newlines = line.iter().filter(|&&byte| byte == b'\n').count();
+            assert!(newlines == 1 && line.len() <= MAX_LINE_BYTES, "error line");
+            return;
+        }
+    };
+    assert_eq!(
+        scp::parse_record(&encoded).as_ref(),
+        Ok(&record),
+        "re-encoding"
+    );
+}
+
+fn check_scp_name(mode: u32, name: &str) {
+    assert!(mode <= 0o7777, "mode");
+    let one_component = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+    assert!(
+        one_component && scp::is_sendable_name(name),
+        "name {name:?}"
+    );
 }
 
 /// A current directory and a client path: the first byte says how many of the following bytes

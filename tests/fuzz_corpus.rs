@@ -20,6 +20,7 @@ const TARGETS: &[(&str, EntryPoint)] = &[
     ("config", ferryd::fuzzing::config),
     ("users_file", ferryd::fuzzing::users_file),
     ("proxy_header", ferryd::fuzzing::proxy_header),
+    ("scp_records", ferryd::fuzzing::scp_records),
 ];
 
 fn fuzz_dir() -> PathBuf {

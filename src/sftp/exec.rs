@@ -1,4 +1,5 @@
-//! The `exec` allow-list: `md5sum`, `sha1sum` and `sha256sum`, answered in-process.
+//! The `exec` allow-list: `md5sum`, `sha1sum` and `sha256sum`, answered in-process, and
+//! `scp -t` / `scp -f`, handed to `sftp::scp`.
 //!
 //! No shell ever runs. The command line is split into words with the quoting rules rclone and
 //! humans use (single quotes, double quotes, backslash escapes); anything that would need a
@@ -15,6 +16,7 @@ use russh::{Channel, ChannelMsg};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use super::proto::scp::{self, Invocation};
 use crate::vfs::{HashAlgorithm, UserFs, VirtualPath};
 
 /// Most bytes hashed from stdin: enough for any probe, bounded against abuse.
@@ -38,10 +40,27 @@ pub(crate) struct HashCommand {
     pub files: Vec<String>,
 }
 
+/// A command on the allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `md5sum`, `sha1sum`, `sha256sum`: answered here ([`run`]).
+    Hash(HashCommand),
+    /// `scp -t` / `scp -f`: the legacy SCP protocol (`sftp::scp`).
+    Scp(Invocation),
+}
+
 /// Parses an `exec` command line; `None` means refuse.
-pub(crate) fn parse(command: &[u8]) -> Option<HashCommand> {
+pub(crate) fn parse(command: &[u8]) -> Option<Command> {
     let text = std::str::from_utf8(command).ok()?;
-    let mut words = split_words(text)?.into_iter();
+    let words = split_words(text)?;
+    if words.first().is_some_and(|program| program == "scp") {
+        return scp::parse_command(&words).ok().map(Command::Scp);
+    }
+    parse_hash(words).map(Command::Hash)
+}
+
+fn parse_hash(words: Vec<String>) -> Option<HashCommand> {
+    let mut words = words.into_iter();
     let (program, algorithm) = match words.next()?.as_str() {
         "md5sum" => ("md5sum", HashAlgorithm::Md5),
         "sha1sum" => ("sha1sum", HashAlgorithm::Sha1),
@@ -219,12 +238,19 @@ mod tests {
     use super::*;
 
     fn files(command: &str) -> Option<Vec<String>> {
-        parse(command.as_bytes()).map(|parsed| parsed.files)
+        hash(command).map(|parsed| parsed.files)
+    }
+
+    fn hash(command: &str) -> Option<HashCommand> {
+        match parse(command.as_bytes()) {
+            Some(Command::Hash(parsed)) => Some(parsed),
+            _ => None,
+        }
     }
 
     #[test]
     fn allowed_commands_with_quoting() {
-        let parsed = parse(b"sha256sum 'a b.txt' dir/c\\ d \"e\\\"f\"").unwrap();
+        let parsed = hash("sha256sum 'a b.txt' dir/c\\ d \"e\\\"f\"").unwrap();
         assert_eq!(parsed.program, "sha256sum");
         assert_eq!(parsed.files, ["a b.txt", "dir/c d", "e\"f"]);
         assert_eq!(files("md5sum"), Some(Vec::new()));
@@ -249,10 +275,20 @@ mod tests {
             "md5sum 'unterminated",
             "md5sum --version",
             "md5sum x > y",
-            "scp -t /",
+            "scp -t /a /b",
+            "scp -S /bin/sh -t /",
+            "scp -t / ; ls",
+            "scp -f '*.txt'x*",
             "",
         ] {
             assert_eq!(parse(command.as_bytes()), None, "{command}");
+        }
+    }
+    #[test]
+    fn scp_uploads_and_downloads_are_allowed() {
+        for command in ["scp -t /", "scp -v -r -p -d -t -- 'a b'", "scp -f x y"] {
+            let parsed = parse(command.as_bytes());
+            assert!(matches!(parsed, Some(Command::Scp(_))), "{command}");
         }
     }
 }

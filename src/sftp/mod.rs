@@ -18,6 +18,7 @@ mod idle;
 mod listener;
 mod listing;
 mod requests;
+mod scp;
 mod session;
 mod ssh;
 

@@ -10,10 +10,11 @@
 //! right password it would have sent next. Like OpenSSH, a method stays on offer until the
 //! attempts run out.
 //!
-//! After login a session channel may run the `sftp` subsystem (our request loop, `session`) or
-//! one of the allow-listed hash commands (`exec`). Shells, PTYs, X11, agent forwarding, every
-//! kind of TCP and Unix socket forwarding, and any other command are refused with a message on
-//! stderr where the protocol has room for one: a file server is not a shell or a tunnel.
+//! After login a session channel may run the `sftp` subsystem (our request loop, `session`),
+//! one of the allow-listed hash commands (`exec`), or legacy SCP (`scp -t`/`-f`, `scp`).
+//! Shells, PTYs, X11, agent forwarding, every kind of TCP and Unix socket forwarding, and any
+//! other command are refused with a message on stderr where the protocol has room for one: a
+//! file server is not a shell or a tunnel.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 use super::algorithms::auth_methods;
 use super::context::SessionContext;
 use super::exec;
+use super::scp;
 use crate::auth::{AuthError, AuthMethod, Credential, Identity, LoginAttempt};
 use crate::config::Protocol;
 use crate::services::Services;
@@ -361,17 +363,28 @@ impl Handler for SshHandler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), SshError> {
-        let fs = self.logged_in.as_ref().map(|user| user.context.fs.clone());
+        let context = self.logged_in.as_ref().map(|user| user.context.clone());
         let allowed = exec::parse(data);
-        let channel = match (&fs, &allowed) {
+        let channel = match (&context, &allowed) {
             (Some(_), Some(_)) => self.channels.remove(&channel_id),
             _ => None,
         };
-        let (Some(fs), Some(command), Some(channel)) = (fs, allowed, channel) else {
+        let (Some(context), Some(command), Some(channel)) = (context, allowed, channel) else {
             return self.refuse(channel_id, session, "exec", exec::REFUSAL);
         };
         session.channel_success(channel_id)?;
-        self.spawn_session_task(exec::run(channel, command, fs));
+        match command {
+            exec::Command::Hash(command) => {
+                self.spawn_session_task(exec::run(channel, command, context.fs));
+            }
+            exec::Command::Scp(invocation) => {
+                let stopping = scp::Stopping {
+                    shutdown: self.services.shutdown.clone(),
+                    abort: self.services.abort.clone(),
+                };
+                self.spawn_session_task(scp::run(channel, invocation, context, stopping));
+            }
+        }
         Ok(())
     }
 

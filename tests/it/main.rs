@@ -35,6 +35,7 @@ mod object_storage;
 mod proxy_protocol;
 mod readlink;
 mod sandbox;
+mod scp;
 mod server;
 mod service;
 mod sftp;

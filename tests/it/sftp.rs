@@ -250,7 +250,7 @@ async fn hash_commands_run_in_process_and_other_commands_are_refused() {
     for command in [
         "ls -la",
         "md5sum /d/f.txt; cat /etc/passwd",
-        "scp -t /",
+        "scp -S /bin/sh -t /",
         "sh",
     ] {
         let (stdout, stderr, status) = sftp_client::exec(&connection, command).await;

@@ -18,6 +18,7 @@ pub mod attrs;
 pub mod packet;
 pub mod request;
 pub mod response;
+pub mod scp;
 pub mod wire;
 
 pub use attrs::FileAttributes;
