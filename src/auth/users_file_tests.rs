@@ -494,3 +494,30 @@ storage = "s3"
     expect_problem(&summary, "d", 26, "folder.dir is required");
     expect_problem(&summary, "e", 31, "folder.prefix is required");
 }
+
+#[test]
+fn a_users_hooks_round_trip_and_a_bad_one_names_the_hook_and_field() {
+    let text =
+        "[[user]]\nname = \"ci\"\n\n[[user.hook]]\non = [\"upload\"]\npaths = [\"/releases/**\"]\n\
+        run = [\"/usr/local/bin/publish\", \"--now\"]\nbefore_commit = true\ntimeout_secs = 60\n\n\
+        [[user.hook]]\non = [\"delete\"]\nurl = \"https://hooks.example.com/x\"\n";
+    let users = parse_text(text).unwrap();
+    assert_eq!(users[0].hooks.len(), 2);
+    assert!(users[0].hooks[0].before_commit);
+    let rendered = render(&users, Path::new("users.toml")).unwrap();
+    assert_eq!(parse_text(&rendered).unwrap(), users, "{rendered}");
+
+    let error = parse_text(
+        "[[user]]\nname = \"ci\"\n[[user.hook]]\non = [\"upload\"]\nrun = [\"publish\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("hook[1].run"), "{error}");
+    assert!(error.contains("absolute"), "{error}");
+    let error = parse_text(
+        "[[user]]\nname = \"ci\"\n[[user.hook]]\non = [\"upload\"]\nrun = [\"/bin/true\"]\nusers = [\"bob\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("hook[1].users"), "{error}");
+}

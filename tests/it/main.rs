@@ -29,6 +29,7 @@ mod ftps_client_certificates;
 mod ftps_security;
 mod ftps_transfers;
 mod harness;
+mod hooks;
 mod leftovers;
 mod limits;
 mod object_storage;
