@@ -423,3 +423,50 @@ async fn a_full_queue_drops_events_with_a_log_line_and_never_delays_a_reply() {
     assert!((3..=4).contains(&dropped), "{metrics}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_refuses_a_legacy_scp_upload_with_an_scp_error_line() {
+    if !crate::harness::needs(crate::clients_ftps::have("scp"), "scp") {
+        return;
+    }
+    let gate = hook(
+        "on = [\"upload\"]\nbefore_commit = true\n\
+         run = [\"/bin/sh\", \"-c\", \"test \\\"$FERRYD_SIZE\\\" -le 10 || { echo 'larger than the 10-byte policy' >&2; exit 1; }\"]\n",
+    );
+    let key = sftp_client::new_key();
+    let public = key.public_key().clone();
+    let server = SftpTestServer::start_with(|config, users| {
+        config.hooks.hooks.push(gate);
+        users.get_mut(USER).unwrap().keys.push(public);
+    })
+    .await;
+    let key_path = sftp_client::write_key(server.dir.as_path(), &key);
+    std::fs::create_dir_all(server.home(USER)).unwrap();
+    let local = server.dir.as_path().join("big.bin");
+    std::fs::write(&local, vec![b'x'; 4096]).unwrap();
+    let output = tokio::process::Command::new("scp")
+        .arg("-O")
+        .args(["-i", key_path.to_str().unwrap()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+        .args(["-P", &server.addr.port().to_string()])
+        .arg(&local)
+        .arg(format!("{USER}@127.0.0.1:/big.bin"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("larger than the 10-byte policy"),
+        "{stderr}"
+    );
+    assert!(!server.home(USER).join("big.bin").exists());
+    assert_eq!(temp_uploads(&server.home(USER)), Vec::<String>::new());
+    server.stop().await;
+}
