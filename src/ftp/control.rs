@@ -32,8 +32,9 @@ use super::session;
 use super::shared::{Shared, TlsMode};
 use super::tls::SessionTls;
 
-/// Bytes read from the control socket at once.
-const READ_BYTES: usize = 4096;
+/// Bytes read from the control socket at once. Commands are short (a long path arrives in a
+/// few reads); the buffer lives as long as the session, idle or not, so it is kept small.
+const READ_BYTES: usize = 512;
 /// How long closing the control connection may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -159,7 +160,9 @@ impl Control {
                     Next::Close
                 }
                 Event::Read(Ok(0)) => Next::Close,
-                Event::Read(Ok(count)) => self.received(&buffer[..count]).await,
+                // Boxed: a command's future (any handler's) is large, and kept inline it would
+                // size the task of every idle session.
+                Event::Read(Ok(count)) => Box::pin(self.received(&buffer[..count])).await,
                 Event::Read(Err(error)) => {
                     tracing::debug!(%error, "control connection read failed");
                     Next::Close
