@@ -6,9 +6,12 @@
 //! client's data connection. With one shared rustls config, a TLS 1.2 resumption cannot be
 //! traced to the connection that created the session (rustls reports resumption data for
 //! TLS 1.3 only). So each control connection gets a clone of the base config with its **own**
-//! stateless ticketer and its **own** session-ID store: only tickets and session IDs minted on
-//! this control connection (or its own data connections) can resume. A random per-session token
-//! is also embedded as resumption data, which TLS 1.3 reports back, as a second check.
+//! ticketer and its **own** session-ID store: only tickets and session IDs minted on this
+//! control connection (or its own data connections) can resume. The ticketer is the server's
+//! one key (rotated) bound to the session by a random per-session token sealed inside every
+//! ticket ([`TokenTicketer`]): a ticket whose token is not the session's is refused, exactly as
+//! a ticket under another key would be, for a sixth of the memory of a key per session. The
+//! token is also embedded as resumption data, which TLS 1.3 reports back, as a second check.
 //!
 //! Tickets are stateless and stay valid for hours (the ticketer rotates keys every 6 h and keeps
 //! the previous one), lookups never consume a stored session, and each handshake sends
@@ -67,9 +70,6 @@ const MAX_RETIRED_SESSIONS: usize = 4096;
 /// How long a data connection that resumed a sibling's ticket waits for that sibling's login.
 const SIBLING_LOGIN_WAIT: Duration = Duration::from_secs(10);
 
-/// A random value naming one control session inside its TLS tickets.
-type Token = [u8; 16];
-
 /// Builds the base server configuration: TLS 1.3 and 1.2 only, aws-lc-rs, client certificates
 /// requested (not required) while `auth` has users who log in with one.
 pub fn server_config(
@@ -83,6 +83,8 @@ pub fn server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(key.chain, key.key)?;
     config.send_tls13_tickets = TLS13_TICKETS_PER_HANDSHAKE;
+    // The key every session's tickets are sealed with; sessions bind them with their token.
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 
@@ -183,9 +185,13 @@ impl SessionTls {
         registry: &SessionRegistry,
         peer: IpAddr,
     ) -> Result<SessionTls, rustls::Error> {
+        let token: Token = rand::random();
         let keys = Arc::new(SessionKeys {
-            token: rand::random(),
-            ticketer: rustls::crypto::aws_lc_rs::Ticketer::new()?,
+            token,
+            ticketer: Arc::new(TokenTicketer {
+                shared: base.ticketer.clone(),
+                token,
+            }),
             store: SessionStore::default(),
             peer: peer.to_canonical(),
             login: watch::Sender::new(Login::Pending),
@@ -584,3 +590,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests;
+mod token_ticketer;
+
+use token_ticketer::{Token, TokenTicketer};
