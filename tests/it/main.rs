@@ -9,6 +9,7 @@ mod attacks_ftps;
 mod attacks_sftp;
 mod bandwidth;
 mod check_config;
+mod ci_recipes;
 mod cli;
 mod cli_config_errors;
 mod cli_paste;
