@@ -11,6 +11,7 @@ mod bandwidth;
 mod check_config;
 mod cli;
 mod cli_config_errors;
+mod cli_manuals;
 mod cli_paste;
 mod cli_umask;
 mod clients_ftps;
