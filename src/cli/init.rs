@@ -1,4 +1,5 @@
-//! `ferryd init`: write a production config, certificate, host keys and an empty users file.
+//! `ferryd init`: write a production config, certificate, host keys and an empty users file;
+//! with `--state-only`, create only the missing state next to an existing config (packages).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,14 @@ pub struct InitArgs {
     /// timing advisory, RUSTSEC-2023-0071, so it is off by default).
     #[arg(long)]
     rsa: bool,
+    /// Keep the existing config (--config) and create only what it names that is missing:
+    /// the state and data directories, and at their default names in state_dir the TLS
+    /// certificate, the SSH host keys and an empty users file. Existing files are kept.
+    ///
+    /// For packages, which install the config before any key exists; run it as the user the
+    /// daemon runs as, so that user owns what it creates.
+    #[arg(long, conflicts_with_all = ["dir", "rsa"])]
+    state_only: bool,
 }
 
 /// The reference config; init writes it with the chosen directories filled in, so the
@@ -31,6 +40,9 @@ pub struct InitArgs {
 const REFERENCE_CONFIG: &str = include_str!("../../config/ferryd.toml");
 
 pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
+    if args.state_only {
+        return create_state_only(config_path, &args.names);
+    }
     let layout = Layout::new(config_path, args)?;
     let text = production_config(&layout, args.rsa);
     let config = Config::parse(&text, &layout.config)
@@ -60,9 +72,6 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
     }
 
     let cant_create = |error: anyhow::Error| Failure::new(Failure::CANT_CREATE, error);
-    for dir in [&config.server.state_dir, &config.server.data_dir] {
-        create_private_dir(dir).map_err(cant_create)?;
-    }
     if let Some(parent) = layout.config.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))
@@ -72,35 +81,7 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
         .with_context(|| format!("writing {}", layout.config.display()))
         .map_err(cant_create)?;
     println!("wrote {}", layout.config.display());
-
-    let names = certificate::default_names(&args.names);
-    certificate::generate(&config.ftps.cert, &config.ftps.key, &names)
-        .context("generating the TLS certificate")
-        .map_err(cant_create)?;
-    let tls = certificate::load(&config.ftps.cert, &config.ftps.key)
-        .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-    println!(
-        "wrote {} (self-signed for {}; SHA-256 {})",
-        config.ftps.cert.display(),
-        names.join(", "),
-        tls.fingerprint()
-    );
-    for path in &config.sftp.host_keys {
-        host_keys::generate(path, host_keys::HostKeyKind::for_path(path))
-            .context("generating an SSH host key")
-            .map_err(cant_create)?;
-        let key = host_keys::load(path).map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-        println!(
-            "wrote {} ({})",
-            path.display(),
-            host_keys::fingerprint(&key)
-        );
-    }
-    UserDb::default()
-        .save(&config.auth.users_file)
-        .context("creating the users file")
-        .map_err(cant_create)?;
-    println!("wrote {} (no users yet)", config.auth.users_file.display());
+    create_missing_state(&config, &args.names)?;
     let ferryd = Invocation::new(&layout.config, &config);
     println!();
     println!("Next, add a user (NAME: letters, digits, '.', '_', '-'):");
@@ -121,6 +102,85 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// `init --state-only`: the config exists (a package's conffile); add what it lacks.
+fn create_state_only(config_path: &Path, names: &[String]) -> Result<(), Failure> {
+    let config = Config::load(config_path).map_err(Failure::config)?;
+    create_missing_state(&config, names)?;
+    println!("{}: state complete", config_path.display());
+    Ok(())
+}
+
+/// Creates the directories, and each missing key file and users file at its default name in
+/// `state_dir`, printing what it wrote. A file elsewhere was named by the admin: a missing one
+/// is left for `check-config` to report rather than replaced by a self-signed stand-in.
+fn create_missing_state(config: &Config, names: &[String]) -> Result<(), Failure> {
+    let cant_create = |error: anyhow::Error| Failure::new(Failure::CANT_CREATE, error);
+    for dir in [&config.server.state_dir, &config.server.data_dir] {
+        create_private_dir(dir).map_err(cant_create)?;
+    }
+    let ftps = &config.ftps;
+    match (ftps.cert.exists(), ftps.key.exists()) {
+        (true, true) => {}
+        (false, false) if generated(config, &ftps.cert) && generated(config, &ftps.key) => {
+            let names = certificate::default_names(names);
+            certificate::generate(&ftps.cert, &ftps.key, &names)
+                .context("generating the TLS certificate")
+                .map_err(cant_create)?;
+            let tls = certificate::load(&ftps.cert, &ftps.key)
+                .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+            println!(
+                "wrote {} (self-signed for {}; SHA-256 {})",
+                ftps.cert.display(),
+                names.join(", "),
+                tls.fingerprint()
+            );
+        }
+        (false, false) => {}
+        (cert_exists, _) => {
+            let (present, missing) = if cert_exists {
+                (&ftps.cert, &ftps.key)
+            } else {
+                (&ftps.key, &ftps.cert)
+            };
+            return Err(Failure::config(anyhow!(
+                "{} exists but {} is missing; restore it or remove both to generate a new pair",
+                present.display(),
+                missing.display()
+            )));
+        }
+    }
+    for path in &config.sftp.host_keys {
+        if path.exists() || !generated(config, path) {
+            continue;
+        }
+        host_keys::generate(path, host_keys::HostKeyKind::for_path(path))
+            .context("generating an SSH host key")
+            .map_err(cant_create)?;
+        let key = host_keys::load(path).map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
+        println!(
+            "wrote {} ({})",
+            path.display(),
+            host_keys::fingerprint(&key)
+        );
+    }
+    let users_file = &config.auth.users_file;
+    if !users_file.exists() && *users_file == config.server.state_dir.join(USERS_FILE) {
+        UserDb::default()
+            .save(users_file)
+            .context("creating the users file")
+            .map_err(cant_create)?;
+        println!("wrote {} (no users yet)", users_file.display());
+    }
+    Ok(())
+}
+
+/// The users file's name in the reference config, relative to `state_dir`.
+const USERS_FILE: &str = "users.toml";
+
+fn generated(config: &Config, path: &Path) -> bool {
+    config.generated_when_missing(path)
 }
 
 struct Layout {

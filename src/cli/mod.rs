@@ -1,5 +1,5 @@
 //! The command line: `serve`, `init`, `check-config`, `reload`, `status`, `session …`,
-//! `ban …`, `user …`.
+//! `ban …`, `user …`, `completions SHELL`.
 //!
 //! Each subcommand returns `Result<(), Failure>`; `Failure` carries the sysexits-style exit
 //! code so `systemctl status` tells an admin whether to fix the config (78), the environment
@@ -12,6 +12,7 @@ mod failure;
 mod first_start;
 mod init;
 mod invocation;
+mod manuals;
 mod serve;
 mod session;
 mod status;
@@ -19,7 +20,7 @@ mod user;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use failure::Failure;
 pub use invocation::DEFAULT_CONFIG;
@@ -65,7 +66,9 @@ pub enum Command {
     /// Create a production setup: config file, TLS certificate, SSH host keys, users file.
     ///
     /// Refuses to overwrite anything that exists. Without --dir the config goes to --config
-    /// and state and data to /var/lib/ferryd; with --dir everything goes below DIR.
+    /// and state and data to /var/lib/ferryd; with --dir everything goes below DIR. With
+    /// --state-only the config must exist, and only the state it names that is missing is
+    /// created (what the Debian package's postinst runs).
     Init(init::InitArgs),
     /// Validate the config and the users file; print every problem with file and line.
     CheckConfig,
@@ -95,6 +98,14 @@ pub enum Command {
     /// Manage users in the users file (the server need not be running).
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// The Debian package installs them; otherwise, e.g. for bash:
+    /// `ferryd completions bash > /etc/bash_completion.d/ferryd`.
+    Completions(manuals::CompletionsArgs),
+    /// Write the man pages (ferryd.1, ferryd-SUBCOMMAND.1) into DIR; the package build ships them.
+    #[command(hide = true)]
+    Manpage(manuals::ManpageArgs),
     /// Internal: runs hook commands for `serve` outside its sandbox (started by `serve`).
     #[command(hide = true)]
     HookRunner,
@@ -111,6 +122,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Session(command) => session::run(&cli.config, command),
         Command::Ban(command) => ban::run(&cli.config, command),
         Command::User(command) => user::run(&cli.config, command),
+        Command::Completions(args) => manuals::completions(Cli::command(), &args),
+        Command::Manpage(args) => manuals::manpage(Cli::command(), &args),
         Command::HookRunner => match crate::hooks::serve_runner(&cli.config) {
             0 => Ok(()),
             code => Err(Failure::new(
@@ -126,7 +139,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {

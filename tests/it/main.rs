@@ -12,6 +12,7 @@ mod check_config;
 mod ci_recipes;
 mod cli;
 mod cli_config_errors;
+mod cli_manuals;
 mod cli_paste;
 mod cli_umask;
 mod clients_ftps;
