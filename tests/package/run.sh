@@ -89,8 +89,14 @@ step "first steps as docs/install.md gives them"
 runuser -u ferryd -- ferryd user add alice --random-password | grep '^password: ' >/dev/null ||
     fail "user add printed no password"
 [ "$(stat -c '%U' /var/lib/ferryd/state/users.toml)" = ferryd ] || fail "users.toml changed owner"
-# check-config binds every listener (21, 990, 22) as serve would; as root it may.
-/usr/bin/ferryd --config /etc/ferryd/ferryd.toml check-config
+# check-config binds every listener (21, 990, 22) as serve would; as root it may. In a network
+# namespace of its own when possible, so an sshd already on port 22 of the CI machine cannot
+# fail the check of the package.
+if unshare --net true 2>/dev/null; then
+    unshare --net /usr/bin/ferryd --config /etc/ferryd/ferryd.toml check-config
+else
+    /usr/bin/ferryd --config /etc/ferryd/ferryd.toml check-config
+fi
 MANWIDTH=200 man -l /usr/share/man/man1/ferryd.1.gz 2>/dev/null | grep "ferryd-user(1)" >/dev/null ||
     fail "the man page does not render"
 bash -c 'source /usr/share/bash-completion/completions/ferryd && complete -p ferryd' >/dev/null ||
