@@ -8,6 +8,7 @@ machine). Directly:
 
   object_storage.py --ferryd-bin B --rclone-bin R --garage-bin G [--size MiB] [--reps N]
                     [--work DIR] [--out DIR] [--no-wait] [--no-sandbox]
+                    [--direction up|down|both] [--legs ferryd:sftp,direct:s3,...]
 
 Legs, each up (client -> server -> Garage) and down (Garage -> server -> client):
 
@@ -344,13 +345,15 @@ root_domain = ".s3.garage.localhost"
 
     # ------------------------------------------------------------ legs
     def legs(self):
-        """(name, proto, server process or None) in a fixed order."""
-        return [("ferryd", "ftps", self.ferryd), ("ferryd", "ftps-implicit", self.ferryd),
+        """(name, proto, server process or None) in a fixed order, those --legs names."""
+        every = [("ferryd", "ftps", self.ferryd), ("ferryd", "ftps-implicit", self.ferryd),
                 ("rclone-serve", "ftps-implicit", self.rclone_ftp),
                 ("ferryd", "sftp", self.ferryd), ("rclone-serve", "sftp", self.rclone_sftp),
                 ("ferryd", "sftp-r16", self.ferryd),
                 ("rclone-serve", "sftp-r16", self.rclone_sftp),
                 ("direct", "s3", None)]
+        chosen = self.a.legs.split(",") if self.a.legs else None
+        return [leg for leg in every if chosen is None or f"{leg[0]}:{leg[1]}" in chosen]
 
     def cmd(self, server, proto, direction, verbose=False):
         remote = "big.bin"
@@ -458,8 +461,9 @@ root_domain = ".s3.garage.localhost"
 
     def measure(self):
         legs = self.legs()
+        directions = ("up", "down") if self.a.direction == "both" else (self.a.direction,)
         for rep in range(self.a.reps):
-            for direction in ("up", "down"):
+            for direction in directions:
                 for server, proto, _ in rotate(legs, rep):
                     row, _ = self.run(server, proto, direction, rep)
                     self.record(row)
@@ -623,6 +627,10 @@ def main():
     ap.add_argument("--no-wait", action="store_true")
     ap.add_argument("--wait-minutes", type=float, default=30)
     ap.add_argument("--no-sandbox", action="store_true")
+    ap.add_argument("--direction", choices=("up", "down", "both"), default="both",
+                    help="timed runs of this direction only (the check pass does both)")
+    ap.add_argument("--legs", metavar="SERVER:PROTO,...",
+                    help="only these legs, e.g. ferryd:sftp,direct:s3 (names as in results.jsonl)")
     args = ap.parse_args()
     if args.report:
         with open(os.path.join(args.report, "meta.json")) as f:

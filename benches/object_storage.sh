@@ -8,6 +8,7 @@
 #   benches/object_storage.sh --reps 5 --out report.md
 #   benches/object_storage.sh --no-wait        # do not wait for a quiet machine
 #   benches/object_storage.sh --no-sandbox     # ferryd with [sandbox] enabled = false
+#   benches/object_storage.sh --direction down --legs ferryd:sftp,direct:s3   # a subset
 #
 # Also reached as `benches/run.sh --cases object_storage` (with run.sh's --quick, --no-wait
 # and --out). Runs as any user that may write to /dev/shm; uses the existing release binary
@@ -32,9 +33,9 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --out) out=$(realpath -m "$2"); shift ;;
-    --reps|--size|--wait-minutes) args+=("$1" "$2"); shift ;;
+    --reps|--size|--wait-minutes|--direction|--legs) args+=("$1" "$2"); shift ;;
     --no-wait|--no-sandbox) args+=("$1") ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "object_storage.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift

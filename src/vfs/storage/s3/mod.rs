@@ -11,6 +11,7 @@
 
 mod client;
 mod errors;
+mod fetch;
 mod keys;
 mod lister;
 mod read_window;
