@@ -8,45 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use ferryd::config::RawHook;
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::daemon::{binary, Daemon};
+use crate::harness::daemon::{daemon_config, write_daemon_config, Daemon};
 use crate::harness::ftp_client::FtpClient;
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::tmpfs::temp_uploads;
-use crate::harness::{TestServer, PASSWORD, USER};
-
-/// A config for the real binary (sandbox on: the default) with `extra` appended, and `USER`
-/// added by the CLI.
-fn daemon_config(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("ferryd.toml");
-    write_config(dir, extra);
-    Command::new(binary())
-        .arg("--config")
-        .arg(&path)
-        .args(["user", "add", USER, "--password-stdin"])
-        .write_stdin(format!("{PASSWORD}\n"))
-        .assert()
-        .success();
-    path
-}
-
-fn write_config(dir: &Path, extra: &str) {
-    std::fs::write(
-        dir.join("ferryd.toml"),
-        format!(
-            "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
-             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n[defender]\nenabled = false\n{extra}",
-            d = dir.display(),
-            ports = crate::harness::passive_ports()
-        ),
-    )
-    .unwrap();
-}
+use crate::harness::{TestServer, USER};
 
 /// Waits up to 20 s for `path` to exist with content; its text.
 fn wait_for_file(path: &Path) -> String {
@@ -189,7 +159,7 @@ async fn a_hook_added_by_a_reload_runs_through_the_sandboxed_daemons_runner() {
     let daemon = Daemon::start(&config);
     let ftps = daemon.listening_addresses(2)[0];
 
-    write_config(
+    write_daemon_config(
         dir.path(),
         &recording_hook(out.path(), "\"mkdir\", \"delete\", \"login_failed\""),
     );
