@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::harness::daemon::{daemon_config, write_daemon_config, Daemon};
 use crate::harness::ftp_client::FtpClient;
+use crate::harness::openssh;
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::tmpfs::temp_uploads;
@@ -414,17 +415,8 @@ async fn a_gate_refuses_a_legacy_scp_upload_with_an_scp_error_line() {
     std::fs::create_dir_all(server.home(USER)).unwrap();
     let local = server.dir.as_path().join("big.bin");
     std::fs::write(&local, vec![b'x'; 4096]).unwrap();
-    let output = tokio::process::Command::new("scp")
+    let output = openssh::command("scp", server.addr.port(), &key_path)
         .arg("-O")
-        .args(["-i", key_path.to_str().unwrap()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-P", &server.addr.port().to_string()])
         .arg(&local)
         .arg(format!("{USER}@127.0.0.1:/big.bin"))
         .output()
