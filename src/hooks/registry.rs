@@ -149,7 +149,8 @@ impl Hooks {
     }
 
     /// No hooks at all (tests of other parts). Call it on the runtime.
-    pub fn none() -> Hooks {
+    #[cfg(test)]
+    pub(crate) fn none() -> Hooks {
         let table = HookTable(Table::default());
         Hooks::with_launcher(
             table,
