@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -109,11 +110,11 @@ impl Payload {
 
 /// `X-Ferryd-Signature`'s value: `sha256=` and the hex HMAC-SHA256 of `body` under `secret`.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+    // The `Result` is the shape `KeyInit` shares with fixed-length cipher keys; HMAC takes a
+    // key of any length (RFC 2104 §2: a longer one is hashed, a shorter one padded), so this
+    // is never `Err`, whatever the secret file holds.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .expect("HMAC accepts keys of every length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -191,5 +192,18 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn secrets_of_any_length_sign() {
+        // RFC 4231 test case 6: a key longer than SHA-256's block.
+        assert_eq!(
+            signature(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(signature(b"", b"").len(), "sha256=".len() + 64);
     }
 }
