@@ -36,6 +36,9 @@ pub struct Payload {
     pub sha256: Option<[u8; 32]>,
     /// When it happened.
     pub time: SystemTime,
+    /// Why it did not end well, as the audit log words it (`crate::audit::reason`): for
+    /// `login_failed`, whether the credentials were wrong or a right login was refused.
+    pub reason: Option<&'static str>,
 }
 
 /// The webhook body: the same fields as the environment, lower-case.
@@ -53,6 +56,8 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl Payload {
@@ -78,6 +83,9 @@ impl Payload {
         if let Some(sha256) = &self.sha256 {
             variables.push(("FERRYD_SHA256", hex::encode(sha256)));
         }
+        if let Some(reason) = self.reason {
+            variables.push(("FERRYD_REASON", reason.to_owned()));
+        }
         variables
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
@@ -96,6 +104,7 @@ impl Payload {
             size: self.size,
             sha256: self.sha256.as_ref().map(hex::encode),
             time: self.time_text(),
+            reason: self.reason,
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -136,6 +145,7 @@ mod tests {
             size: Some(3),
             sha256: Some([0xab; 32]),
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_979_200),
+            reason: None,
         }
     }
 
@@ -162,6 +172,24 @@ mod tests {
         assert_eq!(get("FERRYD_SHA256"), Some("ab".repeat(32).as_str()));
         assert_eq!(get("FERRYD_TIME"), Some("2025-12-06T00:00:00Z"));
         assert_eq!(get("FERRYD_TARGET"), None);
+        assert_eq!(get("FERRYD_REASON"), None);
+    }
+
+    #[test]
+    fn a_failed_login_says_why() {
+        let failed = Payload {
+            event: HookEvent::LoginFailed,
+            path: String::new(),
+            file: None,
+            size: None,
+            sha256: None,
+            reason: Some("limit"),
+            ..upload()
+        };
+        let variables = failed.environment();
+        assert!(variables.contains(&("FERRYD_REASON".to_owned(), "limit".to_owned())));
+        let body: serde_json::Value = serde_json::from_slice(&failed.json()).unwrap();
+        assert_eq!(body["reason"], "limit");
     }
 
     #[test]
@@ -179,6 +207,7 @@ mod tests {
         assert_eq!(body["size"], 3);
         assert_eq!(body["sha256"], "ab".repeat(32));
         assert_eq!(body["time"], "2025-12-06T00:00:00Z");
+        assert!(body.get("reason").is_none());
         assert!(
             body.get("file").is_none(),
             "a path on the server stays on the server"

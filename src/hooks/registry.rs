@@ -387,6 +387,7 @@ impl AuditSink for Hooks {
             size: (event.action == Action::Download).then_some(event.bytes),
             sha256: None,
             time: SystemTime::now(),
+            reason: event.outcome.cause().map(|cause| cause.reason),
         });
     }
 }

@@ -17,7 +17,7 @@ use crate::harness::openssh;
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::tmpfs::temp_uploads;
-use crate::harness::{TestServer, USER};
+use crate::harness::{TestServer, PASSWORD, USER};
 
 /// Waits up to 20 s for `path` to exist with content; its text.
 fn wait_for_file(path: &Path) -> String {
@@ -173,15 +173,47 @@ async fn a_hook_added_by_a_reload_runs_through_the_sandboxed_daemons_runner() {
     assert_eq!(wrong.cmd("PASS wrong").await.code, 530);
     let env = wait_for_file(&out.path().join("login_failed.env"));
     assert_eq!(variable(&env, "FERRYD_USER"), Some(USER), "{env}");
+    assert_eq!(
+        variable(&env, "FERRYD_REASON"),
+        Some("credentials"),
+        "{env}"
+    );
 
     let mut client = FtpClient::explicit(ftps).await;
     client.login().await;
     assert_eq!(client.cmd("MKD builds").await.code, 257);
     let env = wait_for_file(&out.path().join("mkdir.env"));
     assert_eq!(variable(&env, "FERRYD_PATH"), Some("/builds"), "{env}");
+    assert_eq!(variable(&env, "FERRYD_REASON"), None, "{env}");
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait(Duration::from_secs(30)).status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_refused_by_the_session_limit_is_login_failed_for_limit() {
+    let out = tempfile::tempdir().unwrap();
+    let spec = hook(&format!(
+        "on = [\"login_failed\"]\n\
+         run = [\"/bin/sh\", \"-c\", \"env | grep ^FERRYD_ | sort > {}/login_failed.env\"]\n",
+        out.path().display()
+    ));
+    let server = TestServer::start_with(|config, _| {
+        config.hooks.hooks.push(spec);
+        config.server.max_sessions_per_user = 1;
+    })
+    .await;
+    let ftps = server.addresses.ftps_explicit.unwrap();
+    let mut first = FtpClient::explicit(ftps).await;
+    first.login().await;
+    let mut second = FtpClient::explicit(ftps).await;
+    assert_eq!(second.cmd(&format!("USER {USER}")).await.code, 331);
+    assert_eq!(second.cmd(&format!("PASS {PASSWORD}")).await.code, 421);
+
+    let env = wait_for_file(&out.path().join("login_failed.env"));
+    assert_eq!(variable(&env, "FERRYD_USER"), Some(USER), "{env}");
+    assert_eq!(variable(&env, "FERRYD_REASON"), Some("limit"), "{env}");
+    server.stop().await;
 }
 
 /// One HTTP request as a tiny server saw it.
