@@ -10,6 +10,7 @@ use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, parse_duration, short_duration, unexpected};
 use super::failure::Failure;
+use super::output;
 
 /// `ferryd ban …`.
 #[derive(Debug, Subcommand)]
@@ -56,15 +57,15 @@ pub(super) fn run(config_path: &Path, command: BanCommand) -> Result<(), Failure
                 address: args.address,
                 seconds: duration.as_secs(),
             };
-            println!("{}", done(ask(config_path, &request, Failure::DATA)?)?);
-            Ok(())
+            let message = done(ask(config_path, &request, Failure::DATA)?)?;
+            writeln!(output::stdout(), "{message}")
         }
         BanCommand::Del(args) => {
             let request = Request::BanDel {
                 address: args.address,
             };
-            println!("{}", done(ask(config_path, &request, Failure::DATA)?)?);
-            Ok(())
+            let message = done(ask(config_path, &request, Failure::DATA)?)?;
+            writeln!(output::stdout(), "{message}")
         }
     }
 }
@@ -74,22 +75,25 @@ fn list(config_path: &Path) -> Result<(), Failure> {
         Response::Bans { bans } => bans,
         other => return Err(unexpected(&other)),
     };
+    let mut out = output::stdout();
     if bans.is_empty() {
-        println!("no bans");
+        writeln!(out, "no bans")?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{:<40} {:<15} {:>5} {:>8}",
         "ADDRESS", "REASON", "SCORE", "UNTIL"
-    );
+    )?;
     for ban in bans {
-        println!(
+        writeln!(
+            out,
             "{:<40} {:<15} {:>5} {:>8}",
             ban.address,
             ban.reason,
             ban.score,
             format!("+{}", short_duration(ban.remaining_secs))
-        );
+        )?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::server::{one_line_chain, preflight};
 
 use super::failure::Failure;
 use super::invocation::Invocation;
+use super::output;
 
 pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
     let config = match Config::load(config_path) {
@@ -19,18 +20,19 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
         }
     };
     let report = preflight(&config);
+    let mut out = output::stdout();
     for note in &report.notes {
-        println!("{note}");
+        writeln!(out, "{note}")?;
     }
     if report.needs_a_user {
         let add = Invocation::new(config_path, &config).command(&["user", "add", "NAME"]);
-        println!("add a user with:\n  {add}");
+        writeln!(out, "add a user with:\n  {add}")?;
     }
     if let Some(hint) = firewall_hint(&config) {
-        println!("firewall: {hint}");
+        writeln!(out, "firewall: {hint}")?;
     }
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        writeln!(out, "warning: {warning}")?;
     }
     for problem in &report.problems {
         eprintln!("{}", one_line_chain(problem));
@@ -41,8 +43,7 @@ pub(super) fn run(config_path: &Path) -> Result<(), Failure> {
             "{count} problem(s) found; `serve` would refuse to start"
         )));
     }
-    println!("{}: configuration OK", config_path.display());
-    Ok(())
+    writeln!(out, "{}: configuration OK", config_path.display())
 }
 
 /// Every port that will listen, for the firewall: the control ports, the passive range (which

@@ -3,40 +3,56 @@
 
 use crate::server::{BootstrapUser, BoundAddresses};
 
+use super::failure::Failure;
 use super::invocation::Invocation;
+use super::output;
 
 /// Shown once, on stdout, when the quick-start bootstrap user was just created.
-pub(super) fn print_help(user: &BootstrapUser, addresses: BoundAddresses, ferryd: &Invocation) {
+pub(super) fn print_help(
+    user: &BootstrapUser,
+    addresses: BoundAddresses,
+    ferryd: &Invocation,
+) -> Result<(), Failure> {
     let BootstrapUser { name, password } = user;
-    println!();
-    println!("Created user {name:?} with password: {password}");
+    let mut out = output::stdout();
+    writeln!(out)?;
+    writeln!(out, "Created user {name:?} with password: {password}")?;
     // On a line of its own: the command may be long, and nothing around it gets pasted too.
-    println!("It is shown only this once. To change it, run:");
-    println!(
+    writeln!(out, "It is shown only this once. To change it, run:")?;
+    writeln!(
+        out,
         "  {}",
         ferryd.command(&["user", "passwd", name, "--random-password"])
-    );
-    println!();
+    )?;
+    writeln!(out)?;
     if let Some(address) = addresses.ftps_explicit {
         let (host, port) = (address.ip(), address.port());
-        println!(
+        writeln!(
+            out,
             "FTPS (explicit TLS):  FileZilla: Host ftpes://{host}  Port {port}  Logon Type Normal"
-        );
-        println!("  curl --ssl-reqd -k --user '{name}:{password}' ftp://{host}:{port}/");
-        println!("  lftp -u '{name},{password}' -e 'set ssl:verify-certificate no; ls; quit' ftp://{host}:{port}");
+        )?;
+        writeln!(
+            out,
+            "  curl --ssl-reqd -k --user '{name}:{password}' ftp://{host}:{port}/"
+        )?;
+        writeln!(out, "  lftp -u '{name},{password}' -e 'set ssl:verify-certificate no; ls; quit' ftp://{host}:{port}")?;
     }
     if let Some(address) = addresses.ftps_implicit {
-        println!(
+        writeln!(
+            out,
             "FTPS (implicit TLS):  curl -k --user '{name}:{password}' ftps://{}:{}/",
             address.ip(),
             address.port()
-        );
+        )?;
     }
     if let Some(address) = addresses.sftp {
         let (host, port) = (address.ip(), address.port());
-        println!("SFTP:  FileZilla: Host sftp://{host}  Port {port}");
-        println!("  sftp -P {port} {name}@{host}");
-        println!("  curl -k --user '{name}:{password}' sftp://{host}:{port}/~/");
+        writeln!(out, "SFTP:  FileZilla: Host sftp://{host}  Port {port}")?;
+        writeln!(out, "  sftp -P {port} {name}@{host}")?;
+        writeln!(
+            out,
+            "  curl -k --user '{name}:{password}' sftp://{host}:{port}/~/"
+        )?;
     }
-    println!();
+    writeln!(out)
 }

@@ -11,6 +11,7 @@ use crate::key_material::{certificate, host_keys};
 
 use super::failure::Failure;
 use super::invocation::Invocation;
+use super::output;
 
 /// Options of `ferryd init`.
 #[derive(Debug, clap::Args)]
@@ -80,26 +81,35 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
     std::fs::write(&layout.config, &text)
         .with_context(|| format!("writing {}", layout.config.display()))
         .map_err(cant_create)?;
-    println!("wrote {}", layout.config.display());
+    let mut out = output::stdout();
+    writeln!(out, "wrote {}", layout.config.display())?;
     create_missing_state(&config, &args.names)?;
     let ferryd = Invocation::new(&layout.config, &config);
-    println!();
-    println!("Next, add a user (NAME: letters, digits, '.', '_', '-'):");
-    println!(
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Next, add a user (NAME: letters, digits, '.', '_', '-'):"
+    )?;
+    writeln!(
+        out,
         "  {}",
         ferryd.command(&["user", "add", "NAME", "--random-password"])
-    );
-    println!("Then run the server in the foreground:");
-    println!("  {}", ferryd.command(&["serve"]));
+    )?;
+    writeln!(out, "Then run the server in the foreground:")?;
+    writeln!(out, "  {}", ferryd.command(&["serve"]))?;
     if ferryd.uses_default_config() {
-        println!("or as a service with config/ferryd.service (see docs/install.md):");
-        println!("  systemctl enable --now ferryd");
+        writeln!(
+            out,
+            "or as a service with config/ferryd.service (see docs/install.md):"
+        )?;
+        writeln!(out, "  systemctl enable --now ferryd")?;
     } else {
         // The unit file names the default config; this one needs its own unit.
-        println!(
+        writeln!(
+            out,
             "or as a service: copy config/ferryd.service and change its --config to {}",
             layout.config.display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -108,8 +118,11 @@ pub(super) fn run(config_path: &Path, args: &InitArgs) -> Result<(), Failure> {
 fn create_state_only(config_path: &Path, names: &[String]) -> Result<(), Failure> {
     let config = Config::load(config_path).map_err(Failure::config)?;
     create_missing_state(&config, names)?;
-    println!("{}: state complete", config_path.display());
-    Ok(())
+    writeln!(
+        output::stdout(),
+        "{}: state complete",
+        config_path.display()
+    )
 }
 
 /// Creates the directories, and each missing key file and users file at its default name in
@@ -117,6 +130,7 @@ fn create_state_only(config_path: &Path, names: &[String]) -> Result<(), Failure
 /// is left for `check-config` to report rather than replaced by a self-signed stand-in.
 fn create_missing_state(config: &Config, names: &[String]) -> Result<(), Failure> {
     let cant_create = |error: anyhow::Error| Failure::new(Failure::CANT_CREATE, error);
+    let mut out = output::stdout();
     for dir in [&config.server.state_dir, &config.server.data_dir] {
         create_private_dir(dir).map_err(cant_create)?;
     }
@@ -130,12 +144,13 @@ fn create_missing_state(config: &Config, names: &[String]) -> Result<(), Failure
                 .map_err(cant_create)?;
             let tls = certificate::load(&ftps.cert, &ftps.key)
                 .map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-            println!(
+            writeln!(
+                out,
                 "wrote {} (self-signed for {}; SHA-256 {})",
                 ftps.cert.display(),
                 names.join(", "),
                 tls.fingerprint()
-            );
+            )?;
         }
         (false, false) => {}
         (cert_exists, _) => {
@@ -159,11 +174,12 @@ fn create_missing_state(config: &Config, names: &[String]) -> Result<(), Failure
             .context("generating an SSH host key")
             .map_err(cant_create)?;
         let key = host_keys::load(path).map_err(|error| Failure::new(Failure::SOFTWARE, error))?;
-        println!(
+        writeln!(
+            out,
             "wrote {} ({})",
             path.display(),
             host_keys::fingerprint(&key)
-        );
+        )?;
     }
     let users_file = &config.auth.users_file;
     if !users_file.exists() && *users_file == config.server.state_dir.join(USERS_FILE) {
@@ -171,7 +187,7 @@ fn create_missing_state(config: &Config, names: &[String]) -> Result<(), Failure
             .save(users_file)
             .context("creating the users file")
             .map_err(cant_create)?;
-        println!("wrote {} (no users yet)", users_file.display());
+        writeln!(out, "wrote {} (no users yet)", users_file.display())?;
     }
     Ok(())
 }

@@ -5,10 +5,10 @@
 //! The package build (`packaging/build-deb.sh`) runs both and ships their output; hidden
 //! subcommands (`manpage`, `hook-runner`) appear in neither.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use super::failure::Failure;
+use super::output;
 use anyhow::Context;
 
 /// Options of `ferryd completions`.
@@ -41,12 +41,7 @@ pub(super) fn completions(cli: clap::Command, args: &CompletionsArgs) -> Result<
     );
     // The generators panic when their writer fails, so they write to memory and only this
     // write, which a closed pipe can fail, reaches stdout.
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&script)
-        .and_then(|()| stdout.flush())
-        .context("writing to standard output")
-        .map_err(|error| Failure::new(Failure::CANT_CREATE, error))
+    output::stdout().write_all(&script)
 }
 
 pub(super) fn manpage(cli: clap::Command, args: &ManpageArgs) -> Result<(), Failure> {
@@ -54,8 +49,11 @@ pub(super) fn manpage(cli: clap::Command, args: &ManpageArgs) -> Result<(), Fail
         .and_then(|()| clap_mangen::generate_to(cli, &args.dir))
         .with_context(|| format!("writing man pages to {}", args.dir.display()))
         .map_err(|error| Failure::new(Failure::CANT_CREATE, error))?;
-    println!("wrote man pages to {}", args.dir.display());
-    Ok(())
+    writeln!(
+        output::stdout(),
+        "wrote man pages to {}",
+        args.dir.display()
+    )
 }
 
 /// The command line without its hidden subcommands: the man page generator leaves them out by

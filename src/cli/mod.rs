@@ -13,6 +13,7 @@ mod first_start;
 mod init;
 mod invocation;
 mod manuals;
+mod output;
 mod serve;
 mod session;
 mod status;

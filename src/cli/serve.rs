@@ -22,7 +22,12 @@ pub(super) fn run(config_path: &Path, log_level: Option<&str>) -> Result<(), Fai
     runtime.block_on(async {
         let daemon = confined.start().await.map_err(daemon_failure)?;
         if let Some(user) = daemon.server().bootstrap_user() {
-            first_start::print_help(user, daemon.server().addresses(), &invocation);
+            let addresses = daemon.server().addresses();
+            // The daemon already serves: a terminal that cannot show the help is no reason
+            // to stop it, and the password itself never goes to the log.
+            if let Err(failure) = first_start::print_help(user, addresses, &invocation) {
+                tracing::warn!(error = %failure.error, "could not print the first-start help");
+            }
         }
         daemon.run().await;
         Ok(())

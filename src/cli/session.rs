@@ -11,6 +11,7 @@ use crate::server::admin_protocol::{Request, Response};
 use super::admin_client::{ask, done, short_duration, unexpected};
 use super::failure::Failure;
 use super::invocation::Invocation;
+use super::output;
 
 /// `ferryd session …`.
 #[derive(Debug, Subcommand)]
@@ -55,8 +56,7 @@ pub(super) fn run(config_path: &Path, command: SessionCommand) -> Result<(), Fai
                 user: args.user,
             };
             let message = done(ask(config_path, &request, Failure::DATA)?)?;
-            println!("{message}");
-            Ok(())
+            writeln!(output::stdout(), "{message}")
         }
     }
 }
@@ -74,23 +74,26 @@ fn list(config_path: &Path) -> Result<(), Failure> {
         Response::Sessions { sessions } => sessions,
         other => return Err(unexpected(&other)),
     };
+    let mut out = output::stdout();
     if sessions.is_empty() {
-        println!("no sessions");
+        writeln!(out, "no sessions")?;
         return Ok(());
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    println!(
+    writeln!(
+        out,
         "{:<8} {:<16} {:<8} {:<24} {:>10}  TRANSFER (BYTES)",
         "ID", "USER", "PROTOCOL", "CLIENT", "SINCE"
-    );
+    )?;
     for session in sessions {
         let transfer = match &session.transfer {
             Some(what) => format!("{what} ({})", session.bytes),
             None => "-".to_owned(),
         };
-        println!(
+        writeln!(
+            out,
             "{:<8} {:<16} {:<8} {:<24} {:>10}  {transfer}",
             format!("c{}", session.id),
             session.user,
@@ -100,7 +103,7 @@ fn list(config_path: &Path) -> Result<(), Failure> {
                 "{} ago",
                 short_duration(now.saturating_sub(session.since_unix))
             ),
-        );
+        )?;
     }
     Ok(())
 }

@@ -7,14 +7,14 @@ use crate::server::admin_protocol::{Request, Response};
 
 use super::admin_client::{ask, done, short_duration, unexpected};
 use super::failure::Failure;
+use super::output;
 
 /// Checks the config here first (so the errors show file and line), then asks the daemon to
 /// reload and waits for its verdict: exit 0 only when the daemon applied it.
 pub(super) fn reload(config_path: &Path) -> Result<(), Failure> {
     Config::load(config_path).map_err(Failure::config)?;
     let message = done(ask(config_path, &Request::Reload, Failure::CONFIG)?)?;
-    println!("{message}");
-    Ok(())
+    writeln!(output::stdout(), "{message}")
 }
 
 pub(super) fn status(config_path: &Path) -> Result<(), Failure> {
@@ -22,16 +22,17 @@ pub(super) fn status(config_path: &Path) -> Result<(), Failure> {
         Response::Status(status) => status,
         other => return Err(unexpected(&other)),
     };
-    println!("ferryd is running (pid {})", status.pid);
-    println!("version {}", status.version);
-    println!("uptime {}", short_duration(status.uptime_secs));
+    let mut out = output::stdout();
+    writeln!(out, "ferryd is running (pid {})", status.pid)?;
+    writeln!(out, "version {}", status.version)?;
+    writeln!(out, "uptime {}", short_duration(status.uptime_secs))?;
     for (name, address) in &status.listeners {
-        println!("listener {name}: {address}");
+        writeln!(out, "listener {name}: {address}")?;
     }
     for (protocol, count) in &status.sessions {
-        println!("sessions {protocol}: {count}");
+        writeln!(out, "sessions {protocol}: {count}")?;
     }
-    println!("connections: {}", status.connections);
-    println!("bans: {}", status.bans);
+    writeln!(out, "connections: {}", status.connections)?;
+    writeln!(out, "bans: {}", status.bans)?;
     Ok(())
 }

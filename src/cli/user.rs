@@ -17,6 +17,7 @@ use crate::config::{Config, Protocol};
 
 use super::failure::Failure;
 use super::invocation::Invocation;
+use super::output::{self, Stdout};
 
 /// User management subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -175,17 +176,14 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
     let users_file = &config.auth.users_file;
     let mut users = UserDb::load(users_file).map_err(Failure::config)?;
     let data_error = |error: anyhow::Error| Failure::new(Failure::DATA, error);
+    let mut out = output::stdout();
     match command {
-        UserCommand::List => {
-            list(&users, &config);
-            return Ok(());
-        }
+        UserCommand::List => return list(&mut out, &users, &config),
         UserCommand::Show { name } => {
             let user = users
                 .get(&name)
                 .ok_or_else(|| data_error(anyhow!("no user named {name:?}")))?;
-            show(user, &config);
-            return Ok(());
+            return show(&mut out, user, &config);
         }
         UserCommand::Add {
             name,
@@ -245,26 +243,27 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 let fingerprint = users
                     .add_key(&name, key)
                     .map_err(|e| data_error(e.into()))?;
-                println!("added key {fingerprint}");
+                writeln!(out, "added key {fingerprint}")?;
             }
-            if let Some(new_password) = password.read()? {
+            if let Some(new_password) = password.read(&mut out)? {
                 users
                     .set_password(&name, &new_password)
                     .map_err(|e| data_error(e.into()))?;
             }
             save(&users, users_file)?;
-            println!(
+            writeln!(
+                out,
                 "added user {name:?} (home {})",
                 home_of(&users, &name, &config)
-            );
+            )?;
         }
         UserCommand::Del { name } => {
             users.remove(&name).map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("removed user {name:?}; their files were left in place");
+            writeln!(out, "removed user {name:?}; their files were left in place")?;
         }
         UserCommand::Passwd { name, password } => {
-            let new_password = password.read()?.ok_or_else(|| {
+            let new_password = password.read(&mut out)?.ok_or_else(|| {
                 Failure::new(
                     Failure::USAGE,
                     anyhow!("give --password-stdin or --random-password"),
@@ -274,32 +273,33 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 .set_password(&name, &new_password)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("password of {name:?} changed");
+            writeln!(out, "password of {name:?} changed")?;
         }
         UserCommand::Key(KeyCommand::Add { name, key }) => {
             let fingerprint = users
                 .add_key(&name, &key)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("added key {fingerprint} to {name:?}");
+            writeln!(out, "added key {fingerprint} to {name:?}")?;
         }
         UserCommand::Key(KeyCommand::Del { name, fingerprint }) => {
             let removed = users
                 .remove_key(&name, &fingerprint)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!(
+            writeln!(
+                out,
                 "removed key {} from {name:?}",
                 public_key::fingerprint(&removed)
-            );
+            )?;
         }
         UserCommand::Cert(CertCommand::List { name }) => {
             let user = users
                 .get(&name)
                 .ok_or_else(|| data_error(anyhow!("no user named {name:?}")))?;
-            println!("login: {}", user.tls_client_certificate_login);
+            writeln!(out, "login: {}", user.tls_client_certificate_login)?;
             for fingerprint in &user.tls_client_certificates {
-                println!("{fingerprint}");
+                writeln!(out, "{fingerprint}")?;
             }
             return Ok(());
         }
@@ -309,16 +309,18 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 .add_client_certificate(&name, fingerprint)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("pinned client certificate {fingerprint} for {name:?}");
+            writeln!(out, "pinned client certificate {fingerprint} for {name:?}")?;
             if users
                 .get(&name)
                 .is_some_and(|user| !user.tls_client_certificate_login.requires_certificate())
             {
-                println!(
+                writeln!(
+                    out,
                     "{name:?} still logs in with a password only; to use the certificate, run \
                      (or with certificate_and_password):"
-                );
-                println!(
+                )?;
+                writeln!(
+                    out,
                     "  {}",
                     Invocation::new(config_path, &config).command(&[
                         "user",
@@ -327,7 +329,7 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                         &name,
                         "certificate"
                     ])
-                );
+                )?;
             }
         }
         UserCommand::Cert(CertCommand::Del { name, cert }) => {
@@ -336,22 +338,29 @@ pub(super) fn run(config_path: &Path, command: UserCommand) -> Result<(), Failur
                 .remove_client_certificate(&name, &fingerprint)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("removed client certificate {fingerprint} from {name:?}");
+            writeln!(
+                out,
+                "removed client certificate {fingerprint} from {name:?}"
+            )?;
         }
         UserCommand::Cert(CertCommand::Login { name, mode }) => {
             users
                 .set_certificate_login(&name, mode)
                 .map_err(|e| data_error(e.into()))?;
             save(&users, users_file)?;
-            println!("FTPS login of {name:?} set to {mode}");
+            writeln!(out, "FTPS login of {name:?} set to {mode}")?;
         }
     }
     // `reload` reaches the daemon whichever way it was started; systemd's ExecReload runs it too.
-    println!("a running server picks this up on reload (as the server's user or root):");
-    println!(
+    writeln!(
+        out,
+        "a running server picks this up on reload (as the server's user or root):"
+    )?;
+    writeln!(
+        out,
         "  {}",
         Invocation::new(config_path, &config).command(&["reload"])
-    );
+    )?;
     Ok(())
 }
 
@@ -361,10 +370,10 @@ impl PasswordSource {
     }
 
     /// The new password, or `None` when neither flag was given.
-    fn read(&self) -> Result<Option<String>, Failure> {
+    fn read(&self, out: &mut Stdout) -> Result<Option<String>, Failure> {
         if self.random_password {
             let generated = password::generate_password();
-            println!("password: {generated}");
+            writeln!(out, "password: {generated}")?;
             return Ok(Some(generated));
         }
         if !self.password_stdin {
@@ -446,18 +455,19 @@ fn home_of(users: &UserDb, name: &str, config: &Config) -> String {
     })
 }
 
-fn list(users: &UserDb, config: &Config) {
+fn list(out: &mut Stdout, users: &UserDb, config: &Config) -> Result<(), Failure> {
     if users.is_empty() {
-        println!("no users in {}", config.auth.users_file.display());
-        return;
+        return writeln!(out, "no users in {}", config.auth.users_file.display());
     }
-    println!(
+    writeln!(
+        out,
         "{:<20} {:<8} {:<10} {:<5} {:<6} {:<8} HOME",
         "NAME", "ENABLED", "PROTOCOLS", "KEYS", "CERTS", "PASSWORD"
-    );
+    )?;
     for user in users.iter() {
         let protocols: Vec<&str> = user.protocols.iter().map(|p| p.as_str()).collect();
-        println!(
+        writeln!(
+            out,
             "{:<20} {:<8} {:<10} {:<5} {:<6} {:<8} {}",
             user.name.as_str(),
             if user.enabled { "yes" } else { "no" },
@@ -466,79 +476,90 @@ fn list(users: &UserDb, config: &Config) {
             user.tls_client_certificates.len(),
             if user.password.is_some() { "set" } else { "-" },
             user.home_description(&config.server.data_dir)
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn show(user: &UserRecord, config: &Config) {
+fn show(out: &mut Stdout, user: &UserRecord, config: &Config) -> Result<(), Failure> {
     let protocols: Vec<&str> = user.protocols.iter().map(|p| p.as_str()).collect();
-    println!("name:        {}", user.name.as_str());
-    println!("enabled:     {}", user.enabled);
-    println!(
+    writeln!(out, "name:        {}", user.name.as_str())?;
+    writeln!(out, "enabled:     {}", user.enabled)?;
+    writeln!(
+        out,
         "home:        {}",
         user.home_description(&config.server.data_dir)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "password:    {}",
         if user.password.is_some() {
             "set"
         } else {
             "not set"
         }
-    );
-    println!("protocols:   {}", protocols.join(", "));
+    )?;
+    writeln!(out, "protocols:   {}", protocols.join(", "))?;
     let networks: Vec<String> = user
         .allowed_networks
         .iter()
         .map(ToString::to_string)
         .collect();
-    println!(
+    writeln!(
+        out,
         "networks:    {}",
         if networks.is_empty() {
             "any".to_owned()
         } else {
             networks.join(", ")
         }
-    );
+    )?;
     let permissions: Vec<&str> = user.permissions.names().collect();
-    println!("permissions: {}", permissions.join(", "));
+    writeln!(out, "permissions: {}", permissions.join(", "))?;
     for rule in &user.rules {
         let names: Vec<&str> = rule.permissions.names().collect();
-        println!("  {}: {}", rule.path, names.join(", "));
+        writeln!(out, "  {}: {}", rule.path, names.join(", "))?;
     }
     for folder in &user.folders {
         let source = match &folder.source {
             FolderSource::Dir(dir) => dir.display().to_string(),
             FolderSource::Object(location) => location.describe(""),
         };
-        println!(
+        writeln!(
+            out,
             "folder:      {} -> {source}{}",
             folder.path,
             if folder.read_only { " (read-only)" } else { "" }
-        );
+        )?;
     }
     match user.umask {
-        Some(umask) => println!("umask:       {umask:03o}"),
-        None => println!("umask:       {:03o} (server.umask)", config.server.umask),
+        Some(umask) => writeln!(out, "umask:       {umask:03o}")?,
+        None => writeln!(
+            out,
+            "umask:       {:03o} (server.umask)",
+            config.server.umask
+        )?,
     }
     if let Some(bytes) = user.quota.max_bytes {
-        println!("quota bytes: {bytes}");
+        writeln!(out, "quota bytes: {bytes}")?;
     }
     if let Some(files) = user.quota.max_files {
-        println!("quota files: {files}");
+        writeln!(out, "quota files: {files}")?;
     }
-    println!("key+password: {}", user.require_key_and_password);
+    writeln!(out, "key+password: {}", user.require_key_and_password)?;
     for key in &user.keys {
-        println!(
+        writeln!(
+            out,
             "key:         {} {}",
             public_key::fingerprint(key),
             key.algorithm()
-        );
+        )?;
     }
-    println!("cert login:  {}", user.tls_client_certificate_login);
+    writeln!(out, "cert login:  {}", user.tls_client_certificate_login)?;
     for fingerprint in &user.tls_client_certificates {
-        println!("cert:        {fingerprint}");
+        writeln!(out, "cert:        {fingerprint}")?;
     }
+    Ok(())
 }
 
 /// `--umask`: the users file's syntax (octal digits up to 777).

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -35,6 +36,9 @@ pub struct Payload {
     pub sha256: Option<[u8; 32]>,
     /// When it happened.
     pub time: SystemTime,
+    /// Why it did not end well, as the audit log words it (`crate::audit::reason`): for
+    /// `login_failed`, whether the credentials were wrong or a right login was refused.
+    pub reason: Option<&'static str>,
 }
 
 /// The webhook body: the same fields as the environment, lower-case.
@@ -52,6 +56,8 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 impl Payload {
@@ -77,6 +83,9 @@ impl Payload {
         if let Some(sha256) = &self.sha256 {
             variables.push(("FERRYD_SHA256", hex::encode(sha256)));
         }
+        if let Some(reason) = self.reason {
+            variables.push(("FERRYD_REASON", reason.to_owned()));
+        }
         variables
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
@@ -95,6 +104,7 @@ impl Payload {
             size: self.size,
             sha256: self.sha256.as_ref().map(hex::encode),
             time: self.time_text(),
+            reason: self.reason,
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -109,11 +119,11 @@ impl Payload {
 
 /// `X-Ferryd-Signature`'s value: `sha256=` and the hex HMAC-SHA256 of `body` under `secret`.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+    // The `Result` is the shape `KeyInit` shares with fixed-length cipher keys; HMAC takes a
+    // key of any length (RFC 2104 §2: a longer one is hashed, a shorter one padded), so this
+    // is never `Err`, whatever the secret file holds.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .expect("HMAC accepts keys of every length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -135,6 +145,7 @@ mod tests {
             size: Some(3),
             sha256: Some([0xab; 32]),
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_979_200),
+            reason: None,
         }
     }
 
@@ -161,6 +172,24 @@ mod tests {
         assert_eq!(get("FERRYD_SHA256"), Some("ab".repeat(32).as_str()));
         assert_eq!(get("FERRYD_TIME"), Some("2025-12-06T00:00:00Z"));
         assert_eq!(get("FERRYD_TARGET"), None);
+        assert_eq!(get("FERRYD_REASON"), None);
+    }
+
+    #[test]
+    fn a_failed_login_says_why() {
+        let failed = Payload {
+            event: HookEvent::LoginFailed,
+            path: String::new(),
+            file: None,
+            size: None,
+            sha256: None,
+            reason: Some("limit"),
+            ..upload()
+        };
+        let variables = failed.environment();
+        assert!(variables.contains(&("FERRYD_REASON".to_owned(), "limit".to_owned())));
+        let body: serde_json::Value = serde_json::from_slice(&failed.json()).unwrap();
+        assert_eq!(body["reason"], "limit");
     }
 
     #[test]
@@ -178,6 +207,7 @@ mod tests {
         assert_eq!(body["size"], 3);
         assert_eq!(body["sha256"], "ab".repeat(32));
         assert_eq!(body["time"], "2025-12-06T00:00:00Z");
+        assert!(body.get("reason").is_none());
         assert!(
             body.get("file").is_none(),
             "a path on the server stays on the server"
@@ -191,5 +221,18 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn secrets_of_any_length_sign() {
+        // RFC 4231 test case 6: a key longer than SHA-256's block.
+        assert_eq!(
+            signature(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(signature(b"", b"").len(), "sha256=".len() + 64);
     }
 }

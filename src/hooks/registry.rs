@@ -149,7 +149,8 @@ impl Hooks {
     }
 
     /// No hooks at all (tests of other parts). Call it on the runtime.
-    pub fn none() -> Hooks {
+    #[cfg(test)]
+    pub(crate) fn none() -> Hooks {
         let table = HookTable(Table::default());
         Hooks::with_launcher(
             table,
@@ -386,6 +387,7 @@ impl AuditSink for Hooks {
             size: (event.action == Action::Download).then_some(event.bytes),
             sha256: None,
             time: SystemTime::now(),
+            reason: event.outcome.cause().map(|cause| cause.reason),
         });
     }
 }

@@ -42,6 +42,7 @@ impl SessionHooks {
             size: Some(upload.size),
             sha256: upload.sha256,
             time: SystemTime::now(),
+            reason: None,
         }
     }
 }

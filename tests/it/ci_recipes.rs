@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use tokio::process::Command;
 
-use crate::harness::daemon::{binary, Daemon};
+use crate::harness::daemon::{binary, write_daemon_config, Daemon};
 use crate::harness::ftp_client::FtpClient;
 use crate::harness::sftp_client;
 
@@ -218,18 +218,8 @@ impl Setup {
         let hook = hook
             .body
             .replace(DOC_PUBLISH_DIR, publish.to_str().unwrap());
-        let config = root.join("ferryd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
-                 [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
-                 [sftp]\nlisten = \"127.0.0.1:0\"\n[defender]\nenabled = false\n{hook}",
-                d = root.display(),
-                ports = crate::harness::passive_ports()
-            ),
-        )
-        .unwrap();
+        // No `user add`: the page's own recipes create the user.
+        let config = write_daemon_config(root, &hook);
         // `ferryd` on the recipes' PATH is this build.
         std::os::unix::fs::symlink(binary(), root.join("bin/ferryd")).unwrap();
         // Random bytes: nothing on the way can compress or fake them.

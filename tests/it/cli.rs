@@ -1,6 +1,8 @@
 //! The command line, run as a user would: `init`, `user …`, `check-config`, `serve`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -219,6 +221,56 @@ fn user_lifecycle_add_list_show_key_passwd_del() {
         .args(["user", "del", "ghost"])
         .assert()
         .code(65);
+}
+
+/// Runs `ferryd --config CONFIG ARGS` with `stdin`, its standard output a pipe whose reader has
+/// gone before the first line (a `| grep -q` that already matched, a `| true`); how it exited
+/// and its stderr.
+fn run_with_stdout_closed(config: &Path, args: &[&str], stdin: &str) -> (ExitStatus, String) {
+    let mut child = std::process::Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FERRYD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    // Only now the password: whatever ferryd prints comes after it.
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status, stderr)
+}
+
+#[test]
+fn user_commands_whose_reader_went_away_still_do_their_work_without_a_panic() {
+    let (dir, config) = initialised();
+    let users_file = dir.path().join("etc/state/users.toml");
+    let added = |name: &str| {
+        let text = std::fs::read_to_string(&users_file).unwrap();
+        text.contains(&format!("name = \"{name}\""))
+    };
+    let runs: [(&[&str], &str); 4] = [
+        (
+            &["user", "add", "bob", "--password-stdin"],
+            "correct horse battery staple\n",
+        ),
+        // Prints the generated password before the users file is saved.
+        (&["user", "add", "carol", "--random-password"], ""),
+        (&["user", "list"], ""),
+        (&["completions", "bash"], ""),
+    ];
+    for (args, stdin) in runs {
+        let (status, stderr) = run_with_stdout_closed(&config, args, stdin);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(status.success(), "{args:?}: {status}\n{stderr}");
+    }
+    assert!(added("bob") && added("carol"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::process::Output;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
+use crate::harness::openssh;
 use crate::harness::sftp_client::{self, SftpTestServer};
 use crate::harness::USER;
 
@@ -30,24 +31,6 @@ pub(crate) async fn server_with_key() -> (SftpTestServer, PathBuf) {
     (server, key_path)
 }
 
-fn ssh_options(key: &Path) -> Vec<String> {
-    [
-        "-i",
-        key.to_str().unwrap(),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 async fn run_sftp_batch(
     server: &SftpTestServer,
     key: &Path,
@@ -56,12 +39,9 @@ async fn run_sftp_batch(
 ) -> Output {
     let batch_path = server.dir.as_path().join("batch");
     std::fs::write(&batch_path, batch).unwrap();
-    let mut command = Command::new("sftp");
+    let mut command = openssh::command("sftp", server.addr.port(), key);
     command
-        .args(ssh_options(key))
         .args(extra)
-        .arg("-P")
-        .arg(server.addr.port().to_string())
         .arg("-b")
         .arg(&batch_path)
         .arg(format!("{USER}@127.0.0.1"));
@@ -126,7 +106,6 @@ async fn openssh_scp_uploads_and_downloads_through_sftp() {
     let (server, key) = server_with_key().await;
     let source = server.dir.as_path().join("scp-source.bin");
     let data = random_file(&source, 3 * 1024 * 1024 + 17);
-    let port = server.addr.port().to_string();
     let remote = |path: &str| format!("{USER}@127.0.0.1:{path}");
     let back = server.dir.as_path().join("scp-back.bin");
     // `~/` goes through expand-path@openssh.com, as modern scp sends it.
@@ -134,9 +113,8 @@ async fn openssh_scp_uploads_and_downloads_through_sftp() {
         (source.display().to_string(), remote("~/up.bin")),
         (remote("up.bin"), back.display().to_string()),
     ] {
-        let output = Command::new("scp")
-            .args(ssh_options(&key))
-            .args(["-P", &port, &from, &to])
+        let output = openssh::command("scp", server.addr.port(), &key)
+            .args([&from, &to])
             .output()
             .await
             .unwrap();

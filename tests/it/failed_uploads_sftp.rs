@@ -14,6 +14,7 @@ use ferryd::vfs::Quota;
 use tokio::process::Command;
 
 use crate::clients_ftps::have;
+use crate::harness::openssh;
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::tmpfs::{patterned_file, temp_uploads, Tmpfs};
@@ -40,19 +41,9 @@ async fn server(quota: Quota) -> (SftpTestServer, PathBuf) {
 async fn sftp_batch(server: &SftpTestServer, key: &Path, extra: &[&str], line: &str) -> Output {
     let batch = server.dir.as_path().join("batch");
     std::fs::write(&batch, format!("{line}\n")).unwrap();
-    let mut command = Command::new("sftp");
+    let mut command = openssh::command("sftp", server.addr.port(), key);
     command
-        .args(["-i", key.to_str().unwrap()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
         .args(extra)
-        .arg("-P")
-        .arg(server.addr.port().to_string())
         .arg("-b")
         .arg(&batch)
         .arg(format!("{USER}@127.0.0.1"));

@@ -8,45 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use ferryd::config::RawHook;
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::daemon::{binary, Daemon};
+use crate::harness::daemon::{daemon_config, write_daemon_config, Daemon};
 use crate::harness::ftp_client::FtpClient;
+use crate::harness::openssh;
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
 use crate::harness::tmpfs::temp_uploads;
 use crate::harness::{TestServer, PASSWORD, USER};
-
-/// A config for the real binary (sandbox on: the default) with `extra` appended, and `USER`
-/// added by the CLI.
-fn daemon_config(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("ferryd.toml");
-    write_config(dir, extra);
-    Command::new(binary())
-        .arg("--config")
-        .arg(&path)
-        .args(["user", "add", USER, "--password-stdin"])
-        .write_stdin(format!("{PASSWORD}\n"))
-        .assert()
-        .success();
-    path
-}
-
-fn write_config(dir: &Path, extra: &str) {
-    std::fs::write(
-        dir.join("ferryd.toml"),
-        format!(
-            "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
-             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n[defender]\nenabled = false\n{extra}",
-            d = dir.display(),
-            ports = crate::harness::passive_ports()
-        ),
-    )
-    .unwrap();
-}
 
 /// Waits up to 20 s for `path` to exist with content; its text.
 fn wait_for_file(path: &Path) -> String {
@@ -189,7 +160,7 @@ async fn a_hook_added_by_a_reload_runs_through_the_sandboxed_daemons_runner() {
     let daemon = Daemon::start(&config);
     let ftps = daemon.listening_addresses(2)[0];
 
-    write_config(
+    write_daemon_config(
         dir.path(),
         &recording_hook(out.path(), "\"mkdir\", \"delete\", \"login_failed\""),
     );
@@ -202,15 +173,47 @@ async fn a_hook_added_by_a_reload_runs_through_the_sandboxed_daemons_runner() {
     assert_eq!(wrong.cmd("PASS wrong").await.code, 530);
     let env = wait_for_file(&out.path().join("login_failed.env"));
     assert_eq!(variable(&env, "FERRYD_USER"), Some(USER), "{env}");
+    assert_eq!(
+        variable(&env, "FERRYD_REASON"),
+        Some("credentials"),
+        "{env}"
+    );
 
     let mut client = FtpClient::explicit(ftps).await;
     client.login().await;
     assert_eq!(client.cmd("MKD builds").await.code, 257);
     let env = wait_for_file(&out.path().join("mkdir.env"));
     assert_eq!(variable(&env, "FERRYD_PATH"), Some("/builds"), "{env}");
+    assert_eq!(variable(&env, "FERRYD_REASON"), None, "{env}");
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait(Duration::from_secs(30)).status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_refused_by_the_session_limit_is_login_failed_for_limit() {
+    let out = tempfile::tempdir().unwrap();
+    let spec = hook(&format!(
+        "on = [\"login_failed\"]\n\
+         run = [\"/bin/sh\", \"-c\", \"env | grep ^FERRYD_ | sort > {}/login_failed.env\"]\n",
+        out.path().display()
+    ));
+    let server = TestServer::start_with(|config, _| {
+        config.hooks.hooks.push(spec);
+        config.server.max_sessions_per_user = 1;
+    })
+    .await;
+    let ftps = server.addresses.ftps_explicit.unwrap();
+    let mut first = FtpClient::explicit(ftps).await;
+    first.login().await;
+    let mut second = FtpClient::explicit(ftps).await;
+    assert_eq!(second.cmd(&format!("USER {USER}")).await.code, 331);
+    assert_eq!(second.cmd(&format!("PASS {PASSWORD}")).await.code, 421);
+
+    let env = wait_for_file(&out.path().join("login_failed.env"));
+    assert_eq!(variable(&env, "FERRYD_USER"), Some(USER), "{env}");
+    assert_eq!(variable(&env, "FERRYD_REASON"), Some("limit"), "{env}");
+    server.stop().await;
 }
 
 /// One HTTP request as a tiny server saw it.
@@ -444,17 +447,8 @@ async fn a_gate_refuses_a_legacy_scp_upload_with_an_scp_error_line() {
     std::fs::create_dir_all(server.home(USER)).unwrap();
     let local = server.dir.as_path().join("big.bin");
     std::fs::write(&local, vec![b'x'; 4096]).unwrap();
-    let output = tokio::process::Command::new("scp")
+    let output = openssh::command("scp", server.addr.port(), &key_path)
         .arg("-O")
-        .args(["-i", key_path.to_str().unwrap()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-P", &server.addr.port().to_string()])
         .arg(&local)
         .arg(format!("{USER}@127.0.0.1:/big.bin"))
         .output()

@@ -18,6 +18,7 @@ use ferryd::vfs::{Permissions, Quota, VirtualPath};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::ftp_client::{FtpClient, Reply};
+use crate::harness::openssh;
 use crate::harness::s3_engines::{stores, Engine, TestStore};
 use crate::harness::sftp_client::wire::{handle, request, status_code, string};
 use crate::harness::sftp_client::{self, RawSftp, SftpTestServer};
@@ -423,17 +424,7 @@ async fn openssh_sftp_pipelined_puts_reach_object_storage_in_order() {
             ),
         )
         .unwrap();
-        let output = tokio::process::Command::new("sftp")
-            .args(["-i", key_path.to_str().unwrap()])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-            .arg("-P")
-            .arg(server.addr.port().to_string())
+        let output = openssh::command("sftp", server.addr.port(), &key_path)
             .arg("-b")
             .arg(&batch)
             .arg(format!("{USER}@127.0.0.1"))

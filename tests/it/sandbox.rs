@@ -1,41 +1,18 @@
 //! The sandbox of the real daemon (Landlock, seccomp) and the refusal of exposed secret files.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use ferryd::server::{Server, StartError};
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::daemon::{binary, Daemon};
+use crate::harness::daemon::{binary, daemon_config, Daemon};
 use crate::harness::ftp_client::FtpClient;
 use crate::harness::{sftp_client, test_config, test_users, PASSWORD, USER};
 
 const SECRET: &[u8] = b"outside every allowed directory\n";
-
-/// A config for the real binary with every listener on port 0 and `USER` added by the CLI.
-fn daemon_config(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("ferryd.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
-             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n[defender]\nenabled = false\n{extra}",
-            d = dir.display(), ports = crate::harness::passive_ports()
-        ),
-    )
-    .unwrap();
-    Command::new(binary())
-        .arg("--config")
-        .arg(&path)
-        .args(["user", "add", USER, "--password-stdin"])
-        .write_stdin(format!("{PASSWORD}\n"))
-        .assert()
-        .success();
-    path
-}
 
 /// Replaces `USER`'s home (inside `data_dir`) by a symlink to a directory holding a secret
 /// file, outside every directory the sandbox allows. Returns that directory.

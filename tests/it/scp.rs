@@ -13,6 +13,7 @@ use russh::ChannelMsg;
 use tokio::process::Command;
 
 use crate::clients_ftps::have;
+use crate::harness::openssh;
 use crate::harness::sftp_client::{self, SftpTestServer};
 use crate::harness::tmpfs::{patterned_file, temp_uploads};
 use crate::harness::USER;
@@ -34,15 +35,8 @@ async fn server(customize: impl FnOnce(&mut Config, &mut UserDb)) -> (SftpTestSe
 
 /// Runs `scp -O` (the legacy protocol) with `args`.
 async fn scp(server: &SftpTestServer, key: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new("scp");
-    command
-        .arg("-O")
-        .args(["-i", key.to_str().unwrap()])
-        .args(["-o", "StrictHostKeyChecking=no"])
-        .args(["-o", "UserKnownHostsFile=/dev/null"])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-P", &server.addr.port().to_string()])
-        .args(args);
+    let mut command = openssh::command("scp", server.addr.port(), key);
+    command.arg("-O").args(args);
     tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("scp hung")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
 
+use crate::harness::openssh;
 use crate::harness::sftp_client::{self, SftpTestServer};
 use crate::harness::{PASSWORD, USER};
 
@@ -56,16 +57,7 @@ async fn openssh_prints_the_idle_timeout() {
     .await;
     let key_path = sftp_client::write_key(server.dir.as_path(), &key);
     // Interactive sftp waiting on a stdin that never sends a command: an idle user.
-    let mut child = tokio::process::Command::new("sftp")
-        .args(["-i", key_path.to_str().unwrap()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=INFO"])
-        .args(["-P", &server.addr.port().to_string()])
+    let mut child = openssh::command_at_log_level("sftp", server.addr.port(), &key_path, "INFO")
         .arg(format!("{USER}@127.0.0.1"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

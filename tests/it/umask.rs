@@ -5,9 +5,8 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use tokio::process::Command;
-
 use crate::harness::ftp_client::FtpClient;
+use crate::harness::openssh;
 use crate::harness::sftp_client::{self, wire, RawSftp, SftpTestServer};
 use crate::harness::{TestServer, USER};
 
@@ -45,16 +44,8 @@ async fn sftp_server(user_umask: Option<u32>) -> (SftpTestServer, std::path::Pat
 async fn openssh_batch(server: &SftpTestServer, key: &Path, batch: &str) {
     let batch_path = server.dir.join("batch");
     std::fs::write(&batch_path, batch).unwrap();
-    let output = Command::new("sftp")
-        .args(["-i", key.to_str().unwrap()])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-        .args(["-P", &server.addr.port().to_string(), "-b"])
+    let output = openssh::command("sftp", server.addr.port(), key)
+        .arg("-b")
         .arg(&batch_path)
         .arg(format!("{USER}@127.0.0.1"))
         .current_dir(&server.dir)

@@ -106,12 +106,8 @@ impl Sender<'_> {
             Ok(opened) => opened,
             Err(error) => return self.refuse(wire, path, error).await,
         };
-        if !self.times(wire, &stat).await? {
-            return Ok(());
-        }
-        wire.send(proto::encode_file(stat.mode, stat.size, name))
-            .await?;
-        if !self.accepted(wire).await? {
+        let record = proto::encode_file(stat.mode, stat.size, name);
+        if !self.announce(wire, &stat, record).await? {
             return Ok(());
         }
         let bytes = Arc::new(AtomicU64::new(0));
@@ -171,11 +167,8 @@ impl Sender<'_> {
             Ok(lister) => lister,
             Err(error) => return self.refuse(wire, path, error).await,
         };
-        if !self.times(wire, stat).await? {
-            return Ok(());
-        }
-        wire.send(proto::encode_dir(stat.mode, name)).await?;
-        if !self.accepted(wire).await? {
+        let record = proto::encode_dir(stat.mode, name);
+        if !self.announce(wire, stat, record).await? {
             return Ok(());
         }
         loop {
@@ -220,14 +213,22 @@ impl Sender<'_> {
         self.accepted(wire).await.map(drop)
     }
 
-    /// With `-p`, sends the times of the file or directory about to be sent; false if the
-    /// receiver refused them (it then expects the next entry).
-    async fn times(&mut self, wire: &mut Wire, stat: &FileStat) -> Result<bool, Stop> {
-        if !self.invocation.preserve {
-            return Ok(true);
+    /// Sends the `C` or `D` `record` of an entry, preceded with `-p` by its `T` record; false
+    /// if the receiver refused either, which skips the entry (it then expects the next one).
+    async fn announce(
+        &mut self,
+        wire: &mut Wire,
+        stat: &FileStat,
+        record: Vec<u8>,
+    ) -> Result<bool, Stop> {
+        if self.invocation.preserve {
+            let times = proto::encode_times(epoch_seconds(stat.mtime), epoch_seconds(stat.atime));
+            wire.send(times).await?;
+            if !self.accepted(wire).await? {
+                return Ok(false);
+            }
         }
-        let times = proto::encode_times(epoch_seconds(stat.mtime), epoch_seconds(stat.atime));
-        wire.send(times).await?;
+        wire.send(record).await?;
         self.accepted(wire).await
     }
 

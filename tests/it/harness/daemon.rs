@@ -13,6 +13,39 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_ferryd")
 }
 
+/// Writes `dir/ferryd.toml` for the real binary (sandbox on: the default) and returns its
+/// path: explicit FTPS and SFTP on 127.0.0.1 port 0, no implicit FTPS, the defender off (tests
+/// that fail logins on purpose must not ban the next client), then `extra`.
+pub fn write_daemon_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("ferryd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndata_dir = \"{d}/data\"\nstate_dir = \"{d}/state\"\nshutdown_grace_secs = 5\n\
+             [ftps]\nlisten = \"127.0.0.1:0\"\nimplicit_listen = \"\"\npassive_ports = \"{ports}\"\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n[defender]\nenabled = false\n{extra}",
+            d = dir.display(),
+            ports = super::passive_ports()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `write_daemon_config`, then `USER` with `PASSWORD` added by `ferryd user add`, as an admin
+/// would before the first start.
+pub fn daemon_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = write_daemon_config(dir, extra);
+    assert_cmd::Command::new(binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["user", "add", super::USER, "--password-stdin"])
+        .write_stdin(format!("{}\n", super::PASSWORD))
+        .assert()
+        .success();
+    path
+}
+
 /// A running `ferryd serve`.
 pub struct Daemon {
     child: Child,

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod ftp_client;
+pub mod openssh;
 #[path = "../../support/s3_engines.rs"]
 pub mod s3_engines;
 pub mod sftp_client;
