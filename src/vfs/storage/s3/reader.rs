@@ -123,7 +123,9 @@ impl RangeReader for S3Reader {
             return Err(io::Error::other("read-ahead missing"));
         };
         ahead.window.reading_at(offset);
-        if offset != ahead.first {
+        // A second read is a stream, and so is one longer than the first segment reaches
+        // (a block past its offset): before the ramp opens, nothing past that is fetched.
+        if offset != ahead.first || wanted > BLOCK {
             ahead.ramp.open();
         }
         let result = take(ahead, offset, wanted).await;

@@ -591,6 +591,25 @@ async fn sequential_reads_share_a_few_gets_and_a_jump_starts_a_new_one() {
 }
 
 #[tokio::test]
+async fn a_first_read_longer_than_a_segment_is_served_whole() {
+    for store in stores() {
+        let (storage, _) = store.storage().await;
+        let data = content(4 * SEGMENT_BLOCKS * BLOCK, 13);
+        put(&storage, "long", &data).await;
+        let (reader, _) = storage.open_read(path("long")).await.unwrap();
+        // More than the two segments fetched before a second read shows a stream.
+        let (offset, length) = (BLOCK + 5, 3 * SEGMENT_BLOCKS * BLOCK);
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            reader.read_at(offset as u64, length),
+        )
+        .await
+        .expect("a long first read must not wait for a second one");
+        assert!(read.unwrap() == data[offset..offset + length]);
+    }
+}
+
+#[tokio::test]
 async fn a_reader_fails_rather_than_mix_an_object_with_its_replacement() {
     for store in stores() {
         let (storage, _) = store.storage().await;
