@@ -17,7 +17,7 @@ use super::bandwidth::{throttle, TokenBucket};
 use super::error::{VfsError, VfsErrorKind};
 use super::metadata::FileStat;
 use super::path::VirtualPath;
-use super::storage::{wait_io, RangeReader as _, Reader};
+use super::storage::{wait_io, RangeReader as _, ReadNow, Reader};
 
 /// Bytes per sequential block.
 pub const READ_BLOCK_BYTES: usize = 256 * 1024;
@@ -95,6 +95,55 @@ impl FileReader {
         };
         throttle(self.shared.throttle.as_ref(), data.len()).await;
         Ok(data)
+    }
+
+    /// `read_at` with the bytes appended to `buffer`, which comes back with them: a reply's
+    /// header can go in front without the bytes being copied again (SFTP `READ`).
+    pub async fn read_at_into(
+        &self,
+        offset: u64,
+        length: usize,
+        mut buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, VfsError> {
+        let length = length.min(MAX_READ_AT_BYTES);
+        let start = buffer.len();
+        let buffer = if self.shared.blocking {
+            // What needs no device is read here; the rest (all of it, mostly, on a cold
+            // cache) in the blocking pool.
+            let now = match self.shared.reader.read_at_now(offset, length, &mut buffer) {
+                Some(read) => read.map_err(|error| io_error(error, &self.shared.path))?,
+                None => ReadNow {
+                    appended: 0,
+                    complete: false,
+                },
+            };
+            if now.complete {
+                buffer
+            } else {
+                let shared = self.shared.clone();
+                let (offset, length) = (
+                    offset.saturating_add(now.appended as u64),
+                    length.saturating_sub(now.appended),
+                );
+                tokio::task::spawn_blocking(move || {
+                    wait_io(shared.reader.read_at_into(offset, length, &mut buffer))
+                        .map(|_| buffer)
+                        .map_err(|error| io_error(error, &shared.path))
+                })
+                .await
+                .map_err(|_| joined())??
+            }
+        } else {
+            let read = self
+                .shared
+                .reader
+                .read_at_into(offset, length, &mut buffer)
+                .await;
+            read.map_err(|error| io_error(error, &self.shared.path))?;
+            buffer
+        };
+        throttle(self.shared.throttle.as_ref(), buffer.len() - start).await;
+        Ok(buffer)
     }
 
     /// Moves the sequential position (discarding any read-ahead).
@@ -180,6 +229,41 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut file, data).unwrap();
         FileReader::new(Reader::local(file), true, VirtualPath::root(), offset, None)
+    }
+
+    /// A reader of `data` in a file in `dir`.
+    fn reader_in(dir: &str, data: &[u8]) -> Option<FileReader> {
+        let mut file = tempfile::tempfile_in(dir).ok()?;
+        std::io::Write::write_all(&mut file, data).unwrap();
+        let reader = Reader::local(file);
+        Some(FileReader::new(reader, true, VirtualPath::root(), 0, None))
+    }
+
+    #[tokio::test]
+    async fn positional_reads_land_after_the_room_left_for_a_header() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        // On disk (read inline when cached, else in the blocking pool) and in memory.
+        for dir in [".", "/dev/shm"] {
+            let Some(reader) = reader_in(dir, &data) else {
+                continue;
+            };
+            let read = reader
+                .read_at_into(1000, 40_000, vec![7; 13])
+                .await
+                .unwrap();
+            assert_eq!(read[..13], [7; 13], "{dir}");
+            assert_eq!(read[13..], data[1000..41_000], "{dir}");
+            let tail = reader.read_at_into(99_990, 40_000, vec![1]).await.unwrap();
+            assert_eq!(tail[1..], data[99_990..], "{dir}");
+            let end = reader.read_at_into(100_000, 10, vec![1]).await.unwrap();
+            assert_eq!(end, [1], "{dir}");
+            // A request past the largest positional read is served short, not refused.
+            let long = reader
+                .read_at_into(0, usize::MAX, Vec::new())
+                .await
+                .unwrap();
+            assert_eq!(long, data, "{dir}");
+        }
     }
 
     #[tokio::test]

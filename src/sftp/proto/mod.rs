@@ -27,8 +27,8 @@ pub use packet::{
 };
 pub use request::{decode_request, parse_init, DecodeError, OpenFlags, Request, RequestKind};
 pub use response::{
-    encode_attrs, encode_check_file_reply, encode_data, encode_data_header, encode_extended_reply,
-    encode_handle, encode_limits_reply, encode_name, encode_status, encode_statvfs_reply,
-    encode_users_groups_reply, encode_version, EncodeError, Limits, NameEntry, StatusCode, Statvfs,
-    OPENSSH_EXTENSIONS, SFTP_VERSION,
+    data_header, encode_attrs, encode_check_file_reply, encode_data, encode_data_header,
+    encode_extended_reply, encode_handle, encode_limits_reply, encode_name, encode_status,
+    encode_statvfs_reply, encode_users_groups_reply, encode_version, EncodeError, Limits,
+    NameEntry, StatusCode, Statvfs, DATA_REPLY_HEADER_BYTES, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };

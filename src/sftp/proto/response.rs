@@ -220,17 +220,29 @@ pub fn encode_handle(out: &mut BytesMut, id: u32, handle: &[u8]) -> Result<(), E
     })
 }
 
-/// The header of `SSH_FXP_DATA` for `data_len` bytes; the caller must append exactly that many
-/// bytes next, which lets a file read land in `out` without an intermediate buffer.
-pub fn encode_data_header(out: &mut BytesMut, id: u32, data_len: u32) -> Result<(), EncodeError> {
+/// Bytes of an `SSH_FXP_DATA` reply before its payload (length prefix, type, id, data length).
+pub const DATA_REPLY_HEADER_BYTES: usize = LENGTH_PREFIX_BYTES + DATA_HEADER_BYTES;
+
+/// The header of `SSH_FXP_DATA` for `data_len` bytes, as bytes to put in front of them: a
+/// file read lands after room left for it and the header is written last, once the read
+/// says how long it was.
+pub fn data_header(id: u32, data_len: u32) -> Result<[u8; DATA_REPLY_HEADER_BYTES], EncodeError> {
     let body_len =
         DATA_HEADER_BYTES.saturating_add(usize::try_from(data_len).unwrap_or(usize::MAX));
     let packet_len = checked_len(body_len)?;
-    out.reserve(LENGTH_PREFIX_BYTES + DATA_HEADER_BYTES);
-    out.put_u32(packet_len);
-    out.put_u8(SSH_FXP_DATA);
-    out.put_u32(id);
-    out.put_u32(data_len);
+    let mut header = [0u8; DATA_REPLY_HEADER_BYTES];
+    let mut rest = &mut header[..];
+    rest.put_u32(packet_len);
+    rest.put_u8(SSH_FXP_DATA);
+    rest.put_u32(id);
+    rest.put_u32(data_len);
+    Ok(header)
+}
+
+/// The header of `SSH_FXP_DATA` for `data_len` bytes; the caller must append exactly that many
+/// bytes next.
+pub fn encode_data_header(out: &mut BytesMut, id: u32, data_len: u32) -> Result<(), EncodeError> {
+    out.put_slice(&data_header(id, data_len)?);
     Ok(())
 }
 

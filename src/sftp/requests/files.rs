@@ -20,8 +20,8 @@ use crate::sftp::errors::Failure;
 use crate::sftp::handles::{Handle, OpenFile, Resolved};
 use crate::sftp::listing::attributes;
 use crate::sftp::proto::{
-    encode_attrs, encode_data_header, encode_handle, FileAttributes, OpenFlags, StatusCode,
-    MAX_READ_LENGTH,
+    data_header, encode_attrs, encode_handle, FileAttributes, OpenFlags, StatusCode,
+    DATA_REPLY_HEADER_BYTES, MAX_READ_LENGTH,
 };
 use crate::vfs::{CommitAttributes, VirtualPath, WriteMode};
 
@@ -214,18 +214,25 @@ pub(super) async fn read(
 ) -> Result<BytesMut, Failure> {
     let reader = file.reader()?;
     let len = len.min(MAX_READ_LENGTH) as usize;
-    let data = reader.read_at(offset, len).await?;
-    if data.is_empty() {
+    // The file is read into the reply, after room for its header: each byte is copied once
+    // on its way out (here, by the kernel), not again to put a header in front of it.
+    let mut buffer = Vec::with_capacity(DATA_REPLY_HEADER_BYTES + len);
+    buffer.resize(DATA_REPLY_HEADER_BYTES, 0);
+    let mut buffer = reader.read_at_into(offset, len, buffer).await?;
+    let data_len = buffer.len().saturating_sub(DATA_REPLY_HEADER_BYTES);
+    if data_len == 0 {
         return Ok(status(id, StatusCode::Eof, StatusCode::Eof.message()));
     }
-    file.count_read(data.len());
+    file.count_read(data_len);
     // Lossless: at most MAX_READ_LENGTH bytes were asked for.
-    let data_len = u32::try_from(data.len()).unwrap_or(MAX_READ_LENGTH);
-    let mut out = BytesMut::with_capacity(16 + data.len());
-    encode_data_header(&mut out, id, data_len)
+    let data_len = u32::try_from(data_len).unwrap_or(MAX_READ_LENGTH);
+    let header = data_header(id, data_len)
         .map_err(|error| Failure::new(StatusCode::Failure, error.to_string()))?;
-    out.extend_from_slice(&data);
-    Ok(out)
+    if let Some(room) = buffer.get_mut(..DATA_REPLY_HEADER_BYTES) {
+        room.copy_from_slice(&header);
+    }
+    // Both conversions keep the allocation (the `Vec` is the only owner).
+    Ok(BytesMut::from(Bytes::from(buffer)))
 }
 
 /// `SSH_FXP_WRITE`: the payload goes to the disk straight from the packet buffer. `turn`,

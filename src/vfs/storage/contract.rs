@@ -225,9 +225,47 @@ pub(crate) trait RangeReader: Send + Sync + 'static {
         length: usize,
     ) -> impl Future<Output = std::io::Result<Bytes>> + Send;
 
+    /// `read_at`, with the bytes appended to `out` rather than returned: the SFTP `DATA`
+    /// reply is built around them, header first, without copying them again. Returns how
+    /// many were appended. The default copies `read_at`'s result (S3 and the in-memory test
+    /// backend hold their bytes already); a local file is read straight into `out`.
+    fn read_at_into(
+        &self,
+        offset: u64,
+        length: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = std::io::Result<usize>> + Send {
+        async move {
+            let data = self.read_at(offset, length).await?;
+            out.extend_from_slice(&data);
+            Ok(data.len())
+        }
+    }
+
+    /// What of `read_at_into` can be done without waiting on a device, done inline: `None`
+    /// when nothing could (the caller then reads in the blocking pool). Only blocking
+    /// backends answer; on the others every read is awaited anyway.
+    fn read_at_now(
+        &self,
+        _offset: u64,
+        _length: usize,
+        _out: &mut Vec<u8>,
+    ) -> Option<std::io::Result<ReadNow>> {
+        None
+    }
+
     /// Current metadata of the open file. S3: the metadata seen at open (objects do not change
     /// under a reader; a replaced object is a new one).
     fn stat(&self) -> impl Future<Output = std::io::Result<FileStat>> + Send;
+}
+
+/// What [`RangeReader::read_at_now`] appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReadNow {
+    pub(crate) appended: usize,
+    /// The read is done: all asked for, or all up to the end of the file. Otherwise the rest
+    /// (from `offset + appended`) needs a read that may wait.
+    pub(crate) complete: bool,
 }
 
 /// A directory listing delivered in pages, so memory is bounded by the page, not the directory.

@@ -22,9 +22,10 @@ use bytes::Bytes;
 use cap_fs_ext::{DirExt as _, SystemTimeSpec};
 use cap_std::fs::{Dir, DirBuilderExt as _, PermissionsExt as _, ReadDir};
 
-use super::contract::{Capabilities, Lister, Publish, RangeReader, StageMode, StagedFile, Storage};
+use super::contract::{Capabilities, Lister, Publish, StageMode, StagedFile, Storage};
 use super::disk::{self, Access};
 use super::leftovers;
+pub(crate) use super::local_reader::LocalReader;
 use super::shared_dirs::SharedDirs;
 use super::walk::walk;
 use crate::vfs::error::{VfsError, VfsErrorKind};
@@ -53,12 +54,6 @@ const LOCAL_CAPABILITIES: Capabilities = Capabilities {
     hard_links: true,
     modes: true,
 };
-
-/// A local file open for reading.
-#[derive(Debug)]
-pub(crate) struct LocalReader {
-    file: File,
-}
 
 /// An open local directory stream; `None` once exhausted.
 #[derive(Debug)]
@@ -196,7 +191,7 @@ impl Storage for LocalStorage {
 
     async fn open_read(&self, rel: &Path) -> Result<(LocalReader, FileStat), VfsError> {
         let (file, stat) = disk::open_regular(&self.dir, confined(rel)?, Access::Read)?;
-        Ok((LocalReader { file }, stat))
+        Ok((LocalReader::new(file), stat))
     }
 
     async fn create_dir(&self, rel: &Path, mode: u32) -> Result<(), VfsError> {
@@ -385,42 +380,6 @@ impl Storage for LocalStorage {
         };
         Ok((staged, stat))
     }
-}
-
-#[cfg(test)]
-impl LocalReader {
-    /// A reader over an open file.
-    pub(crate) fn from_file(file: File) -> LocalReader {
-        LocalReader { file }
-    }
-}
-
-impl RangeReader for LocalReader {
-    async fn read_at(&self, offset: u64, length: usize) -> io::Result<Bytes> {
-        read_full(&self.file, offset, length)
-    }
-
-    async fn stat(&self) -> io::Result<FileStat> {
-        FileStat::of_file(&self.file)
-    }
-}
-
-/// `pread` until `length` bytes or end of file; regular files rarely return short reads, but a
-/// short read must not be mistaken for the end.
-fn read_full(file: &File, offset: u64, length: usize) -> io::Result<Bytes> {
-    // Zeroed allocation is cheap here (calloc of fresh pages) and keeps the code safe.
-    let mut buffer = vec![0u8; length];
-    let mut filled = 0;
-    while filled < length {
-        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    buffer.truncate(filled);
-    Ok(Bytes::from(buffer))
 }
 
 impl Lister for LocalLister {

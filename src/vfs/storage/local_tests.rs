@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::super::{wait, wait_io};
+use super::super::{wait, wait_io, RangeReader as _};
 use super::*;
 use crate::vfs::metadata::FileKind;
 use crate::vfs::names::is_reserved;

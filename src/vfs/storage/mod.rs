@@ -26,6 +26,7 @@ mod contract;
 mod disk;
 pub(crate) mod leftovers;
 pub(crate) mod local;
+mod local_reader;
 #[cfg(test)]
 pub(crate) mod memory;
 pub(crate) mod s3;
@@ -45,7 +46,7 @@ use super::metadata::{DirEntry, FileStat};
 use super::space::SpaceInfo;
 
 pub(crate) use contract::{
-    Capabilities, Lister, Need, Publish, RangeReader, StageMode, StagedFile, Storage,
+    Capabilities, Lister, Need, Publish, RangeReader, ReadNow, StageMode, StagedFile, Storage,
 };
 pub(crate) use local::LocalStorage;
 
@@ -77,7 +78,7 @@ pub(crate) enum Reader {
 impl Reader {
     /// A reader over an already open local file (unit tests of the code above the seam).
     pub(crate) fn local(file: std::fs::File) -> Reader {
-        Reader::Local(local::LocalReader::from_file(file))
+        Reader::Local(local::LocalReader::new(file))
     }
 }
 
@@ -364,6 +365,34 @@ impl RangeReader for Reader {
             #[cfg(test)]
             Reader::Memory(memory) => memory.read_at(offset, length).await,
             Reader::S3(reader) => reader.read_at(offset, length).await,
+        }
+    }
+
+    async fn read_at_into(
+        &self,
+        offset: u64,
+        length: usize,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<usize> {
+        match self {
+            Reader::Local(reader) => reader.read_at_into(offset, length, out).await,
+            #[cfg(test)]
+            Reader::Memory(memory) => memory.read_at_into(offset, length, out).await,
+            Reader::S3(reader) => reader.read_at_into(offset, length, out).await,
+        }
+    }
+
+    fn read_at_now(
+        &self,
+        offset: u64,
+        length: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<std::io::Result<ReadNow>> {
+        match self {
+            Reader::Local(reader) => reader.read_at_now(offset, length, out),
+            #[cfg(test)]
+            Reader::Memory(memory) => memory.read_at_now(offset, length, out),
+            Reader::S3(reader) => reader.read_at_now(offset, length, out),
         }
     }
 
