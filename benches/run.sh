@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
     --profile) cases=${cases:+$cases,}profile ;;
     --no-wait) wait=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
