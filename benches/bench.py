@@ -45,8 +45,8 @@ class Sizes:
     """What one mode moves. The full mode is what the issue specifies."""
     big: int            # bulk transfer file
     bulk_reps: int
-    small_files: int    # N x 8 KiB in one session
-    small_reps: int
+    small_files: int    # N x 8 KiB in one session (and N in all over the 8 clients of small8)
+    small_reps: int     # of case_small (but see there) and of case_small8
     latency_iters: int
     conc_clients: int
     conc_size: int
@@ -60,7 +60,7 @@ class Sizes:
     ceiling_reps: int
 
 
-FULL = Sizes(big=GiB, bulk_reps=5, small_files=2000, small_reps=3, latency_iters=100,
+FULL = Sizes(big=GiB, bulk_reps=5, small_files=2000, small_reps=2, latency_iters=100,
              conc_clients=32, conc_size=32 * MiB, conc_reps=5, mem_ftps=200, mem_sftp=100,
              mem_reps=2, idle_ftps=5000, idle_sftp=5000, ceiling_bytes=GiB, ceiling_reps=3)
 QUICK = Sizes(big=64 * MiB, bulk_reps=1, small_files=200, small_reps=1, latency_iters=10,
@@ -477,23 +477,27 @@ class Bench:
 
     def small_sources(self):
         """What the small-file cases read besides the client's N files, made once per run:
-        in every home `small-src/` (the N files, for the one-client downloads) and
-        `small-src8/c<i>/` (the i-th eighth of them, hard links); on the client
-        `small8/c<i>/` (the same eighths, for the 8-client uploads). prepare() removes the
-        homes' copies at the next run (their names start with "small-")."""
-        if "small8-c0" in self.hashes:
+        in every home `small-src/` (the N files, for the one-client downloads),
+        `small-srcq/` (the first quarter of them, see case_small) and `small-src8/c<i>/`
+        (the i-th eighth); on the client `small-q/` and `small8/c<i>/` (the same subsets:
+        the 8-client uploads' sources, and the originals downloads are checked against).
+        Subsets are hard links. prepare() removes the homes' copies at the next run
+        (their names start with "small-")."""
+        if "small8/c0" in self.hashes:
             return
         n, k = self.s.small_files, self.SMALL8_CLIENTS
         names = sorted(os.listdir(self.small_src))
         parts = [names[i * n // k:(i + 1) * n // k] for i in range(k)]
-        local8 = os.path.join(self.client, "small8")
-        shutil.rmtree(local8, ignore_errors=True)
-        for i, part in enumerate(parts):
-            d = os.path.join(local8, f"c{i}")
+        subsets = [("small-q", "small-srcq", names[:n // 4])]
+        subsets += [(f"small8/c{i}", f"small-src8/c{i}", part) for i, part in enumerate(parts)]
+        for sub in ("small-q", "small8"):
+            shutil.rmtree(os.path.join(self.client, sub), ignore_errors=True)
+        for local, _, part in subsets:
+            d = os.path.join(self.client, local)
             os.makedirs(d)
             for name in part:
                 os.link(os.path.join(self.small_src, name), os.path.join(d, name))
-            self.hashes[f"small8-c{i}"] = sha256_dir(d)
+            self.hashes[local] = sha256_dir(d)
         peer_home = self.env["BENCH_DATA_DIR"]
         for home in sorted({x.home for x in self.targets}):
             # the peers serve files as the test user; ferryd reads as its service account
@@ -508,12 +512,12 @@ class Bench:
                 shutil.copyfile(os.path.join(self.small_src, name), dst)
                 os.chmod(dst, 0o644)
                 own(dst)
-            src8 = os.path.join(home, "small-src8")
-            shutil.rmtree(src8, ignore_errors=True)
-            os.mkdir(src8)
-            own(src8)
-            for i, part in enumerate(parts):
-                d = os.path.join(src8, f"c{i}")
+            for sub in ("small-srcq", "small-src8"):
+                shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+            os.mkdir(os.path.join(home, "small-src8"))
+            own(os.path.join(home, "small-src8"))
+            for _, remote, part in subsets:
+                d = os.path.join(home, remote)
                 os.mkdir(d)
                 own(d)
                 for name in part:
@@ -549,31 +553,36 @@ class Bench:
         """N x 8 KiB in one session, uploaded and downloaded: ftplib, lftp (mput / mget),
         OpenSSH sftp batch (put / get with a glob). Per run: files/s, and the server's and
         the client's CPU per file (the client's from its rusage, children included)."""
-        n = self.s.small_files
+        n, reps = self.s.small_files, self.s.small_reps
         self.small_sources()
+        # Two kinds of run wait ~45 ms per file for a delayed ACK (Nagle in the client, the
+        # server's delayed ACK), which costs wall time but no CPU: plain ftplib uploads on
+        # some servers (its close_notify after the data) and lftp downloads on every server
+        # (its ChangeCipherSpec and Finished in two writes). Each gets one repetition, and
+        # lftp downloads a quarter of the files (2,000 would take 110 s per server); the
+        # CPU per file does not depend on the count beyond the login's share.
         # ftplib-nodelay: a diagnostic variant (TCP_NODELAY on the client's data sockets),
-        # which removes the Nagle / delayed-ACK stall ftplib's uploads can hit (see
-        # docs/performance.md) and so shows each server's own per-file cost; downloads
-        # do not have that stall (the client sends no data), so it only uploads
-        for client, proto, direction in (("ftplib", "ftps", "up"), ("ftplib", "ftps", "down"),
-                                         ("ftplib-nodelay", "ftps", "up"),
-                                         ("lftp", "ftps", "up"), ("lftp", "ftps", "down"),
-                                         ("sftp", "sftp", "up"), ("sftp", "sftp", "down")):
+        # which removes ftplib's upload stall (see docs/performance.md) and so shows each
+        # server's own per-file cost; downloads do not have it, so it only uploads.
+        plan = [("ftplib", "ftps", "up", 1, "small"), ("ftplib", "ftps", "down", reps, "small"),
+                ("ftplib-nodelay", "ftps", "up", reps, "small"),
+                ("lftp", "ftps", "up", reps, "small"), ("lftp", "ftps", "down", 1, "small-q"),
+                ("sftp", "sftp", "up", reps, "small"), ("sftp", "sftp", "down", reps, "small")]
+        for client, proto, direction, reps, files in plan:
             ts = self.t(proto)
             label = f"small {client} {direction}"
-            # plain ftplib uploads stall ~40 ms per file on some servers (Nagle + delayed
-            # ACK), so a run can take 100 s; one repetition keeps the full run in its budget
-            reps = 1 if (client, direction) == ("ftplib", "up") else self.s.small_reps
+            originals = os.path.join(self.client, files)
+            n = len(os.listdir(originals))
             for rep in range(reps):
                 for x in rotate(ts, rep):
                     # `check`: where the files arrive, compared with the originals after
                     if direction == "up":
-                        remote, local = f"small-{x.server}-{rep}", self.small_src
+                        remote, local = f"small-{x.server}-{rep}", originals
                         check = self.new_dir(x, remote)
                     else:
-                        remote, local = "small-src", self.local_dir("down")
-                        check = local
-                    cmd = self.small_cmd(client, x, direction, remote, local, self.small_src)
+                        remote = "small-src" if files == "small" else "small-srcq"
+                        local = check = self.local_dir("down")
+                    cmd = self.small_cmd(client, x, direction, remote, local, originals)
                     inner = None
                     if client.startswith("ftplib"):
                         secs, cpu, ccpu, err, inner = self.run_json(x, cmd, 600, label)
@@ -583,7 +592,7 @@ class Bench:
                     # (ftplib), otherwise over the whole client run (login included)
                     loop = inner.get("loop_s") if inner else None
                     basis = loop if loop else secs
-                    ok = err is None and sha256_dir(check) == self.hashes["small"]
+                    ok = err is None and sha256_dir(check) == self.hashes[files]
                     shutil.rmtree(check)
                     self.record(case="small", client=client, proto=proto, dir=direction,
                                 server=x.server, rep=rep, seconds=secs, loop_s=loop, files=n,
@@ -626,7 +635,7 @@ class Bench:
                             cmds.append(self.small_cmd(client, x, direction, remote, local,
                                                        names, tag=f"-{i}"))
                         secs, cpu, ccpu, err = self.run_measured(x, cmds, 600, label)
-                        ok = err is None and all(sha256_dir(d) == self.hashes[f"small8-c{i}"]
+                        ok = err is None and all(sha256_dir(d) == self.hashes[f"small8/c{i}"]
                                                  for i, d in enumerate(checks))
                         shutil.rmtree(top)
                         self.record(case="small8", client=client, proto=proto, dir=direction,
