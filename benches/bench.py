@@ -558,13 +558,13 @@ class Bench:
         # Two kinds of run wait ~45 ms per file for a delayed ACK (Nagle in the client, the
         # server's delayed ACK), which costs wall time but no CPU: plain ftplib uploads on
         # some servers (its close_notify after the data) and lftp downloads on every server
-        # (its ChangeCipherSpec and Finished in two writes). Each gets one repetition, and
-        # lftp downloads a quarter of the files (2,000 would take 110 s per server); the
-        # CPU per file does not depend on the count beyond the login's share.
+        # (its ChangeCipherSpec and Finished in two writes). Each moves a quarter of the
+        # files, once (2,000 lftp downloads would take 110 s per server); the CPU per file
+        # does not depend on the count beyond the login's share.
         # ftplib-nodelay: a diagnostic variant (TCP_NODELAY on the client's data sockets),
         # which removes ftplib's upload stall (see docs/performance.md) and so shows each
         # server's own per-file cost; downloads do not have it, so it only uploads.
-        plan = [("ftplib", "ftps", "up", 1, "small"), ("ftplib", "ftps", "down", reps, "small"),
+        plan = [("ftplib", "ftps", "up", 1, "small-q"), ("ftplib", "ftps", "down", reps, "small"),
                 ("ftplib-nodelay", "ftps", "up", reps, "small"),
                 ("lftp", "ftps", "up", reps, "small"), ("lftp", "ftps", "down", 1, "small-q"),
                 ("sftp", "sftp", "up", reps, "small"), ("sftp", "sftp", "down", reps, "small")]

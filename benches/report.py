@@ -239,8 +239,8 @@ class Report:
 
     def small_tables(self, case, plan):
         """files/s, server CPU and client CPU per file for (client, direction) pairs; returns
-        {(client, direction): (ferryd files/s, best peer, its files/s, ratio, ferryd CPU
-        ms/file, lowest-CPU peer, its CPU ms/file, ratio)} for the targets."""
+        {(client, direction): (files per run, ferryd files/s, best peer, its files/s, ratio,
+        ferryd CPU ms/file, lowest-CPU peer, its CPU ms/file, ratio)} for the targets."""
         out = {}
         names = ["ferryd", *FTP_PEERS, "openssh"]
         self.w("| client | direction | files | " + " | ".join(names) +
@@ -261,7 +261,8 @@ class Report:
             self.w(f"| {CLIENT[client]} | {direction} | {', '.join(f'{n:,}' for n in files)} | "
                    + " | ".join(cell(by[s]) for s in names) +
                    f" | {rfmt(ratio(f, peers.get(best)))} ({best}) | {cell(busy)} % |")
-            out[(client, direction)] = [f, best, peers.get(best), ratio(f, peers.get(best))]
+            out[(client, direction)] = [files[-1], f, best, peers.get(best),
+                                        ratio(f, peers.get(best))]
         self.w()
         for what, key in (("Server", "server_cpu"), ("Client", "client_cpu")):
             self.w(f"{what} CPU, ms per file (median, min–max):")
@@ -302,8 +303,9 @@ class Report:
                "process's (rusage, with its children such as sftp's ssh) over the files "
                "moved. lftp downloads wait ~45 ms per file on every server (its "
                "ChangeCipherSpec and Finished go out in two writes, Nagle holds the second "
-               "until the server's delayed ACK), so they move a quarter of the files, once; "
-               "plain ftplib uploads (a similar stall on some servers) run once. Every "
+               "until the server's delayed ACK), and plain ftplib uploads on some (its "
+               "close_notify after the data), so these two move a quarter of the files, "
+               "once. Every "
                "run's files are checked (SHA-256). Cells: median (min–max) over the "
                "interleaved repetitions.")
         self.w()
@@ -313,8 +315,8 @@ class Report:
         for (client, direction), v in res.items():
             if client == "ftplib-nodelay":
                 continue  # diagnostic, no target
-            f, best, bv, r, fc, low, lv, rc = v
-            what = f"{n:,} × 8 KiB {direction}load, {CLIENT[client]}"
+            files, f, best, bv, r, fc, low, lv, rc = v
+            what = f"{files:,} × 8 KiB {direction}load, {CLIENT[client]}"
             if direction == "up":
                 self.targets.append((what, fmt(f), f"{fmt(bv)} ({best})", rfmt(r),
                                      "≥ 1.3× best peer", None if r is None else r >= 1.3))
@@ -351,7 +353,7 @@ class Report:
         plan = [(c, d) for c in ("ftplib", "lftp", "sftp") for d in ("up", "down")]
         res = self.small_tables("small8", plan)
         for (client, direction), v in res.items():
-            f, best, bv, r = v[:4]
+            f, best, bv, r = v[1:5]
             self.targets.append((f"{k} clients × {n // k} × 8 KiB {direction}load, "
                                  f"{CLIENT[client]}", fmt(f), f"{fmt(bv)} ({best})", rfmt(r),
                                  "≥ 1.3× best peer", None if r is None else r >= 1.3))
