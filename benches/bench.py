@@ -45,8 +45,8 @@ class Sizes:
     """What one mode moves. The full mode is what the issue specifies."""
     big: int            # bulk transfer file
     bulk_reps: int
-    small_files: int    # N x 8 KiB in one session
-    small_reps: int
+    small_files: int    # N x 8 KiB in one session (and N in all over the 8 clients of small8)
+    small_reps: int     # of case_small (but see there) and of case_small8
     latency_iters: int
     conc_clients: int
     conc_size: int
@@ -60,7 +60,7 @@ class Sizes:
     ceiling_reps: int
 
 
-FULL = Sizes(big=GiB, bulk_reps=5, small_files=2000, small_reps=3, latency_iters=100,
+FULL = Sizes(big=GiB, bulk_reps=5, small_files=2000, small_reps=2, latency_iters=100,
              conc_clients=32, conc_size=32 * MiB, conc_reps=5, mem_ftps=200, mem_sftp=100,
              mem_reps=2, idle_ftps=5000, idle_sftp=5000, ceiling_bytes=GiB, ceiling_reps=3)
 QUICK = Sizes(big=64 * MiB, bulk_reps=1, small_files=200, small_reps=1, latency_iters=10,
@@ -306,9 +306,10 @@ class Bench:
         return path
 
     # ------------------------------------------------------------ client commands
-    def lftp_script(self, target, commands):
+    def lftp_script(self, target, commands, tag=""):
+        """lftp running `commands`; clients run at once need their own `tag` (script file)."""
         scheme = "ftps" if target.proto == "ftps-implicit" else "ftp"
-        path = os.path.join(self.client, "lftp.script")
+        path = os.path.join(self.client, f"lftp{tag}.script")
         # lftp: certificate not verified (self-signed), TLS forced on control and data,
         # no retries (a failure must show), overwrite local files
         text = "\n".join([
@@ -338,8 +339,10 @@ class Bench:
             return base + ["-o", local, url]
         return base + ["-T", local, url]
 
-    def sftp_cmd(self, target, batch_lines, cipher=None, verbose=False):
-        path = os.path.join(self.client, "sftp.batch")
+    def sftp_cmd(self, target, batch_lines, cipher=None, verbose=False, tag=""):
+        """OpenSSH sftp running a batch; clients run at once need their own `tag` (batch
+        file)."""
+        path = os.path.join(self.client, f"sftp{tag}.batch")
         with open(path, "w") as f:
             f.write("\n".join(batch_lines) + "\n")
         cmd = ["sftp", *([] if verbose else ["-q"]), "-b", path, "-P", str(target.port),
@@ -469,52 +472,179 @@ class Bench:
         except FileNotFoundError:
             pass
 
+    # ------------------------------------------------------------ small files
+    SMALL8_CLIENTS = 8
+
+    def small_sources(self):
+        """What the small-file cases read besides the client's N files, made once per run:
+        in every home `small-src/` (the N files, for the one-client downloads),
+        `small-srcq/` (the first quarter of them, see case_small) and `small-src8/c<i>/`
+        (the i-th eighth); on the client `small-q/` and `small8/c<i>/` (the same subsets:
+        the 8-client uploads' sources, and the originals downloads are checked against).
+        Subsets are hard links. prepare() removes the homes' copies at the next run
+        (their names start with "small-")."""
+        if "small8/c0" in self.hashes:
+            return
+        n, k = self.s.small_files, self.SMALL8_CLIENTS
+        names = sorted(os.listdir(self.small_src))
+        parts = [names[i * n // k:(i + 1) * n // k] for i in range(k)]
+        subsets = [("small-q", "small-srcq", names[:n // 4])]
+        subsets += [(f"small8/c{i}", f"small-src8/c{i}", part) for i, part in enumerate(parts)]
+        for sub in ("small-q", "small8"):
+            shutil.rmtree(os.path.join(self.client, sub), ignore_errors=True)
+        for local, _, part in subsets:
+            d = os.path.join(self.client, local)
+            os.makedirs(d)
+            for name in part:
+                os.link(os.path.join(self.small_src, name), os.path.join(d, name))
+            self.hashes[local] = sha256_dir(d)
+        peer_home = self.env["BENCH_DATA_DIR"]
+        for home in sorted({x.home for x in self.targets}):
+            # the peers serve files as the test user; ferryd reads as its service account
+            own = (lambda p: shutil.chown(p, self.user, self.user)) if home == peer_home \
+                else (lambda p: None)
+            src = os.path.join(home, "small-src")
+            shutil.rmtree(src, ignore_errors=True)
+            os.mkdir(src)
+            own(src)
+            for name in names:
+                dst = os.path.join(src, name)
+                shutil.copyfile(os.path.join(self.small_src, name), dst)
+                os.chmod(dst, 0o644)
+                own(dst)
+            for sub in ("small-srcq", "small-src8"):
+                shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+            os.mkdir(os.path.join(home, "small-src8"))
+            own(os.path.join(home, "small-src8"))
+            for _, remote, part in subsets:
+                d = os.path.join(home, remote)
+                os.mkdir(d)
+                own(d)
+                for name in part:
+                    os.link(os.path.join(src, name), os.path.join(d, name))
+
+    def local_dir(self, name):
+        """A fresh, empty directory on the client side for downloads."""
+        path = os.path.join(self.client, name)
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        return path
+
+    def small_cmd(self, client, x, direction, remote, local, names, tag=""):
+        """One client session moving every file between the remote directory `remote` and
+        the local directory `local` (uploads: from it; downloads: into it, which exists and
+        is empty). `names` is the local directory holding the files' originals (ftplib
+        downloads take the names from it instead of listing the server's directory)."""
+        if client.startswith("ftplib"):
+            script = os.path.join(HERE, "ftpcases.py")
+            if direction == "up":
+                cmd = [PY, script, "small", "--port", str(x.port), "--src", local,
+                       "--dest", remote]
+                return cmd + (["--nodelay"] if client == "ftplib-nodelay" else [])
+            return [PY, script, "small-down", "--port", str(x.port), "--src", remote,
+                    "--dest", local, "--names", names]
+        if client == "lftp":
+            op = [f"mput {local}/*"] if direction == "up" else [f"lcd {local}", "mget *"]
+            return self.lftp_script(x, [f"cd {remote}", *op], tag)
+        op = [f"put {local}/*"] if direction == "up" else [f"lcd {local}", "get *"]
+        return self.sftp_cmd(x, [f"cd {remote}", *op], tag=tag)
+
     def case_small(self):
-        """N x 8 KiB uploaded in one session: ftplib, lftp mput, OpenSSH sftp batch."""
-        n = self.s.small_files
+        """N x 8 KiB in one session, uploaded and downloaded: ftplib, lftp (mput / mget),
+        OpenSSH sftp batch (put / get with a glob). Per run: files/s, and the server's and
+        the client's CPU per file (the client's from its rusage, children included)."""
+        n, reps = self.s.small_files, self.s.small_reps
+        self.small_sources()
+        # Two kinds of run wait ~45 ms per file for a delayed ACK (Nagle in the client, the
+        # server's delayed ACK), which costs wall time but no CPU: plain ftplib uploads on
+        # some servers (its close_notify after the data) and lftp downloads on every server
+        # (its ChangeCipherSpec and Finished in two writes). Each moves a quarter of the
+        # files, once (2,000 lftp downloads would take 110 s per server); the CPU per file
+        # does not depend on the count beyond the login's share.
         # ftplib-nodelay: a diagnostic variant (TCP_NODELAY on the client's data sockets),
-        # which removes the Nagle / delayed-ACK stall ftplib's uploads can hit (see
-        # docs/performance.md) and so shows each server's own per-file cost
-        for client, proto in (("ftplib", "ftps"), ("ftplib-nodelay", "ftps"), ("lftp", "ftps"),
-                              ("sftp", "sftp")):
+        # which removes ftplib's upload stall (see docs/performance.md) and so shows each
+        # server's own per-file cost; downloads do not have it, so it only uploads.
+        plan = [("ftplib", "ftps", "up", 1, "small-q"), ("ftplib", "ftps", "down", reps, "small"),
+                ("ftplib-nodelay", "ftps", "up", reps, "small"),
+                ("lftp", "ftps", "up", reps, "small"), ("lftp", "ftps", "down", 1, "small-q"),
+                ("sftp", "sftp", "up", reps, "small"), ("sftp", "sftp", "down", reps, "small")]
+        for client, proto, direction, reps, files in plan:
             ts = self.t(proto)
-            label = f"small {client}"
-            # plain ftplib stalls ~40 ms per file on some servers (Nagle + delayed ACK), so a
-            # run can take 100 s; one repetition of it keeps the full run within its budget
-            reps = 1 if client == "ftplib" else self.s.small_reps
+            label = f"small {client} {direction}"
+            originals = os.path.join(self.client, files)
+            n = len(os.listdir(originals))
             for rep in range(reps):
                 for x in rotate(ts, rep):
-                    name = f"small-{x.server}-{rep}"
-                    dest = self.new_dir(x, name)
+                    # `check`: where the files arrive, compared with the originals after
+                    if direction == "up":
+                        remote, local = f"small-{x.server}-{rep}", originals
+                        check = self.new_dir(x, remote)
+                    else:
+                        remote = "small-src" if files == "small" else "small-srcq"
+                        local = check = self.local_dir("down")
+                    cmd = self.small_cmd(client, x, direction, remote, local, originals)
                     inner = None
                     if client.startswith("ftplib"):
-                        cmd = [PY, os.path.join(HERE, "ftpcases.py"), "small", "--port",
-                               str(x.port), "--src", self.small_src, "--dest", name]
-                        if client == "ftplib-nodelay":
-                            cmd.append("--nodelay")
                         secs, cpu, ccpu, err, inner = self.run_json(x, cmd, 600, label)
-                        loop = inner.get("loop_s") if inner else None
-                    elif client == "lftp":
-                        cmd = self.lftp_script(x, [f"cd {name}", f"mput {self.small_src}/*"])
-                        secs, cpu, ccpu, err = self.run_measured(x, cmd, 600, label)
-                        loop = None
                     else:
-                        cmd = self.sftp_cmd(x, [f"cd {name}", f"put {self.small_src}/*"])
                         secs, cpu, ccpu, err = self.run_measured(x, cmd, 600, label)
-                        loop = None
-                    # files/s over the upload loop where the client times it in-process
+                    # files/s over the transfer loop where the client times it in-process
                     # (ftplib), otherwise over the whole client run (login included)
+                    loop = inner.get("loop_s") if inner else None
                     basis = loop if loop else secs
-                    ok = err is None and sha256_dir(dest) == self.hashes["small"]
-                    shutil.rmtree(dest)
-                    self.record(case="small", client=client, proto=proto, server=x.server,
-                                rep=rep, seconds=secs, loop_s=loop, files=n,
+                    ok = err is None and sha256_dir(check) == self.hashes[files]
+                    shutil.rmtree(check)
+                    self.record(case="small", client=client, proto=proto, dir=direction,
+                                server=x.server, rep=rep, seconds=secs, loop_s=loop, files=n,
                                 files_s=n / basis, server_cpu=cpu, client_cpu=ccpu,
                                 ok=ok, error=err,
                                 file_ms=inner.get("file_ms_p10_50_90") if inner else None,
                                 stalls=inner.get("files_over_30ms") if inner else None)
-                    log(f"{label} {x.server:9} {n / basis:7.1f} files/s  sha256 "
+                    log(f"{label} {x.server:9} {n / basis:7.1f} files/s, CPU ms/file server "
+                        f"{cpu / n * 1000:.2f} client {ccpu / n * 1000:.2f}, sha256 "
                         f"{'ok' if ok else 'MISMATCH'}")
+
+    def case_small8(self):
+        """8 clients at once, each moving its own eighth of the N x 8 KiB files in its own
+        session (N files in all, as in case_small), uploads and downloads: ftplib, lftp,
+        OpenSSH sftp. Aggregate files/s over the wall time from the first client's start to
+        the last one's exit (logins included); server and client CPU per file."""
+        n, k = self.s.small_files, self.SMALL8_CLIENTS
+        self.small_sources()
+        local8 = os.path.join(self.client, "small8")
+        for client, proto in (("ftplib", "ftps"), ("lftp", "ftps"), ("sftp", "sftp")):
+            ts = self.t(proto)
+            for direction in ("up", "down"):
+                label = f"small8 {client} {direction}"
+                for rep in range(self.s.small_reps):
+                    for x in rotate(ts, rep):
+                        top_name = f"small-8-{x.server}-{rep}"
+                        top = self.new_dir(x, top_name) if direction == "up" \
+                            else self.local_dir("down8")
+                        cmds, checks = [], []
+                        for i in range(k):
+                            names = os.path.join(local8, f"c{i}")
+                            if direction == "up":
+                                remote, local = f"{top_name}/c{i}", names
+                                check = self.new_dir(x, remote)
+                            else:
+                                remote, local = f"small-src8/c{i}", os.path.join(top, f"c{i}")
+                                os.mkdir(local)
+                                check = local
+                            checks.append(check)
+                            cmds.append(self.small_cmd(client, x, direction, remote, local,
+                                                       names, tag=f"-{i}"))
+                        secs, cpu, ccpu, err = self.run_measured(x, cmds, 600, label)
+                        ok = err is None and all(sha256_dir(d) == self.hashes[f"small8/c{i}"]
+                                                 for i, d in enumerate(checks))
+                        shutil.rmtree(top)
+                        self.record(case="small8", client=client, proto=proto, dir=direction,
+                                    server=x.server, rep=rep, clients=k, seconds=secs, files=n,
+                                    files_s=n / secs, server_cpu=cpu, client_cpu=ccpu, ok=ok,
+                                    error=err)
+                        log(f"{label} {x.server:9} {n / secs:7.1f} files/s, CPU ms/file "
+                            f"server {cpu / n * 1000:.2f} client {ccpu / n * 1000:.2f}, "
+                            f"sha256 {'ok' if ok else 'MISMATCH'}")
 
     def run_json(self, target, cmd, timeout, label):
         """run_measured for a helper that prints one JSON object."""
@@ -597,12 +727,7 @@ class Bench:
 
     def sftp_cmd_at(self, target, line, i):
         """sftp with its own batch file (concurrent clients must not share one)."""
-        path = os.path.join(self.client, f"sftp-{i}.batch")
-        with open(path, "w") as f:
-            f.write(line + "\n")
-        cmd = self.sftp_cmd(target, [line])
-        cmd[cmd.index("-b") + 1] = path
-        return cmd
+        return self.sftp_cmd(target, [line], tag=f"-{i}")
 
     def start_holder(self, target, ftps, sftp, concurrency):
         """Start idle_sessions.py (it opens its sessions, then reports 'ready')."""
@@ -956,7 +1081,8 @@ def machine_meta(args, sizes):
     }
 
 
-CASES = ["ceilings", "latency", "enumeration", "memory", "bulk", "small", "concurrent", "idle", "profile"]
+CASES = ["ceilings", "latency", "enumeration", "memory", "bulk", "small", "small8", "concurrent",
+         "idle", "profile"]
 DEFAULT_CASES = CASES[:-1]  # profiles only on request
 
 

@@ -3,6 +3,9 @@
 
   ftpcases.py small   --port P --src DIR --dest DIR [--nodelay]
                       # upload every file of DIR in one session
+  ftpcases.py small-down --port P --src DIR --dest DIR --names DIR
+                      # download the files of remote --src (named as those of local --names)
+                      # in one session into local --dest
   ftpcases.py latency --targets name=port,... --iterations N
                       # connect + AUTH TLS + login + PROT P + LIST + QUIT, servers interleaved
 
@@ -91,6 +94,38 @@ def small(args):
                       "files_over_30ms": sum(1 for x in per_file if x > 0.030)}))
 
 
+def small_down(args):
+    # the names come from the local copy of the files: a listing (NLST) would add a data
+    # connection whose cost and size limits differ between servers, and is not what is timed
+    names = sorted(os.listdir(args.names))
+    ctx = context()
+    t0 = time.perf_counter()
+    ftp = login(args.port, ctx)
+    ftp.cwd(args.src)
+    per_file = []
+    blobs = []
+    t1 = time.perf_counter()
+    for name in names:
+        t = time.perf_counter()
+        chunks = []
+        ftp.retrbinary(f"RETR {name}", chunks.append)
+        blobs.append((name, chunks))
+        per_file.append(time.perf_counter() - t)
+    t2 = time.perf_counter()
+    ftp.quit()
+    # written after the loop so that the timed loop is only the protocol, as for uploads
+    for name, chunks in blobs:
+        with open(os.path.join(args.dest, name), "wb") as f:
+            f.writelines(chunks)
+    per_file.sort()
+    n = len(per_file)
+    print(json.dumps({"files": n, "loop_s": t2 - t1, "login_s": t1 - t0,
+                      "total_s": time.perf_counter() - t0,
+                      "file_ms_p10_50_90": [per_file[n // 10] * 1000, per_file[n // 2] * 1000,
+                                            per_file[(n * 9) // 10] * 1000],
+                      "files_over_30ms": sum(1 for x in per_file if x > 0.030)}))
+
+
 class _Reader:
     """A minimal file object over bytes for storbinary (cheaper than BytesIO copies)."""
 
@@ -162,6 +197,12 @@ def main():
     s.add_argument("--nodelay", action="store_true",
                    help="TCP_NODELAY on data sockets (diagnostic; ftplib does not set it)")
     s.set_defaults(func=small)
+    d = sub.add_parser("small-down")
+    d.add_argument("--port", type=int, required=True)
+    d.add_argument("--src", required=True, help="remote directory")
+    d.add_argument("--dest", required=True, help="local directory (exists)")
+    d.add_argument("--names", required=True, help="local directory with the same file names")
+    d.set_defaults(func=small_down)
     lat = sub.add_parser("latency")
     lat.add_argument("--targets", required=True)
     lat.add_argument("--iterations", type=int, default=50)

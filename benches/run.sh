@@ -5,8 +5,9 @@
 #   benches/run.sh                 # full run (~30-40 min on 2 cores); report on stdout
 #   benches/run.sh --quick         # smoke run (small sizes, 1 repetition, ~3 min)
 #   benches/run.sh --out FILE      # also write the Markdown report to FILE
-#   benches/run.sh --cases bulk,small   # only these (ceilings latency memory bulk small
-#                                        # concurrent idle; profile = perf profiles, opt-in)
+#   benches/run.sh --cases bulk,small   # only these (ceilings latency enumeration memory bulk
+#                                        # small small8 concurrent idle; profile = perf
+#                                        # profiles, opt-in)
 #   benches/run.sh --cases object_storage   # alone: the object-storage legs (Garage, rclone),
 #                                        # run by benches/object_storage.sh (see its --help)
 #   benches/run.sh --no-wait       # full run without waiting for a quiet machine
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --profile) cases=${cases:+$cases,}profile ;;
     --no-wait) wait=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
