@@ -69,6 +69,11 @@ impl RangeReader for LocalReader {
         length: usize,
         out: &mut Vec<u8>,
     ) -> Option<io::Result<ReadNow>> {
+        // To `preadv2`, `u64::MAX` means the file's own cursor, not an offset: refused as
+        // `pread` refuses every offset past `i64::MAX`.
+        if i64::try_from(offset).is_err() {
+            return Some(Err(past_any_file()));
+        }
         if self.in_memory {
             let appended = read_full(&self.file, offset, length, out);
             return Some(appended.map(|appended| ReadNow {
@@ -122,9 +127,8 @@ impl RangeReader for LocalReader {
 /// short reads, but a short read must not be mistaken for the end.
 fn read_full(file: &File, offset: u64, length: usize, out: &mut Vec<u8>) -> io::Result<usize> {
     let start = out.len();
-    // No file reaches past `i64::MAX` (the kernel refuses such offsets): nothing there.
     if i64::try_from(offset).is_err() {
-        return Ok(0);
+        return Err(past_any_file());
     }
     let end = start.saturating_add(length);
     out.reserve(length);
@@ -141,6 +145,12 @@ fn read_full(file: &File, offset: u64, length: usize, out: &mut Vec<u8>) -> io::
     }
     out.truncate(end);
     Ok(out.len() - start)
+}
+
+/// What the kernel answers for an offset past `i64::MAX` (`EINVAL`), which clients get as
+/// OpenSSH's `sftp-server` reports it.
+fn past_any_file() -> io::Error {
+    io::Error::from(Errno::INVAL)
 }
 
 #[cfg(test)]
@@ -172,10 +182,8 @@ mod tests {
         assert_eq!(wait_io(reader.read_at_into(8, 100, &mut out)).unwrap(), 2);
         assert_eq!(out, b"head345689");
         assert_eq!(wait_io(reader.read_at_into(10, 4, &mut out)).unwrap(), 0);
-        assert_eq!(
-            wait_io(reader.read_at_into(u64::MAX, 4, &mut out)).unwrap(),
-            0
-        );
+        let error = wait_io(reader.read_at_into(u64::MAX, 4, &mut out)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(out, b"head345689");
     }
 
@@ -222,6 +230,13 @@ mod tests {
         if let Some(now) = reader.read_at_now(10, 4, &mut empty) {
             assert_eq!(now.unwrap().appended, 0);
         }
+        assert!(empty.is_empty());
+        // `u64::MAX` is `preadv2`'s "from the file's cursor": refused, not read from 0.
+        let far = reader
+            .read_at_now(u64::MAX, 4, &mut empty)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(far.kind(), io::ErrorKind::InvalidInput);
         assert!(empty.is_empty());
     }
 }
