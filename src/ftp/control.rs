@@ -4,6 +4,7 @@
 //! transfer (ABOR, STAT and NOOP stay answered meanwhile) and enforces login and idle timeouts
 //! and the server's shutdown.
 
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,9 +39,19 @@ const READ_BYTES: usize = 512;
 /// How long closing the control connection may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves one control connection until it ends; the admission's permit holds its connection
-/// slot until then.
-pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, admitted: Admitted, mode: TlsMode) {
+/// Sets up one control connection and returns the future that serves it until it ends; the
+/// admission's permit holds its connection slot until then. `None` when the session's TLS
+/// cannot be set up.
+///
+/// Not an async fn: an async fn's future keeps its arguments apart from the locals they move
+/// into, so the admission and the socket would stay in every idle session's task next to the
+/// `Control` made of them. The future returned holds the `Control`, the permit and the mode.
+pub fn serve(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    admitted: Admitted,
+    mode: TlsMode,
+) -> Option<impl Future<Output = ()> + Send> {
     let Admitted { connection, permit } = admitted;
     // Every reply is one write; without NODELAY a reply could wait for a delayed ACK.
     if let Err(error) = tcp.set_nodelay(true) {
@@ -51,7 +62,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, admitted: Admitted, mode
         Ok(tls) => tls,
         Err(error) => {
             tracing::error!(%error, "cannot set up TLS for a session");
-            return;
+            return None;
         }
     };
     let session = Context::new(shared, connection, tls, tls_base);
@@ -63,10 +74,12 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, admitted: Admitted, mode
         transfer: None,
         session,
     };
-    tracing::debug!(?mode, "FTPS connection accepted");
-    control.run(mode).await;
-    control.finish().await;
-    drop(permit);
+    Some(async move {
+        tracing::debug!(?mode, "FTPS connection accepted");
+        control.run(mode).await;
+        control.finish().await;
+        drop(permit);
+    })
 }
 
 struct Control {
@@ -106,8 +119,10 @@ enum Event {
 
 impl Control {
     async fn run(&mut self, mode: TlsMode) {
+        // Boxed: the handshake's future (rustls' connection in it) is the largest this loop
+        // awaits, and inline it would size the task of every session for as long as it lasts.
         if mode == TlsMode::Implicit
-            && self.start_tls(DataProtection::NoBufferSize).await == Next::Close
+            && Box::pin(self.start_tls(DataProtection::NoBufferSize)).await == Next::Close
         {
             return;
         }
@@ -119,7 +134,8 @@ impl Control {
         {
             return;
         }
-        let services = self.session.shared.services.clone();
+        // Only the token, not a clone of all `Services`: this lives in every idle session's task.
+        let shutdown = self.session.shared.services.shutdown.clone();
         let mut buffer = vec![0u8; READ_BYTES];
         loop {
             let deadline = self.deadline();
@@ -129,7 +145,7 @@ impl Control {
                 // A running transfer's token is a child of `services.abort`: the server's
                 // abort cuts it without help from here.
                 outcome = wait(&mut self.transfer) => Event::TransferDone(outcome),
-                () = services.shutdown.cancelled(), if !has_transfer => Event::Shutdown,
+                () = shutdown.cancelled(), if !has_transfer => Event::Shutdown,
                 () = kicked(&self.session.login) => Event::Kicked,
                 () = tokio::time::sleep_until(deadline), if !has_transfer => Event::Timeout,
                 read = self.stream.read(&mut buffer) => Event::Read(read),
@@ -372,9 +388,23 @@ impl Control {
         extra: Option<Reply>,
         cut: (&'static str, &'static str),
     ) -> Next {
-        let Some(running) = self.transfer.take() else {
-            return Next::Continue;
-        };
+        // The reply is made before the first await, so this future holds the bytes and the
+        // write, not the transfer's state.
+        match self.conclude(outcome, extra, cut) {
+            Some(out) => self.write(&out).await,
+            None => Next::Continue,
+        }
+    }
+
+    /// Ends the running transfer's bookkeeping and audit; its final reply's bytes. `None` when
+    /// no transfer runs.
+    fn conclude(
+        &mut self,
+        outcome: Outcome,
+        extra: Option<Reply>,
+        cut: (&'static str, &'static str),
+    ) -> Option<Vec<u8>> {
+        let running = self.transfer.take()?;
         if let Some(user) = self.session.user() {
             user.session.registration().transfer_ended();
         }
@@ -435,7 +465,7 @@ impl Control {
         if let Some(extra) = extra {
             extra.encode(&mut out);
         }
-        self.write(&out).await
+        Some(out)
     }
 
     async fn send(&mut self, reply: &Reply) -> Next {

@@ -4,12 +4,14 @@
 //! admit the client (a refusal becomes a `421`) and runs the control connection; and a clean
 //! stop on shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use crate::config::{Protocol, ProxyListener};
@@ -45,22 +47,51 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mode: TlsMo
                 continue;
             }
         };
-        let task = admit(shared.clone(), core.clone(), stream, peer, local, mode);
+        let task = admit(Box::new(Accepted {
+            shared: shared.clone(),
+            core: core.clone(),
+            stream,
+            peer,
+            local,
+            mode,
+        }));
         shared.services.tasks.spawn(task);
     }
     tracing::debug!("FTPS listener stopped accepting");
 }
 
-/// Learns who the client is (reading a trusted proxy's header here, not in the accept loop,
-/// so a slow proxy holds up only its own connection), then serves or refuses it.
-async fn admit(
+/// What the accept loop hands a connection's task. Boxed: the arguments of an async fn stay in
+/// its future for as long as it lasts (rustc keeps them apart from the locals they are moved
+/// into), and this task lasts as long as the session.
+struct Accepted {
     shared: Arc<Shared>,
     core: SessionCore,
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     mode: TlsMode,
-) {
+}
+
+/// A connection's task: admits the client, then serves it. The serving future is built only
+/// once admission is over, so an idle session's task holds it and little else.
+async fn admit(accepted: Box<Accepted>) {
+    if let Some(serving) = open(accepted).await {
+        serving.await;
+    }
+}
+
+/// Learns who the client is (reading a trusted proxy's header here, not in the accept loop,
+/// so a slow proxy holds up only its own connection), then refuses it or returns the future
+/// that serves it.
+async fn open(accepted: Box<Accepted>) -> Option<Instrumented<impl Future<Output = ()>>> {
+    let Accepted {
+        shared,
+        core,
+        mut stream,
+        peer,
+        local,
+        mode,
+    } = *accepted;
     let listener = match mode {
         TlsMode::Explicit => ProxyListener::Ftps,
         TlsMode::Implicit => ProxyListener::FtpsImplicit,
@@ -70,20 +101,20 @@ async fn admit(
         Ok(origin) => origin,
         Err(error) => {
             tracing::warn!(%peer, %error, "connection from a trusted proxy closed");
-            return;
+            return None;
         }
     };
     match core.admit_via(Protocol::Ftps, origin.client, origin.proxy, local) {
         Admission::Admitted(admitted) => {
             let span = admitted.connection.span().clone();
-            control::serve(shared, stream, admitted, mode)
-                .instrument(span)
-                .await;
+            let serving = span.in_scope(|| control::serve(shared, stream, admitted, mode))?;
+            Some(serving.instrument(span))
         }
         Admission::Refused(refused) => {
             refuse(stream, refused.reason, mode)
                 .instrument(refused.span)
                 .await;
+            None
         }
     }
 }
