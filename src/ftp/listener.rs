@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::OptionFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::instrument::Instrumented;
@@ -75,9 +76,9 @@ struct Accepted {
 /// A connection's task: admits the client, then serves it. The serving future is built only
 /// once admission is over, so an idle session's task holds it and little else.
 async fn admit(accepted: Box<Accepted>) {
-    if let Some(serving) = open(accepted).await {
-        serving.await;
-    }
+    // Not `if let Some(serving) = ...`: rustc keeps the matched `Option` (the whole serving
+    // future) next to the one moved out of it for as long as the session lasts.
+    OptionFuture::from(open(accepted).await).await;
 }
 
 /// Learns who the client is (reading a trusted proxy's header here, not in the accept loop,
