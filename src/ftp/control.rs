@@ -88,7 +88,8 @@ struct Control {
     session: Context,
     started: Instant,
     last_command: Instant,
-    transfer: Option<Running>,
+    /// Boxed: 96 bytes that every session would carry, idle or not, for its rare transfers.
+    transfer: Option<Box<Running>>,
 }
 
 /// A transfer task and what the control side needs to report its end.
@@ -338,14 +339,14 @@ impl Control {
             let entry = user.session.registration();
             entry.transfer_started(format!("{} {path}", action.as_str()), progress.clone());
         }
-        self.transfer = Some(Running {
+        self.transfer = Some(Box::new(Running {
             handle,
             cancel,
             progress,
             started: Instant::now(),
             audit,
             done_text,
-        });
+        }));
         Next::Continue
     }
 
@@ -539,7 +540,7 @@ async fn kicked(login: &Login) {
 }
 
 /// The running transfer's outcome; pending forever when there is none.
-async fn wait(transfer: &mut Option<Running>) -> Outcome {
+async fn wait(transfer: &mut Option<Box<Running>>) -> Outcome {
     match transfer {
         Some(running) => match (&mut running.handle).await {
             Ok(outcome) => outcome,
