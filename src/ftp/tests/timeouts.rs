@@ -79,7 +79,8 @@ impl Client {
         let (stream, (tcp, peer)) = (stream.unwrap(), accepted.unwrap());
         let admitted = fixture::admit(&shared, peer, tcp.local_addr().unwrap());
         let connected = Instant::now();
-        let serving = control::serve(shared, tcp, admitted, TlsMode::Explicit).expect("session TLS");
+        let serving =
+            control::serve(shared, tcp, admitted, TlsMode::Explicit).expect("session TLS");
         let task = tokio::spawn(serving);
         let mut client = Client {
             stream,
