@@ -30,6 +30,7 @@ use super::errors;
 use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode};
 use super::session;
 use super::shared::{Shared, TlsMode};
+use super::quick_ack::QuickAck;
 use super::tls::SessionTls;
 
 /// Bytes read from the control socket at once. Commands are short (a long path arrives in a
@@ -263,9 +264,12 @@ impl Control {
             return Next::Close;
         };
         let limit = self.session.config.server.login_timeout;
-        let handshake = self.session.tls.accept_control(tcp);
+        // lftp splits its last flight here too: without immediate ACKs each session's
+        // `AUTH TLS` waited for a delayed one (see `quick_ack`).
+        let handshake = self.session.tls.accept_control(QuickAck::arm(tcp));
         match tokio::time::timeout(limit, handshake).await {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
+                stream.get_mut().0.disarm();
                 tracing::debug!(
                     version = ?stream.get_ref().1.protocol_version(),
                     "TLS established on the control connection"
