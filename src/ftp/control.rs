@@ -28,9 +28,9 @@ use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
 use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode};
+use super::quick_ack::QuickAck;
 use super::session;
 use super::shared::{Shared, TlsMode};
-use super::quick_ack::QuickAck;
 use super::tls::SessionTls;
 
 /// Bytes read from the control socket at once. Commands are short (a long path arrives in a
