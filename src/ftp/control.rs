@@ -29,6 +29,7 @@ use super::control_stream::ControlStream;
 use super::data::{self, DataChannel, Outcome};
 use super::errors;
 use super::proto::{Command, LineDecoder, LineError, ParseError, Reply, ReplyCode};
+use super::quick_ack::QuickAck;
 use super::session;
 use super::shared::{Shared, TlsMode};
 use super::tls::SessionTls;
@@ -280,9 +281,12 @@ impl Control {
             return Next::Close;
         };
         let limit = self.session.config.server.login_timeout;
-        let handshake = self.session.tls.accept_control(tcp);
+        // lftp splits its last flight here too: without immediate ACKs each session's
+        // `AUTH TLS` waited for a delayed one (see `quick_ack`).
+        let handshake = self.session.tls.accept_control(QuickAck::arm(tcp));
         match tokio::time::timeout(limit, handshake).await {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
+                stream.get_mut().0.disarm();
                 tracing::debug!(
                     version = ?stream.get_ref().1.protocol_version(),
                     "TLS established on the control connection"

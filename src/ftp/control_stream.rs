@@ -7,10 +7,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::quick_ack::QuickAck;
+
 /// The control socket before and after `AUTH TLS`.
 pub enum ControlStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<QuickAck>>),
     /// Only during the swap from plain to TLS, or after a failed handshake.
     Closed,
 }

@@ -24,6 +24,7 @@ mod handshake_order;
 mod listener;
 mod listing;
 mod passive;
+mod quick_ack;
 mod session;
 mod shared;
 mod tls;

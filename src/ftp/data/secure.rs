@@ -16,6 +16,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::super::errors::DataError;
 use super::super::handshake_order::TlsOrderCell;
+use super::super::quick_ack::QuickAck;
 use super::super::tls::{DataAcceptor, Resumed, Tickets};
 
 /// Bytes a socket read may pull in at once.
@@ -47,14 +48,17 @@ pub async fn secure(
 ) -> Result<DataStream, DataError> {
     // Small listing writes and the last block must not wait for delayed ACKs.
     tcp.set_nodelay(true).map_err(DataError::Connect)?;
-    let socket = BufReader::with_capacity(SOCKET_READ_BYTES, tcp);
     let inner = match tls {
-        None => Inner::Plain(socket),
+        None => Inner::Plain(BufReader::with_capacity(SOCKET_READ_BYTES, tcp)),
         Some(tls) => {
+            // A client that splits its last handshake flight would otherwise wait for a
+            // delayed ACK on every data connection (see `quick_ack`).
+            let socket = BufReader::with_capacity(SOCKET_READ_BYTES, QuickAck::arm(tcp));
             let mut stream = tokio::time::timeout(timeout, tls.acceptor.accept(socket, tickets))
                 .await
                 .map_err(|_| DataError::Timeout)?
                 .map_err(DataError::Handshake)?;
+            stream.get_mut().0.get_mut().disarm();
             // The TLS 1.3 tickets for the next data connection are queued now; send them at
             // once. Left queued, an upload would carry them out only with its close_notify,
             // after the client (curl with OpenSSL, whose used tickets are single-use) has
@@ -67,7 +71,7 @@ pub async fn secure(
             // (delayed-ACK) mode. A client with Nagle on (ftplib, most libraries) then holds
             // its close_notify after a small upload until the server ACKs the data: a 40 ms
             // stall per file. Leaving that mode makes the data's ACK go out at once.
-            if let Err(error) = stream.get_ref().0.get_ref().set_quickack(true) {
+            if let Err(error) = stream.get_ref().0.get_ref().get_ref().set_quickack(true) {
                 tracing::debug!(%error, "cannot set TCP_QUICKACK on a data connection");
             }
             match tls.acceptor.check(stream.get_ref().1).await {
@@ -137,7 +141,7 @@ impl std::fmt::Debug for DataStream {
 
 enum Inner {
     Plain(BufReader<TcpStream>),
-    Tls(Box<TlsStream<BufReader<TcpStream>>>),
+    Tls(Box<TlsStream<BufReader<QuickAck>>>),
 }
 
 impl AsyncRead for DataStream {
