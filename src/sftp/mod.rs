@@ -17,6 +17,7 @@ mod handles;
 mod idle;
 mod listener;
 mod listing;
+mod reply_batch;
 mod requests;
 mod scp;
 mod session;

@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::mem;
+
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ use super::proto::{
     decode_request, encode_status, encode_version, parse_init, DecodeError, PacketDecoder, Request,
     RequestKind, StatusCode, MAX_READ_LENGTH, OPENSSH_EXTENSIONS, SFTP_VERSION,
 };
+use super::reply_batch;
 use super::requests::{self, reply};
 use crate::audit::reason;
 use crate::limits::{Defender, Offence};
@@ -63,9 +65,6 @@ pub(crate) const MAX_IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Replies smaller than this are gathered into one channel write.
 const COALESCE_BYTES: usize = 64 * 1024;
-
-/// Replies at least this long go to the channel on their own rather than joined to others.
-const ALONE_BYTES: usize = 16 * 1024;
 
 /// Budget charged for a reply whose size is not known in advance.
 const SMALL_REPLY_BYTES: usize = 1024;
@@ -553,38 +552,6 @@ async fn run_lane(mut jobs: mpsc::UnboundedReceiver<LaneJob>) {
     }
 }
 
-/// A batch's channel writes, in order: runs of small replies joined into one write, each
-/// large one (a `DATA` reply) on its own, since joining would copy it and it fills packets
-/// anyway. Takes the bytes; the replies keep their budget until the batch is dropped.
-fn channel_writes(batch: &mut [Reply]) -> Vec<Bytes> {
-    let mut writes = Vec::new();
-    let mut run: Vec<Bytes> = Vec::new();
-    for reply in batch.iter_mut() {
-        let bytes = mem::take(&mut reply.bytes).freeze();
-        if bytes.len() < ALONE_BYTES {
-            run.push(bytes);
-            continue;
-        }
-        writes.extend(joined(mem::take(&mut run)));
-        writes.push(bytes);
-    }
-    writes.extend(joined(run));
-    writes
-}
-
-/// Replies as one buffer: none for no replies, a lone one passed on without copying.
-fn joined(mut replies: Vec<Bytes>) -> Option<Bytes> {
-    if replies.len() <= 1 {
-        return replies.pop();
-    }
-    let size = replies.iter().map(Bytes::len).sum();
-    let mut joined = BytesMut::with_capacity(size);
-    for reply in &replies {
-        joined.extend_from_slice(reply);
-    }
-    Some(joined.freeze())
-}
-
 /// The one writer: sends replies in queue order, small ones gathered into one channel write.
 /// Returns the write half when every sender is gone, so the caller can close the channel.
 async fn write_replies(
@@ -603,7 +570,11 @@ async fn write_replies(
                 Err(_) => break,
             }
         }
-        for bytes in channel_writes(&mut batch) {
+        // The replies keep their budget until the batch is dropped, after the writes.
+        let bytes = batch
+            .iter_mut()
+            .map(|reply| mem::take(&mut reply.bytes).freeze());
+        for bytes in reply_batch::channel_writes(bytes.collect()) {
             if let Err(error) = write.data_bytes(bytes).await {
                 tracing::debug!(%error, "channel gone; dropping replies");
                 return None;
@@ -613,45 +584,4 @@ async fn write_replies(
         drop(batch);
     }
     Some(write)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn replies(sizes: &[usize]) -> Vec<Reply> {
-        sizes
-            .iter()
-            .enumerate()
-            .map(|(index, &size)| Reply {
-                bytes: BytesMut::from(&vec![index as u8; size][..]),
-                _budget: None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn small_replies_are_joined_and_large_ones_sent_alone_in_order() {
-        let large = ALONE_BYTES + 13;
-        let mut batch = replies(&[20, 30, large, 40, large, large, 50]);
-        let expected: Vec<u8> = batch.iter().flat_map(|r| r.bytes.to_vec()).collect();
-        let pointers: Vec<*const u8> = batch.iter().map(|r| r.bytes.as_ptr()).collect();
-        let writes = channel_writes(&mut batch);
-        let sizes: Vec<usize> = writes.iter().map(Bytes::len).collect();
-        assert_eq!(sizes, [50, large, 40, large, large, 50]);
-        // The large replies go out as they were built, not copied.
-        assert_eq!(writes[1].as_ptr(), pointers[2]);
-        assert_eq!(writes[4].as_ptr(), pointers[5]);
-        assert_eq!(writes.concat(), expected);
-    }
-
-    #[test]
-    fn a_lone_reply_is_passed_on_and_an_empty_batch_sends_nothing() {
-        let mut batch = replies(&[20]);
-        let pointer = batch[0].bytes.as_ptr();
-        let writes = channel_writes(&mut batch);
-        assert_eq!(writes.len(), 1);
-        assert_eq!(writes[0].as_ptr(), pointer);
-        assert!(channel_writes(&mut []).is_empty());
-    }
 }

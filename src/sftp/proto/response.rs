@@ -223,9 +223,8 @@ pub fn encode_handle(out: &mut BytesMut, id: u32, handle: &[u8]) -> Result<(), E
 /// Bytes of an `SSH_FXP_DATA` reply before its payload (length prefix, type, id, data length).
 pub const DATA_REPLY_HEADER_BYTES: usize = LENGTH_PREFIX_BYTES + DATA_HEADER_BYTES;
 
-/// The header of `SSH_FXP_DATA` for `data_len` bytes, as bytes to put in front of them: a
-/// file read lands after room left for it and the header is written last, once the read
-/// says how long it was.
+/// The header of `SSH_FXP_DATA` for `data_len` bytes, written last into room left before a
+/// file read, once the read says how long it was.
 pub fn data_header(id: u32, data_len: u32) -> Result<[u8; DATA_REPLY_HEADER_BYTES], EncodeError> {
     let body_len =
         DATA_HEADER_BYTES.saturating_add(usize::try_from(data_len).unwrap_or(usize::MAX));
@@ -239,8 +238,7 @@ pub fn data_header(id: u32, data_len: u32) -> Result<[u8; DATA_REPLY_HEADER_BYTE
     Ok(header)
 }
 
-/// The header of `SSH_FXP_DATA` for `data_len` bytes; the caller must append exactly that many
-/// bytes next.
+/// The header of `SSH_FXP_DATA` for `data_len` bytes, which the caller appends next.
 pub fn encode_data_header(out: &mut BytesMut, id: u32, data_len: u32) -> Result<(), EncodeError> {
     out.put_slice(&data_header(id, data_len)?);
     Ok(())
